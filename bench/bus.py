@@ -1,0 +1,205 @@
+"""Event bus throughput: raw pipelined XADD against the bus end to end (publish + handled).
+
+    uv run python bench/bus.py [--events 50000] [--redis-url URL] [--same-process]
+
+Without a URL it uses `ECO_BENCH_REDIS_URL` or `ECO_REDIS_URL`, else an embedded
+redis-server. Streams get a random prefix and are deleted afterwards.
+
+(a) raw: redis-py pipelined XADD of envelope-sized entries, batches of 100.
+(b) bus: `publish_many` batches of 100 while a subscriber (trivial handler) consumes them,
+    timed from the first publish until all N are handled and none is pending. The
+    subscriber runs in its own process, as a consuming service would; `--same-process`
+    runs it on the publisher's event loop instead (both share one CPU core then).
+The ratio bus/raw is judged against the target 0.3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import redis.asyncio as aioredis
+import structlog
+
+from eco_shared.bus import EVENTS, Event, EventBus
+from eco_shared.redis_server import RedisServer
+
+TARGET = 0.3
+BATCH = 100
+GROUP = "bench"
+
+
+def quiet_logs() -> None:
+    """Only warnings and errors from the bus: its info lines are not what is measured."""
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
+def sample_data(i: int) -> dict[str, object]:
+    return {"document_id": f"doc-{i}", "version": 1, "title": "A modest document title"}
+
+
+async def bench_raw(url: str, key: str, events: int) -> float:
+    """Events/s of redis-py pipelined XADD of envelope-sized entries, batches of 100."""
+    client = aioredis.Redis.from_url(url)
+    fields = Event(type="document.stored", source="bench", data=sample_data(0)).to_fields()
+    try:
+        start = time.perf_counter()
+        for offset in range(0, events, BATCH):
+            pipe = client.pipeline(transaction=False)
+            for _ in range(min(BATCH, events - offset)):
+                pipe.xadd(key, fields, maxlen=1_000_000, approximate=True)  # type: ignore[arg-type]
+            await pipe.execute()
+        return events / (time.perf_counter() - start)
+    finally:
+        await client.aclose()
+
+
+async def subscribe(url: str, prefix: str, events: int, ready: asyncio.Event) -> float:
+    """Consume until `events` are handled and ACKed; return the monotonic time it ended."""
+    bus = EventBus(aioredis.Redis.from_url(url), "bench-subscriber", prefix=prefix)
+    handled = 0
+    done = asyncio.Event()
+
+    async def handler(event: Event) -> None:
+        nonlocal handled
+        handled += 1
+        if handled == events:
+            done.set()
+
+    consumer = bus.subscribe(EVENTS, GROUP, handler, batch_size=BATCH, block_ms=100)
+    await consumer.ensure_group()
+    consumer.start()
+    ready.set()
+    try:
+        await asyncio.wait_for(done.wait(), timeout=max(120.0, events / 500))
+        while await bus.pending_count(EVENTS, GROUP):  # the last batch's ACK
+            await asyncio.sleep(0.001)
+        return time.monotonic()
+    finally:
+        await consumer.stop()
+        await bus.redis.aclose()
+
+
+def subscriber_process(url: str, prefix: str, events: int, conn: Connection) -> None:
+    quiet_logs()
+
+    async def main() -> None:
+        ready = asyncio.Event()
+        task = asyncio.create_task(subscribe(url, prefix, events, ready))
+        await ready.wait()
+        conn.send("ready")
+        conn.send(await task)
+
+    asyncio.run(main())
+
+
+async def publish_all(url: str, prefix: str, events: int) -> float:
+    """Publish `events` in batches; return the monotonic time of the first publish."""
+    bus = EventBus(aioredis.Redis.from_url(url), "bench-publisher", prefix=prefix)
+    try:
+        start = time.monotonic()
+        for offset in range(0, events, BATCH):
+            size = min(BATCH, events - offset)
+            await bus.publish_many(
+                ("document.stored", sample_data(offset + i)) for i in range(size)
+            )
+        return start
+    finally:
+        await bus.redis.aclose()
+
+
+async def bench_bus_same_process(url: str, prefix: str, events: int) -> float:
+    ready = asyncio.Event()
+    subscriber = asyncio.create_task(subscribe(url, prefix, events, ready))
+    await ready.wait()
+    start = await publish_all(url, prefix, events)
+    return events / (await subscriber - start)
+
+
+async def bench_bus_subscriber_process(url: str, prefix: str, events: int) -> float:
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=subscriber_process, args=(url, prefix, events, child))
+    process.start()
+    try:
+        if not await asyncio.to_thread(parent.poll, 60) or parent.recv() != "ready":
+            raise RuntimeError("the subscriber process did not start")
+        start = await publish_all(url, prefix, events)
+        if not await asyncio.to_thread(parent.poll, max(120.0, events / 500)):
+            raise RuntimeError("the subscriber did not handle every event in time")
+        end: float = parent.recv()
+        return events / (end - start)
+    finally:
+        await asyncio.to_thread(process.join, 30)
+        if process.is_alive():
+            process.kill()
+
+
+async def cleanup(url: str, prefix: str) -> None:
+    client = aioredis.Redis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+async def run(url: str, events: int, same_process: bool) -> bool:
+    prefix = f"bench-{uuid.uuid4().hex[:8]}:"
+    try:
+        raw = await bench_raw(url, f"{prefix}raw", events)
+        if same_process:
+            bus = await bench_bus_same_process(url, prefix, events)
+        else:
+            bus = await bench_bus_subscriber_process(url, prefix, events)
+    finally:
+        await cleanup(url, prefix)
+    ratio = bus / raw
+    passed = ratio >= TARGET
+    where = "same event loop" if same_process else "subscriber process"
+    print(f"events:                 {events}")
+    print(f"raw pipelined XADD:     {raw:12,.0f} events/s")
+    print(f"bus publish + handled:  {bus:12,.0f} events/s ({where})")
+    print(f"ratio bus/raw:          {ratio:12.2f} (target >= {TARGET})")
+    print(f"result:                 {'PASS' if passed else 'FAIL'}")
+    return passed
+
+
+@contextlib.contextmanager
+def redis_url(given: str | None) -> Iterator[str]:
+    url = given or os.environ.get("ECO_BENCH_REDIS_URL") or os.environ.get("ECO_REDIS_URL")
+    if url:
+        yield url
+        return
+    with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp)) as server:
+        print(f"embedded redis-server {server.url}")
+        yield server.url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Event bus throughput against raw XADD.")
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--redis-url", default=None)
+    parser.add_argument(
+        "--same-process", action="store_true", help="run the subscriber on the same event loop"
+    )
+    args = parser.parse_args()
+    quiet_logs()
+    with redis_url(args.redis_url) as url:
+        passed = asyncio.run(run(url, args.events, args.same_process))
+    raise SystemExit(0 if passed else 1)
+
+
+if __name__ == "__main__":
+    main()

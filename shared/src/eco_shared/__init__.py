@@ -1,0 +1,1 @@
+"""The shared kernel of the LLM Documentation Ecosystem."""

@@ -1,0 +1,194 @@
+"""`create_service_app`: the one app factory every service is built on.
+
+It wires settings, logging, telemetry, health and metrics, problem+json errors, request
+ids, a body-size limit, and a lifespan that owns the Redis client, the event bus, the
+HTTP client and self-registration with discovery.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import redis.asyncio as aioredis
+import structlog
+from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import APIRouter, FastAPI, Request
+from prometheus_client import CollectorRegistry
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from eco_shared.bus import EventBus
+from eco_shared.health import HealthRegistry, MetricsMiddleware, health_router, redis_check
+from eco_shared.http import ServiceClient
+from eco_shared.logging import configure_logging
+from eco_shared.problems import install_problem_handlers, problem_response
+from eco_shared.registration import Registrar
+from eco_shared.settings import ServiceSettings
+from eco_shared.telemetry import instrument_app, setup_telemetry
+
+log = structlog.get_logger(__name__)
+
+
+class ServiceState:
+    """What a running service owns; reached from routes as `request.app.state.eco`."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.health = HealthRegistry(
+            settings.service_name,
+            settings.service_version,
+            settings.instance_id,
+            default_timeout_s=settings.readiness_timeout_s,
+        )
+        self.metrics = CollectorRegistry()
+        self.resources: dict[str, Any] = {}
+        self.registrar: Registrar | None = None
+        self._redis: aioredis.Redis | None = None
+        self._bus: EventBus | None = None
+        self._http: ServiceClient | None = None
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            raise RuntimeError("the service is not started")
+        return self._redis
+
+    @property
+    def bus(self) -> EventBus:
+        if self._bus is None:
+            raise RuntimeError("the service is not started")
+        return self._bus
+
+    @property
+    def http(self) -> ServiceClient:
+        if self._http is None:
+            raise RuntimeError("the service is not started")
+        return self._http
+
+
+ServiceLifespan = Callable[[FastAPI, ServiceState], AbstractAsyncContextManager[None]]
+
+
+class BodySizeLimitMiddleware:
+    """Refuse request bodies over `max_bytes` with 413, whether announced or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    announced = int(value)
+                except ValueError:
+                    announced = 0
+                if announced > self.max_bytes:
+                    response = problem_response(
+                        Request(scope),
+                        413,
+                        f"The request body is {announced} bytes; the limit is {self.max_bytes}.",
+                        title="Content Too Large",
+                        limit_bytes=self.max_bytes,
+                    )
+                    await response(scope, receive, send)
+                    return
+        received = 0
+        limit = self.max_bytes
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # FastAPI re-raises HTTPException from body reading, so this becomes 413.
+                    raise StarletteHTTPException(
+                        413, f"The request body exceeds the limit of {limit} bytes."
+                    )
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str | None = None,
+    description: str = "",
+    routers: Sequence[APIRouter] = (),
+    lifespan: ServiceLifespan | None = None,
+    registration_meta: dict[str, Any] | None = None,
+    configure_process: bool = True,
+) -> FastAPI:
+    """Build a FastAPI app with everything a service of the ecosystem needs.
+
+    `lifespan(app, state)` is the service's own resource manager: it runs after the shared
+    resources are open and before registration, and may add readiness checks to
+    `state.health`. Set `configure_process=False` to leave logging and tracing alone (tests
+    that build several apps in one process).
+    """
+    state = ServiceState(settings)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state._redis = aioredis.Redis.from_url(
+            settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+        )
+        state.health.add_check("redis", redis_check(state._redis))
+        state._bus = EventBus(state._redis, settings.service_name, prefix=settings.redis_prefix)
+        state._http = ServiceClient(service_name=settings.service_name)
+        async with contextlib.AsyncExitStack() as stack:
+            if lifespan is not None:
+                await stack.enter_async_context(lifespan(app, state))
+            if settings.register_with_discovery:
+                state.registrar = Registrar(settings, meta=registration_meta)
+                state.registrar.start()
+            log.info(
+                "service_started",
+                base_url=settings.base_url,
+                instance_id=settings.instance_id,
+                version=settings.service_version,
+            )
+            try:
+                yield
+            finally:
+                if state.registrar is not None:
+                    await state.registrar.stop()
+        await state._http.close()
+        await state._bus.close()
+        await state._redis.aclose()
+        log.info("service_stopped", instance_id=settings.instance_id)
+
+    if configure_process:
+        configure_logging(settings.service_name, level=settings.log_level, fmt=settings.log_format)
+        setup_telemetry(
+            settings.service_name,
+            service_version=settings.service_version,
+            instance_id=settings.instance_id,
+            otlp_endpoint=settings.otlp_endpoint,
+        )
+
+    app = FastAPI(
+        title=title or settings.service_name,
+        version=settings.service_version,
+        description=description,
+        lifespan=_lifespan,
+    )
+    app.state.eco = state
+    install_problem_handlers(app)
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router)
+    # Added innermost first: request id, then size limit, then metrics around everything.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
+    app.add_middleware(MetricsMiddleware, registry=state.metrics)
+    instrument_app(app)
+    return app

@@ -1,0 +1,89 @@
+"""Read a service's OpenAPI document as a list of capabilities (one per operation).
+
+Discovery stores these for every instance; adapters' conformance tests check their
+methods against them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+class Capability(BaseModel):
+    """One operation a service offers."""
+
+    operation_id: str | None = None
+    method: str
+    path: str
+    summary: str | None = None
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    path_params: list[str] = Field(default_factory=list)
+    query_params: list[str] = Field(default_factory=list)
+    request_schema: dict[str, Any] | None = None
+    response_schema: dict[str, Any] | None = None
+    intent: str | None = Field(
+        default=None, description="`x-eco-intent`: what natural-language request it serves."
+    )
+
+
+def _resolve(spec: dict[str, Any], node: Any, depth: int = 0) -> Any:
+    """Inline local `$ref`s so a stored schema stands on its own (depth-capped for cycles)."""
+    if depth > 12:
+        return node
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/"):
+            target: Any = spec
+            for part in ref[2:].split("/"):
+                target = target.get(part, {}) if isinstance(target, dict) else {}
+            return _resolve(spec, target, depth + 1)
+        return {k: _resolve(spec, v, depth + 1) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve(spec, v, depth + 1) for v in node]
+    return node
+
+
+def openapi_operations(spec: dict[str, Any]) -> list[Capability]:
+    """Every operation of an OpenAPI 3 document as a `Capability`."""
+    paths = spec.get("paths")
+    if not isinstance(paths, dict):
+        raise ValueError("not an OpenAPI document: no 'paths' object")
+    capabilities: list[Capability] = []
+    for path, item in paths.items():
+        if not isinstance(item, dict):
+            continue
+        shared_params = item.get("parameters", [])
+        for method in HTTP_METHODS:
+            op = item.get(method)
+            if not isinstance(op, dict):
+                continue
+            params = [_resolve(spec, p) for p in [*shared_params, *op.get("parameters", [])]]
+            body: dict[str, Any] = op.get("requestBody", {}).get("content", {})
+            request_schema = next(iter(body.values())).get("schema") if body else None
+            response_schema = None
+            for status in ("200", "201", "202"):
+                content = op.get("responses", {}).get(status, {}).get("content", {})
+                if content:
+                    response_schema = next(iter(content.values())).get("schema")
+                    break
+            capabilities.append(
+                Capability(
+                    operation_id=op.get("operationId"),
+                    method=method.upper(),
+                    path=path,
+                    summary=op.get("summary"),
+                    description=op.get("description"),
+                    tags=list(op.get("tags", [])),
+                    path_params=[p["name"] for p in params if p.get("in") == "path"],
+                    query_params=[p["name"] for p in params if p.get("in") == "query"],
+                    request_schema=_resolve(spec, request_schema) if request_schema else None,
+                    response_schema=_resolve(spec, response_schema) if response_schema else None,
+                    intent=op.get("x-eco-intent"),
+                )
+            )
+    return capabilities

@@ -1,0 +1,189 @@
+"""structlog set-up: JSON in production, readable in a terminal, secrets always redacted.
+
+Every record carries `service`, `trace_id` and `span_id` (from the current OpenTelemetry
+span). Standard-library records (uvicorn, httpx) go through the same processors, so one
+process writes one format.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+from asgi_correlation_id import correlation_id
+from structlog.types import EventDict, Processor, WrappedLogger
+
+from eco_shared.telemetry import current_trace_ids
+
+REDACTED = "[REDACTED]"
+
+# Key words that mark a field as secret wherever they appear as a whole word in its name
+# (`x-api-key`, `db_password`, `access_token`), but not `tokens_in` or `author`.
+_SECRET_KEY = re.compile(
+    r"(?:^|_)(?:authorization|auth|password|passwd|pwd|secret|token|api_?key|apikey"
+    r"|cookie|set_cookie|credentials?|private_?key|access_?key|session_?id|signature)(?:$|_)",
+    re.IGNORECASE,
+)
+_SECRET_VALUE = re.compile(
+    r"(?P<scheme>\b(?:Bearer|Basic|Token)\s+)[A-Za-z0-9._~+/=\-]{4,}"
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"
+    r"|\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*"
+    r"|\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{16,}"
+    r"|\bgh[pousr]_[A-Za-z0-9]{20,}"
+    r"|\bAKIA[0-9A-Z]{16}\b"
+    r"|(?P<userinfo>://[^/\s:@]+:)[^/\s@]+(?=@)",
+    re.DOTALL,
+)
+
+
+def _redact_text(text: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        prefix = match.group("scheme") or match.group("userinfo") or ""
+        return prefix + REDACTED
+
+    return _SECRET_VALUE.sub(replace, text)
+
+
+def is_secret_key(key: str) -> bool:
+    """True when a field name says its value is a secret."""
+    return bool(_SECRET_KEY.search(re.sub(r"[\s\-.]", "_", key)))
+
+
+def redact(value: Any, _depth: int = 0) -> Any:
+    """Return `value` with secret fields and secret-looking strings replaced, recursively."""
+    if _depth > 8:
+        return value
+    if isinstance(value, str):
+        return _redact_text(value)
+    if isinstance(value, Mapping):
+        return {
+            k: (REDACTED if isinstance(k, str) and is_secret_key(k) else redact(v, _depth + 1))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return type(value)(redact(v, _depth + 1) for v in value)
+    return value
+
+
+def redact_secrets(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: remove secrets from every field of a record."""
+    for key in list(event_dict):
+        if key == "event" or not is_secret_key(key):
+            event_dict[key] = redact(event_dict[key])
+        else:
+            event_dict[key] = REDACTED
+    return event_dict
+
+
+def _add_service(service: str) -> Processor:
+    def processor(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
+        event_dict.setdefault("service", service)
+        return event_dict
+
+    return processor
+
+
+def add_request_id(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: add the `X-Request-ID` of the request being served."""
+    request_id = correlation_id.get()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
+def add_trace_ids(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: add `trace_id` and `span_id` of the current span."""
+    trace_id, span_id = current_trace_ids()
+    event_dict.setdefault("trace_id", trace_id)
+    event_dict.setdefault("span_id", span_id)
+    return event_dict
+
+
+_sinks: list[Callable[[MutableMapping[str, Any]], None]] = []
+
+
+def add_log_sink(sink: Callable[[MutableMapping[str, Any]], None]) -> None:
+    """Also hand every finished record (already redacted) to `sink`; it must not block."""
+    _sinks.append(sink)
+
+
+def remove_log_sink(sink: Callable[[MutableMapping[str, Any]], None]) -> None:
+    """Stop handing records to `sink`."""
+    if sink in _sinks:
+        _sinks.remove(sink)
+
+
+def _to_sinks(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
+    for sink in _sinks:
+        try:
+            sink(dict(event_dict))
+        except Exception:  # a sink must never break logging
+            pass
+    return event_dict
+
+
+def configure_logging(
+    service: str, *, level: str = "INFO", fmt: str = "auto", stream: TextIO | None = None
+) -> None:
+    """Configure structlog and the standard library for this process (output: stdout)."""
+    stream = stream or sys.stdout
+    tty = stream.isatty()
+    use_json = fmt == "json" or (fmt == "auto" and not tty)
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        _add_service(service),
+        add_trace_ids,
+        add_request_id,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+        structlog.processors.UnicodeDecoder(),
+        redact_secrets,
+        _to_sinks,
+    ]
+    renderer: Processor = (
+        structlog.processors.JSONRenderer()
+        if use_json
+        else structlog.dev.ConsoleRenderer(colors=tty)
+    )
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if getattr(existing, "_eco", False):
+            root.removeHandler(existing)
+    handler._eco = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def get_logger(name: str | None = None) -> Any:
+    """A structlog logger (use snake_case event names: `log.info("document_stored", ...)`)."""
+    return structlog.get_logger(name)

@@ -1,0 +1,79 @@
+"""A small real service on the shared app factory, for tests that need a service process.
+
+`uvicorn --factory eco_shared.testing.example_service:create_app` (settings from
+`ECO_EXAMPLE_*`). `GET /relay?to=URL` calls another service through the shared client, so a
+chain of these processes makes one trace across several services.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from pydantic import BaseModel, Field
+from pydantic_settings import SettingsConfigDict
+
+from eco_shared.app import ServiceState, create_service_app
+from eco_shared.problems import ProblemError
+from eco_shared.settings import ServiceSettings
+
+
+class ExampleSettings(ServiceSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ECO_EXAMPLE_", env_ignore_empty=True, extra="ignore", populate_by_name=True
+    )
+
+    service_name: str = "example"
+    port: int = 0
+
+
+class Item(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    quantity: int = Field(ge=0)
+
+
+router = APIRouter(prefix="/items", tags=["items"])
+
+
+@router.post("", status_code=201, summary="Validate and echo an item")
+async def create_item(item: Item) -> Item:
+    return item
+
+
+@router.get("/{item_id}", summary="Get an item (only 1 exists)")
+async def get_item(item_id: int) -> Item:
+    if item_id != 1:
+        raise ProblemError(404, f"No item with id {item_id}.", title="Item not found")
+    return Item(name="one", quantity=1)
+
+
+misc = APIRouter(tags=["misc"])
+
+
+@misc.get("/crash", summary="Raise an unhandled error")
+async def crash() -> None:
+    raise RuntimeError("secret internal detail")
+
+
+@misc.get("/relay", summary="Call another service and report what it said")
+async def relay(
+    request: Request,
+    to: Annotated[list[str], Query()] = [],  # noqa: B006
+) -> dict[str, object]:
+    state: ServiceState = request.app.state.eco
+    if not to:
+        return {"service": state.settings.service_name, "hops": []}
+    first, rest = to[0], to[1:]
+    params = [("to", url) for url in rest]
+    response = await state.http.get(f"{first}/relay", params=params, operation="relay")
+    return {"service": state.settings.service_name, "next": response.json()}
+
+
+def build_app(settings: ExampleSettings, *, configure_process: bool = True) -> FastAPI:
+    """The example app for the given settings."""
+    return create_service_app(settings, routers=[router, misc], configure_process=configure_process)
+
+
+def create_app() -> FastAPI:
+    """uvicorn factory: settings from the environment."""
+    return build_app(ExampleSettings())

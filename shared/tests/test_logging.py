@@ -1,0 +1,94 @@
+import io
+import json
+import logging
+
+import pytest
+import structlog
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+
+from eco_shared.logging import REDACTED, configure_logging, redact
+
+
+@pytest.fixture
+def json_logs():  # type: ignore[no-untyped-def]
+    stream = io.StringIO()
+    configure_logging("test-svc", level="DEBUG", fmt="json", stream=stream)
+
+    def read() -> list[dict[str, object]]:
+        lines = stream.getvalue().splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    yield read
+    structlog.reset_defaults()
+
+
+def test_secret_fields_are_never_written(json_logs) -> None:  # type: ignore[no-untyped-def]
+    log = structlog.get_logger("t")
+    log.info(
+        "calling_upstream",
+        authorization="Bearer x-very-secret",
+        password="y-hunter2",
+        headers={"X-Api-Key": "k-123456", "accept": "json"},
+        tokens_in=12,
+    )
+    records = json_logs()
+    assert len(records) == 1
+    text = json.dumps(records[0])
+    assert "x-very-secret" not in text
+    assert "hunter2" not in text
+    assert "k-123456" not in text
+    assert records[0]["authorization"] == REDACTED
+    assert records[0]["password"] == REDACTED
+    assert records[0]["headers"] == {"X-Api-Key": REDACTED, "accept": "json"}
+    assert records[0]["tokens_in"] == 12  # accounting fields are not secrets
+
+
+def test_secret_values_inside_free_text_are_redacted(json_logs) -> None:  # type: ignore[no-untyped-def]
+    jwt = (
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0"
+        ".dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+    )
+    structlog.get_logger().warning(
+        "upstream said Authorization: Bearer abc.def.ghi",
+        url="postgresql://eco:s3cretpw@db:5432/eco",
+        note=f"token {jwt}",
+        key="sk-abcdefghijklmnopqrstuvwxyz",
+    )
+    record = json_logs()[0]
+    text = json.dumps(record)
+    for secret in ("abc.def.ghi", "s3cretpw", jwt, "sk-abcdefghijklmnopqrstuvwxyz"):
+        assert secret not in text
+    assert record["url"] == f"postgresql://eco:{REDACTED}@db:5432/eco"
+
+
+def test_records_carry_service_and_trace_ids(json_logs) -> None:  # type: ignore[no-untyped-def]
+    provider = TracerProvider()
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("work") as span:
+        structlog.get_logger().info("inside_span")
+        ctx = span.get_span_context()
+    structlog.get_logger().info("outside_span")
+    inside, outside = json_logs()
+    assert inside["service"] == "test-svc"
+    assert inside["trace_id"] == format(ctx.trace_id, "032x")
+    assert inside["span_id"] == format(ctx.span_id, "016x")
+    assert inside["level"] == "info"
+    assert outside["trace_id"] is None
+    assert trace.get_current_span().get_span_context().is_valid is False
+
+
+def test_stdlib_records_share_the_format_and_redaction(json_logs) -> None:  # type: ignore[no-untyped-def]
+    logging.getLogger("uvicorn.error").warning("client sent Bearer topsecret-token-value")
+    record = json_logs()[0]
+    assert record["service"] == "test-svc"
+    assert "topsecret-token-value" not in record["event"]
+    assert record["level"] == "warning"
+
+
+def test_redact_walks_nested_structures() -> None:
+    value = {"a": [{"client_secret": "s", "ok": "fine"}], "b": ("Basic dXNlcjpwYXNz",)}
+    assert redact(value) == {
+        "a": [{"client_secret": REDACTED, "ok": "fine"}],
+        "b": (f"Basic {REDACTED}",),
+    }
