@@ -1,0 +1,1 @@
+"""The doc-store service."""
