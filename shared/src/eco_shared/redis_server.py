@@ -53,29 +53,21 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://{self.host}:{self.port}/0"
 
+    def command(self) -> list[str]:
+        """The redis-server command line: AOF with fsync every second, no RDB snapshots."""
+        return [
+            redis_server_binary(),
+            *("--bind", self.host, "--port", str(self.port)),
+            *("--dir", str(self.data_dir.resolve())),
+            *("--appendonly", "yes", "--appendfsync", "everysec", "--save", ""),
+            *("--daemonize", "no", "--protected-mode", "no"),
+        ]
+
     def start(self, timeout_s: float = 10.0) -> RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "redis.log", "ab")  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen(
-            [
-                redis_server_binary(),
-                "--bind",
-                self.host,
-                "--port",
-                str(self.port),
-                "--dir",
-                str(self.data_dir.resolve()),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "everysec",
-                "--save",
-                "",
-                "--daemonize",
-                "no",
-                "--protected-mode",
-                "no",
-            ],
+            self.command(),
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -1,0 +1,125 @@
+"""docker-compose.yml and the Dockerfile, held to the code (no Docker engine runs here).
+
+Every installed service (an `eco.services` entry point, the list `eco up` starts) must be in
+compose with the same app factory, port, health check and dependencies, and nothing else.
+"""
+
+import importlib
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from eco_shared.redis_server import RedisServer
+from eco_shared.services import ServiceSpec, installed_services
+
+ROOT = Path(__file__).resolve().parents[1]
+INFRA = {"redis", "postgres", "jaeger", "ollama"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return data
+
+
+@pytest.fixture(scope="module")
+def specs() -> list[ServiceSpec]:
+    found = installed_services()
+    assert found, "no service is installed: run `uv sync --all-packages`"
+    return found
+
+
+def test_every_installed_service_is_composed_and_nothing_else(
+    compose: dict[str, Any], specs: list[ServiceSpec]
+) -> None:
+    composed = set(compose["services"]) - INFRA
+    assert composed == {spec.name for spec in specs}
+
+
+def test_each_service_runs_the_eco_up_command_on_its_port(
+    compose: dict[str, Any], specs: list[ServiceSpec]
+) -> None:
+    for spec in specs:
+        svc = compose["services"][spec.name]
+        assert svc["command"] == [
+            "uvicorn",
+            "--factory",
+            spec.app,
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(spec.port),
+        ], spec.name
+        assert svc["ports"] == [f"{spec.port}:{spec.port}"], spec.name
+        env = svc["environment"]
+        assert env[spec.port_env] == str(spec.port), spec.name
+        assert env[f"{spec.env_prefix}PUBLIC_URL"] == f"http://{spec.name}:{spec.port}"
+        assert env["OTEL_SERVICE_NAME"] == spec.name
+        assert svc["build"]["args"]["SERVICE"] == spec.name
+        assert (ROOT / "services" / spec.name / "pyproject.toml").exists()
+
+
+def test_each_app_factory_exists(specs: list[ServiceSpec]) -> None:
+    for spec in specs:
+        module, _, attr = spec.app.partition(":")
+        assert callable(getattr(importlib.import_module(module), attr)), spec.app
+
+
+def test_health_checks_probe_readiness_on_the_service_port(
+    compose: dict[str, Any], specs: list[ServiceSpec]
+) -> None:
+    for name, svc in compose["services"].items():
+        assert "healthcheck" in svc, f"{name} has no health check"
+    for spec in specs:
+        test = " ".join(compose["services"][spec.name]["healthcheck"]["test"])
+        assert f"http://127.0.0.1:{spec.port}/health/ready" in test, spec.name
+
+
+def test_dependencies_wait_for_health(compose: dict[str, Any], specs: list[ServiceSpec]) -> None:
+    for spec in specs:
+        depends = compose["services"][spec.name]["depends_on"]
+        assert depends["redis"] == {"condition": "service_healthy"}
+        for other in depends:
+            assert depends[other]["condition"] == "service_healthy"
+        if spec.name != "discovery":
+            assert "discovery" in depends, spec.name
+
+
+def test_shared_settings_point_at_composed_hosts(
+    compose: dict[str, Any], specs: list[ServiceSpec]
+) -> None:
+    ports = {spec.name: spec.port for spec in specs}
+    for spec in specs:
+        env = compose["services"][spec.name]["environment"]
+        assert env["ECO_REDIS_URL"] == "redis://redis:6379/0"
+        assert env["ECO_DISCOVERY_URL"] == f"http://discovery:{ports['discovery']}"
+        database = env.get(f"{spec.env_prefix}DATABASE_URL")
+        if database is not None:
+            assert database.startswith("postgresql://")
+            assert "@postgres:5432/" in database
+
+
+def test_redis_runs_with_aof_everywhere(compose: dict[str, Any]) -> None:
+    conf = (ROOT / "infra" / "redis.conf").read_text()
+    assert re.search(r"^appendonly yes$", conf, re.M)
+    assert re.search(r"^appendfsync everysec$", conf, re.M)
+    assert "redis.conf" in " ".join(compose["services"]["redis"]["command"])
+    command = " ".join(RedisServer(Path("unused")).command())
+    assert "--appendonly yes --appendfsync everysec" in command
+
+
+def test_dockerfile_builds_any_service_from_the_lock(compose: dict[str, Any]) -> None:
+    dockerfile = (ROOT / "infra" / "Dockerfile").read_text()
+    assert "ARG SERVICE" in dockerfile
+    assert re.search(r"^USER eco$", dockerfile, re.M), "containers must not run as root"
+    assert (
+        'uv sync --frozen --no-dev --no-install-workspace --package "eco-${SERVICE}"' in dockerfile
+    )
+    assert 'uv sync --frozen --no-dev --package "eco-${SERVICE}"' in dockerfile
+    for name, svc in compose["services"].items():
+        if name not in INFRA:
+            assert svc["build"]["dockerfile"] == "infra/Dockerfile"
+            assert svc["build"]["context"] == "."
