@@ -5,6 +5,7 @@ compose with the same app factory, port, health check and dependencies, and noth
 """
 
 import importlib
+import importlib.util
 import re
 from pathlib import Path
 from typing import Any
@@ -123,3 +124,61 @@ def test_dockerfile_builds_any_service_from_the_lock(compose: dict[str, Any]) ->
         if name not in INFRA:
             assert svc["build"]["dockerfile"] == "infra/Dockerfile"
             assert svc["build"]["context"] == "."
+
+
+# Kubernetes: the Kustomize base and overlay in infra/k8s.
+
+K8S = ROOT / "infra" / "k8s"
+K8S_VERSION = "1.30"
+
+
+def _load_generator() -> Any:
+    spec = importlib.util.spec_from_file_location("k8s_generate", K8S / "generate.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_k8s_manifests_are_what_the_generator_writes(specs: list[ServiceSpec]) -> None:
+    expected = _load_generator().files(specs)
+    for rel, text in expected.items():
+        path = K8S / rel
+        assert path.exists(), f"{rel} missing: run `uv run python infra/k8s/generate.py`"
+        assert path.read_text() == text, f"{rel} is stale: run infra/k8s/generate.py"
+
+
+def test_k8s_manifests_validate_against_the_schemas() -> None:
+    import kubernetes_validate
+
+    count = 0
+    for path in sorted((K8S / "base").glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        for doc in yaml.safe_load_all(path.read_text()):
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+            count += 1
+    assert count >= 12
+
+
+def test_kustomizations_reference_real_files_and_deployments(specs: list[ServiceSpec]) -> None:
+    base = yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text())
+    for resource in base["resources"]:
+        assert (K8S / "base" / resource).exists(), resource
+    overlay = yaml.safe_load((K8S / "overlays" / "replicas" / "kustomization.yaml").read_text())
+    assert overlay["resources"] == ["../../base"]
+    assert {r["name"] for r in overlay["replicas"]} == {s.name for s in specs}
+    assert all(r["count"] == 2 for r in overlay["replicas"])
+
+
+def test_k8s_probes_and_commands_match_the_services(specs: list[ServiceSpec]) -> None:
+    for spec in specs:
+        deployment, service = yaml.safe_load_all((K8S / "base" / f"{spec.name}.yaml").read_text())
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["command"][2] == spec.app
+        assert container["ports"][0]["containerPort"] == spec.port
+        assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+        assert container["resources"]["requests"]
+        assert service["spec"]["ports"][0]["port"] == spec.port

@@ -274,9 +274,15 @@ class ServiceClient:
         idempotent: bool | None = None,
         **httpx_kwargs: Any,
     ) -> httpx.Response:
-        """Send one request with retries and the breaker; a 5xx left after retries is returned."""
+        """Send one request with retries and the breaker; a 5xx left after retries is returned.
+
+        `stream=True` returns before the body is read (server-sent events, large downloads):
+        the caller reads it with `aiter_lines()`/`aiter_bytes()` and must `aclose()` it.
+        """
         send_kwargs = {
-            k: httpx_kwargs.pop(k) for k in ("auth", "follow_redirects") if k in httpx_kwargs
+            k: httpx_kwargs.pop(k)
+            for k in ("auth", "follow_redirects", "stream")
+            if k in httpx_kwargs
         }
         request = self._client.build_request(method.upper(), url, **httpx_kwargs)
         if request.url.scheme not in ("http", "https"):
@@ -298,6 +304,9 @@ class ServiceClient:
             )
 
         async def attempt() -> httpx.Response:
+            if isinstance(call.last, httpx.Response):
+                # A retried streamed response was never read: release its connection.
+                await call.last.aclose()
             probe = breaker.acquire()
             call.attempts += 1
             try:

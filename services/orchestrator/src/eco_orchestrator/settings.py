@@ -1,0 +1,58 @@
+"""Settings of the orchestrator (prefix `ECO_ORCHESTRATOR_`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from eco_shared.settings import ServiceSettings
+
+FORMATS = ("markdown", "json", "html", "txt", "csv", "pdf")
+
+
+class OrchestratorSettings(ServiceSettings):
+    """Where runs and checkpoints live, how many runs execute at once, and the limits."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ECO_ORCHESTRATOR_", env_ignore_empty=True, extra="ignore", populate_by_name=True
+    )
+
+    service_name: str = "orchestrator"
+    port: int = 5099
+    database_url: str | None = Field(
+        default=None,
+        description="Run store and checkpointer; SQLite files under the data dir when unset.",
+    )
+    max_in_flight: int = Field(default=4, ge=1, le=64, description="Runs executing per replica.")
+    reclaim_idle_ms: int = Field(
+        default=20_000, ge=500, description="A run entry idle this long is taken over."
+    )
+    heartbeat_s: float = Field(
+        default=0.0, ge=0, description="Claim refresh interval; 0 means reclaim_idle_ms / 4."
+    )
+    max_deliveries: int = Field(default=10, ge=1)
+    node_timeout_s: float = Field(default=60.0, gt=0)
+    node_max_attempts: int = Field(default=3, ge=1, le=10)
+    execute_timeout_s: float = Field(default=120.0, gt=0)
+    max_query_chars: int = Field(default=2000, ge=1)
+    review_threshold: float = Field(default=0.9, ge=0, le=1)
+    min_confidence: float = Field(default=0.3, ge=0, le=1)
+    llm_model: str = "auto"
+    checkpoint_retention_s: float = Field(
+        default=7 * 24 * 3600.0, ge=0, description="Finished runs' checkpoints are pruned after."
+    )
+    prune_interval_s: float = Field(default=300.0, gt=0)
+    events_retention_s: int = Field(default=7 * 24 * 3600, ge=1)
+    max_page_size: int = Field(default=200, ge=1)
+
+    def run_database_url(self) -> str:
+        """The SQL URL of the run store."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'orchestrator.db'}"
+
+    def uses_postgres(self) -> bool:
+        """Whether runs and checkpoints live in PostgreSQL."""
+        return self.run_database_url().startswith(("postgresql", "postgres"))
+
+    def claim_refresh_s(self) -> float:
+        """How often a running run's queue entry is re-claimed to show it is alive."""
+        return self.heartbeat_s or self.reclaim_idle_ms / 4000

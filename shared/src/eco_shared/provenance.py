@@ -1,0 +1,106 @@
+"""The provenance record stored with every document (DESIGN.md "Provenance record").
+
+The orchestrator builds it from what actually happened (recorded calls, real hashes); the
+doc store validates and stores it. The fixed fields are typed; every part also accepts
+extra fields, so a producer can add detail without a schema change. Anything a producer
+does not know stays `None` (unknown), never a guess.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class WorkflowExecution(_Part):
+    """The run that made the document (a W3C PROV activity)."""
+
+    execution_id: str | None = None
+    workflow_name: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    status: str | None = None
+
+
+class ServiceCall(_Part):
+    """One call to a service during the run (a PROV agent associated with the activity)."""
+
+    service: str
+    instance_id: str | None = None
+    operation: str | None = None
+    started_at: datetime | None = None
+    duration_ms: float | None = None
+    status: str | int | None = None
+
+
+class UserContext(_Part):
+    """Who asked, and what they asked for."""
+
+    user_id: str | None = None
+    query: str | None = None
+    intent: str | None = None
+    entities: list[Any] | dict[str, Any] | None = None
+
+
+class PromptUsed(_Part):
+    """A prompt template the run used, by name, version and hash."""
+
+    name: str
+    version: str | None = None
+    sha256: str | None = None
+
+
+class DataRef(_Part):
+    """An input or output of the run; `sha256` is `None` when it was not hashed."""
+
+    uri: str
+    sha256: str | None = None
+
+
+class DataLineage(_Part):
+    """What went in, what was done, what came out; `inputs=None` means unknown."""
+
+    inputs: list[DataRef] | None = None
+    steps: list[Any] = Field(default_factory=list)
+    outputs: list[DataRef] | None = None
+
+
+class QualityMetrics(_Part):
+    """Self-assessed quality of the result (0..1 where known)."""
+
+    confidence: float | None = None
+    completeness: float | None = None
+    accuracy: float | None = None
+
+
+class LLMUsage(_Part):
+    """The model that wrote the content (a PROV software agent `provider/model`)."""
+
+    provider: str | None = None
+    model: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+
+
+class ProvenanceRecord(_Part):
+    """How a document was made: activity (run), agents (services, model, user), lineage."""
+
+    workflow_execution: WorkflowExecution | None = None
+    services_chain: list[ServiceCall] = Field(default_factory=list)
+    user_context: UserContext | None = None
+    prompts_used: list[PromptUsed] = Field(default_factory=list)
+    data_lineage: DataLineage | None = None
+    quality_metrics: QualityMetrics | None = None
+    content_sha256: str | None = None
+    trace_id: str | None = None
+    llm: LLMUsage | None = None
+
+    def is_empty(self) -> bool:
+        """True when the record says nothing at all about how the document was made."""
+        return not self.model_dump(exclude_defaults=True)
