@@ -53,8 +53,9 @@ def test_generated_service_is_wired_in_and_lint_clean(workspace: Path) -> None:
     assert answers["name"] == "weather-report-for-the-city-x"
     assert answers["_commit"]
 
-    pyproject = tomlkit.parse((workspace / "pyproject.toml").read_text())
-    assert "services/weather-report-for-the-city-x" in pyproject["tool"]["uv"]["workspace"]["members"]  # type: ignore[index,operator]
+    pyproject = tomlkit.parse((workspace / "pyproject.toml").read_text()).unwrap()
+    members = pyproject["tool"]["uv"]["workspace"]["members"]
+    assert "services/weather-report-for-the-city-x" in members
     compose = yaml.safe_load((workspace / "docker-compose.yml").read_text())
     entry = compose["services"]["weather-report-for-the-city-x"]
     assert entry["command"][2] == "eco_weather_report_for_the_city_x.main:create_app"

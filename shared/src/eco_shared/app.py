@@ -24,6 +24,7 @@ from eco_shared.bus import EventBus
 from eco_shared.health import HealthRegistry, MetricsMiddleware, health_router, redis_check
 from eco_shared.http import ServiceClient
 from eco_shared.logging import configure_logging
+from eco_shared.logship import LogShipper
 from eco_shared.problems import install_problem_handlers, problem_response
 from eco_shared.registration import Registrar
 from eco_shared.settings import ServiceSettings
@@ -135,6 +136,17 @@ def create_service_app(
     that build several apps in one process).
     """
     state = ServiceState(settings)
+    # log records go to eco.logs only from an app that owns the process's logging
+    shipper = (
+        LogShipper(
+            settings.service_name,
+            instance_id=settings.instance_id,
+            prefix=settings.redis_prefix,
+            registry=state.metrics,
+        )
+        if configure_process
+        else None
+    )
 
     @contextlib.asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -144,6 +156,8 @@ def create_service_app(
         state.health.add_check("redis", redis_check(state._redis))
         state._bus = EventBus(state._redis, settings.service_name, prefix=settings.redis_prefix)
         state._http = ServiceClient(service_name=settings.service_name)
+        if shipper is not None:
+            shipper.start(state._redis)
         async with contextlib.AsyncExitStack() as stack:
             if lifespan is not None:
                 await stack.enter_async_context(lifespan(app, state))
@@ -161,6 +175,8 @@ def create_service_app(
             finally:
                 if state.registrar is not None:
                     await state.registrar.stop()
+        if shipper is not None:
+            await shipper.stop()
         await state._http.close()
         await state._bus.close()
         await state._redis.aclose()
@@ -173,6 +189,7 @@ def create_service_app(
             service_version=settings.service_version,
             instance_id=settings.instance_id,
             otlp_endpoint=settings.otlp_endpoint,
+            discovery_url=settings.discovery_url,
         )
 
     app = FastAPI(

@@ -1,18 +1,30 @@
 """`ServiceDirectory`: find a healthy instance of a service by name, through discovery.
 
 Answers are cached briefly and spread round-robin over the healthy instances, so callers
-never hard-code another service's URL.
+never hard-code another service's URL. With `start_watching()` the directory also follows
+discovery's `GET /watch` feed and drops a service's cached answer as soon as one of its
+instances registers, changes health or leaves; while the feed is connected cached answers
+are kept longer (`watch_cache_ttl_s`), since a change would have been announced.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import json
+import random
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from eco_shared.http import ServiceClient
+import httpx
+import structlog
+
+from eco_shared.http import ServiceCallError, ServiceClient
+
+log = structlog.get_logger(__name__)
 
 
 class ServiceNotFoundError(LookupError):
@@ -35,6 +47,38 @@ class _Entry:
         self.cycle = itertools.cycle(self.urls)
 
 
+@dataclass(frozen=True)
+class WatchEvent:
+    """One change announced on discovery's watch feed."""
+
+    id: str
+    type: str
+    data: dict[str, Any]
+
+
+async def _sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, str, str]]:
+    """(id, event, data) of each server-sent event; comments and pings are skipped."""
+    event_id = event = ""
+    data: list[str] = []
+    async for line in response.aiter_lines():
+        if line == "":
+            if data:
+                yield event_id, event or "message", "\n".join(data)
+            event_id = event = ""
+            data = []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "id":
+            event_id = value
+        elif name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+
+
 class ServiceDirectory:
     """Resolve service names to base URLs through discovery's `GET /services/{name}`."""
 
@@ -45,14 +89,26 @@ class ServiceDirectory:
         *,
         cache_ttl_s: float = 2.0,
         static: dict[str, str] | None = None,
+        watch_cache_ttl_s: float = 30.0,
     ) -> None:
         self.discovery_url = discovery_url.rstrip("/")
         self.client = client
         self.cache_ttl_s = cache_ttl_s
+        self.watch_cache_ttl_s = watch_cache_ttl_s
         # Fixed answers (the discovery service itself, or a test pinning a URL).
         self.static = {"discovery": self.discovery_url, **(static or {})}
         self._cache: dict[str, _Entry] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._watch_task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self.watch_events = 0
+        self.last_event: WatchEvent | None = None
+
+    def bind(self, client: ServiceClient | None = None) -> ServiceClient:
+        """Let `client` (default: this directory's) take `eco://<service>/<path>` URLs."""
+        target = client or self.client
+        target.resolver = self.resolve
+        return target
 
     def invalidate(self, name: str | None = None) -> None:
         """Forget cached answers (for one service, or all)."""
@@ -60,6 +116,18 @@ class ServiceDirectory:
             self._cache.clear()
         else:
             self._cache.pop(name, None)
+
+    @property
+    def watching(self) -> bool:
+        """True while the watch feed is connected."""
+        return self._connected.is_set()
+
+    async def wait_watching(self, timeout_s: float = 10.0) -> None:
+        """Wait until the watch feed is connected."""
+        await asyncio.wait_for(self._connected.wait(), timeout_s)
+
+    def _ttl(self) -> float:
+        return self.watch_cache_ttl_s if self.watching else self.cache_ttl_s
 
     async def instances(self, name: str, *, healthy: bool = True) -> list[dict[str, Any]]:
         """The registered instances of `name` (only passing ones when `healthy`)."""
@@ -80,14 +148,91 @@ class ServiceDirectory:
         if name in self.static:
             return self.static[name]
         entry = self._cache.get(name)
-        if entry is None or time.monotonic() - entry.fetched_at > self.cache_ttl_s:
+        if entry is None or time.monotonic() - entry.fetched_at > self._ttl():
             lock = self._locks.setdefault(name, asyncio.Lock())
             async with lock:
                 entry = self._cache.get(name)
-                if entry is None or time.monotonic() - entry.fetched_at > self.cache_ttl_s:
-                    urls = [str(i["base_url"]).rstrip("/") for i in await self.instances(name)]
-                    entry = _Entry(urls, time.monotonic())
-                    self._cache[name] = entry
+                if entry is None or time.monotonic() - entry.fetched_at > self._ttl():
+                    entry = await self._refresh(name, entry)
         if not entry.urls:
             raise ServiceNotFoundError(name)
         return next(entry.cycle)
+
+    async def _refresh(self, name: str, stale: _Entry | None) -> _Entry:
+        try:
+            urls = [str(i["base_url"]).rstrip("/") for i in await self.instances(name)]
+        except (ServiceCallError, httpx.HTTPError) as exc:
+            if stale is None or not stale.urls:
+                raise
+            # Discovery is unreachable: the last answer beats no answer; ask again soon.
+            log.warning("directory_stale_answer", service=name, error=str(exc))
+            stale.fetched_at = time.monotonic() - self._ttl() + min(1.0, self.cache_ttl_s)
+            return stale
+        entry = _Entry(urls, time.monotonic())
+        self._cache[name] = entry
+        return entry
+
+    def start_watching(self) -> None:
+        """Follow discovery's change feed in the background (reconnecting on failure)."""
+        if self._watch_task is None:
+            self._watch_task = asyncio.create_task(self._watch(), name="eco-directory-watch")
+
+    async def stop(self) -> None:
+        """Stop following the change feed."""
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
+            self._watch_task = None
+        self._connected.clear()
+
+    def _on_event(self, event: WatchEvent) -> None:
+        self.watch_events += 1
+        self.last_event = event
+        name = event.data.get("name")
+        if isinstance(name, str):
+            self.invalidate(name)
+        else:
+            self.invalidate()
+
+    async def _watch(self) -> None:
+        last_id: str | None = None
+        delay = 0.2
+        # Its own client: a feed held open for hours fits neither the shared client's
+        # timeouts nor its breaker, and a broken feed must not trip calls to discovery.
+        timeout = httpx.Timeout(5.0, read=60.0)
+        async with httpx.AsyncClient(timeout=timeout) as http:
+            while True:
+                headers = {"Last-Event-ID": last_id} if last_id else {}
+                try:
+                    async with http.stream(
+                        "GET", f"{self.discovery_url}/watch", headers=headers
+                    ) as response:
+                        if response.status_code != 200:
+                            raise httpx.HTTPStatusError(
+                                f"watch answered {response.status_code}",
+                                request=response.request,
+                                response=response,
+                            )
+                        # Changes may have happened while we were not listening.
+                        self.invalidate()
+                        self._connected.set()
+                        delay = 0.2
+                        async for event_id, kind, data in _sse_events(response):
+                            last_id = event_id or last_id
+                            try:
+                                body = json.loads(data)
+                            except ValueError:
+                                continue
+                            payload = body.get("data") if isinstance(body, dict) else None
+                            self._on_event(
+                                WatchEvent(
+                                    event_id, kind, payload if isinstance(payload, dict) else {}
+                                )
+                            )
+                except (httpx.HTTPError, OSError) as exc:
+                    log.debug("directory_watch_disconnected", error=str(exc))
+                finally:
+                    self._connected.clear()
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, 5.0)

@@ -8,7 +8,7 @@ for provenance (`record_calls()` or an `on_call` hook).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -35,12 +35,14 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "IDEMPOTENT_METHODS",
     "RETRY_STATUSES",
+    "SERVICE_URL_SCHEME",
     "BreakerState",
     "CallRecord",
     "CircuitBreaker",
     "CircuitOpenError",
     "ServiceCallError",
     "ServiceClient",
+    "Resolver",
     "ServiceUnavailableError",
     "record_calls",
 ]
@@ -54,6 +56,9 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 Outcome = Literal["ok", "error", "circuit_open"]
 Clock = Callable[[], float]
 CallHook = Callable[["CallRecord"], None]
+# Turns a service name into a base URL (`ServiceDirectory.resolve`).
+Resolver = Callable[[str], Awaitable[str]]
+SERVICE_URL_SCHEME = "eco://"
 
 
 class ServiceCallError(Exception):
@@ -226,6 +231,7 @@ class ServiceClient:
         failure_threshold: int = 5,
         reset_timeout_s: float = 30.0,
         on_call: CallHook | None = None,
+        resolver: Resolver | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
@@ -242,6 +248,7 @@ class ServiceClient:
         self._failure_threshold = failure_threshold
         self._reset_timeout_s = reset_timeout_s
         self._on_call = on_call
+        self.resolver = resolver
         self._clock = clock
         self._breakers: dict[str, CircuitBreaker] = {}
 
@@ -278,7 +285,12 @@ class ServiceClient:
 
         `stream=True` returns before the body is read (server-sent events, large downloads):
         the caller reads it with `aiter_lines()`/`aiter_bytes()` and must `aclose()` it.
+        `url` may name a service instead of a host, `eco://<service>/<path>`: the client's
+        `resolver` (a `ServiceDirectory`) picks a healthy instance of it.
         """
+        if isinstance(url, str) and url.startswith(SERVICE_URL_SCHEME):
+            name, url = await self._resolve_service_url(url)
+            service = service or name
         send_kwargs = {
             k: httpx_kwargs.pop(k)
             for k in ("auth", "follow_redirects", "stream")
@@ -352,6 +364,17 @@ class ServiceClient:
             call, outcome="ok" if response.status_code < 400 else "error", response=response
         )
         return response
+
+    async def _resolve_service_url(self, url: str) -> tuple[str, str]:
+        rest = url[len(SERVICE_URL_SCHEME) :]
+        cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+        name, path = rest[:cut], rest[cut:]
+        if not name:
+            raise ValueError(f"no service name in {url!r}")
+        if self.resolver is None:
+            raise ValueError(f"{url!r} names a service but this client has no resolver")
+        base = (await self.resolver(name)).rstrip("/")
+        return name, base + path
 
     async def get(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
         """`request("GET", url, ...)`."""

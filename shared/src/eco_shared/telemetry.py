@@ -2,18 +2,131 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+import json
+import logging
+import math
+import random
+import threading
+import time
+import urllib.request
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, SERVICE_VERSION, Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+_logger = logging.getLogger(__name__)
 _propagator = TraceContextTextMapPropagator()
 _instrumented: set[str] = set()
+
+
+LOG_COLLECTOR = "log-collector"
+_NO_EXPORT = frozenset(("none", "off", "false", "disabled"))
+
+
+def export_targets(otlp_endpoint: str | None) -> list[str]:
+    """Where spans go: `log-collector` (found through discovery) and/or OTLP/HTTP URLs.
+
+    Unset means the log collector. A comma-separated list sends to each (`log-collector,
+    http://jaeger:4318`); `none` turns export off.
+    """
+    if otlp_endpoint is None or not otlp_endpoint.strip():
+        return [LOG_COLLECTOR]
+    targets = [t.strip() for t in otlp_endpoint.split(",") if t.strip()]
+    if any(t.lower() in _NO_EXPORT for t in targets):
+        return []
+    return targets
+
+
+def _traces_url(endpoint: str) -> str:
+    endpoint = endpoint.rstrip("/")
+    return endpoint if endpoint.endswith("/v1/traces") else endpoint + "/v1/traces"
+
+
+class DiscoveredCollectorExporter(SpanExporter):
+    """OTLP/HTTP export to the log collector, resolved lazily through discovery.
+
+    The collector's URL is looked up at the first export (not at start-up, when discovery
+    or the collector may not be up yet), cached for `cache_ttl_s`, and looked up again
+    after a failed export. While no collector is registered, batches are dropped.
+    """
+
+    def __init__(
+        self,
+        discovery_url: str,
+        *,
+        service: str = LOG_COLLECTOR,
+        cache_ttl_s: float = 30.0,
+        retry_after_s: float = 5.0,
+        lookup_timeout_s: float = 2.0,
+        export_timeout_s: float = 5.0,
+    ) -> None:
+        self.discovery_url = discovery_url.rstrip("/")
+        self.service = service
+        self.cache_ttl_s = cache_ttl_s
+        self.retry_after_s = retry_after_s
+        self.lookup_timeout_s = lookup_timeout_s
+        self.export_timeout_s = export_timeout_s
+        self._lock = threading.Lock()
+        self._endpoint: str | None = None
+        self._checked_at = -math.inf
+        self._exporters: dict[str, SpanExporter] = {}
+        self._missing_logged = False
+
+    def _lookup(self) -> str | None:
+        url = f"{self.discovery_url}/services/{self.service}?healthy=true"
+        # urllib is not instrumented: the lookup must not make spans of its own
+        with urllib.request.urlopen(url, timeout=self.lookup_timeout_s) as response:
+            body = json.loads(response.read())
+        instances = (body.get("instances") if isinstance(body, dict) else None) or []
+        urls = [str(i["base_url"]) for i in instances if isinstance(i, dict) and i.get("base_url")]
+        return _traces_url(random.choice(urls)) if urls else None
+
+    def endpoint(self) -> str | None:
+        """The collector's `/v1/traces` URL, or None while none can be found."""
+        with self._lock:
+            age = time.monotonic() - self._checked_at
+            if age < (self.cache_ttl_s if self._endpoint else self.retry_after_s):
+                return self._endpoint
+            try:
+                self._endpoint = self._lookup()
+            except (OSError, ValueError, KeyError) as exc:
+                self._endpoint = None
+                reason = f"{type(exc).__name__}: {exc}"
+            else:
+                reason = "not registered"
+            self._checked_at = time.monotonic()
+            if self._endpoint is None and not self._missing_logged:
+                _logger.info("span export: no %s in discovery (%s)", self.service, reason)
+            self._missing_logged = self._endpoint is None
+            return self._endpoint
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        endpoint = self.endpoint()
+        if endpoint is None:
+            return SpanExportResult.FAILURE
+        exporter = self._exporters.get(endpoint)
+        if exporter is None:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            exporter = OTLPSpanExporter(endpoint=endpoint, timeout=self.export_timeout_s)
+            self._exporters[endpoint] = exporter
+        result = exporter.export(spans)
+        if result is not SpanExportResult.SUCCESS:
+            with self._lock:
+                self._checked_at = -math.inf  # the collector may have moved
+        return result
+
+    def shutdown(self) -> None:
+        for exporter in self._exporters.values():
+            exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
 
 
 def setup_telemetry(
@@ -22,13 +135,15 @@ def setup_telemetry(
     service_version: str = "0.1.0",
     instance_id: str | None = None,
     otlp_endpoint: str | None = None,
+    discovery_url: str | None = None,
     extra_processors: list[SpanProcessor] | None = None,
 ) -> TracerProvider:
     """Install a tracer provider for this process and instrument httpx and redis.
 
-    Spans are exported over OTLP/HTTP to `otlp_endpoint` (`/v1/traces` is appended) when it
-    is set. Calling it again (several apps in one test process) reuses the installed
-    provider and only adds processors.
+    Spans go over OTLP/HTTP to each target of `export_targets(otlp_endpoint)`: by default
+    the log collector, found through discovery at `discovery_url` (without one, the
+    default means no export); URLs get `/v1/traces` appended. Calling it again (several
+    apps in one test process) reuses the installed provider and only adds processors.
     """
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
@@ -39,13 +154,19 @@ def setup_telemetry(
             attributes[SERVICE_INSTANCE_ID] = instance_id
         provider = TracerProvider(resource=Resource.create(attributes))
         trace.set_tracer_provider(provider)
-        if otlp_endpoint:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        for target in export_targets(otlp_endpoint):
+            exporter: SpanExporter
+            if target == LOG_COLLECTOR:
+                if discovery_url is None:
+                    continue
+                exporter = DiscoveredCollectorExporter(discovery_url)
+            else:
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+                    OTLPSpanExporter,
+                )
 
-            endpoint = otlp_endpoint.rstrip("/")
-            if not endpoint.endswith("/v1/traces"):
-                endpoint += "/v1/traces"
-            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+                exporter = OTLPSpanExporter(endpoint=_traces_url(target))
+            provider.add_span_processor(BatchSpanProcessor(exporter))
     for processor in extra_processors or []:
         provider.add_span_processor(processor)
     instrument_libraries()
@@ -70,7 +191,8 @@ def instrument_app(app: Any) -> None:
     """Instrument one FastAPI app (server spans joined to incoming `traceparent`)."""
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="health,health/ready,metrics")
+    # OTLP ingestion (the log collector's /v1/traces) untraced, or every export makes spans
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="health,health/ready,metrics,v1/traces")
 
 
 def inject_traceparent(

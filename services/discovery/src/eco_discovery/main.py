@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+
+from eco_discovery.api import capabilities, instances, services, watch
+from eco_discovery.repository import Registry
+from eco_discovery.service import DiscoveryService
+from eco_discovery.settings import DiscoverySettings
+from eco_shared.app import ServiceState, create_service_app
+from eco_shared.problems import problem_response
 from eco_shared.services import ServiceSpec
 
 SERVICE = ServiceSpec(
@@ -11,3 +25,57 @@ SERVICE = ServiceSpec(
     env_prefix="ECO_DISCOVERY_",
     order=0,
 )
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[None]:
+    """Open the registry and the probe client; run the reaper, prober and own lease."""
+    settings = state.settings
+    assert isinstance(settings, DiscoverySettings)
+    # Probes get a client of their own: one attempt each, no breaker, no retries, so a
+    # probe reports what the instance did, not what the resilience layer made of it.
+    probe_client = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.check_timeout_s),
+        limits=httpx.Limits(max_connections=settings.probe_concurrency),
+        headers={"X-Eco-Caller": settings.service_name},
+    )
+    registry = Registry(state.redis, settings.key("discovery:"))
+    discovery = DiscoveryService(settings, registry, state.bus, probe_client)
+    state.resources["discovery"] = discovery
+    state.health.add_check("self_preservation", discovery.self_preservation_check, required=False)
+    discovery.start()
+    try:
+        yield
+    finally:
+        await discovery.stop()
+        await probe_client.aclose()
+
+
+async def _redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return problem_response(
+        request,
+        503,
+        "The registry's store (Redis) is unavailable; retry shortly.",
+        title="Registry unavailable",
+        headers={"Retry-After": "1"},
+    )
+
+
+def build_app(settings: DiscoverySettings, *, configure_process: bool = True) -> FastAPI:
+    """The discovery app for the given settings."""
+    app = create_service_app(
+        settings,
+        title="discovery",
+        description="The registry: instances, leases, health and capabilities.",
+        routers=[instances.router, services.router, capabilities.router, watch.router],
+        lifespan=lifespan,
+        configure_process=configure_process,
+    )
+    app.add_exception_handler(RedisError, _redis_unavailable)
+    app.add_exception_handler(ConnectionError, _redis_unavailable)
+    return app
+
+
+def create_app() -> FastAPI:
+    """uvicorn factory: settings from the environment."""
+    return build_app(DiscoverySettings())

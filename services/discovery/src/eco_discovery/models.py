@@ -1,130 +1,45 @@
-"""Wire models of the registry: registrations, instances, services, capabilities, events."""
+"""Discovery's wire models: defined beside its adapter in `eco_shared`, so both agree."""
 
-from __future__ import annotations
+from eco_shared.adapters.discovery import (
+    DEREGISTERED,
+    HEALTH_CHANGED,
+    INSTANCE_ID_PATTERN,
+    NAME_PATTERN,
+    REGISTERED,
+    SELF_PRESERVATION,
+    WATCH_TYPES,
+    CapabilitiesStatus,
+    CapabilityHit,
+    CapabilityPage,
+    Check,
+    InstanceBase,
+    InstanceCreate,
+    InstancePublic,
+    Lease,
+    ServiceInstances,
+    ServiceList,
+    ServiceSummary,
+    Status,
+)
 
-from typing import Any, Literal
-from urllib.parse import urlsplit
-
-from pydantic import BaseModel, Field, field_validator
-
-from eco_shared.capabilities import Capability
-
-Status = Literal["passing", "warning", "critical"]
-CapabilitiesStatus = Literal["pending", "ok", "error"]
-
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
-INSTANCE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
-TAG_PATTERN = r"^[^\s]+$"
-
-REGISTERED = "service.registered"
-HEALTH_CHANGED = "service.health_changed"
-DEREGISTERED = "service.deregistered"
-SELF_PRESERVATION = "discovery.self_preservation"
-WATCH_TYPES = frozenset({REGISTERED, HEALTH_CHANGED, DEREGISTERED, SELF_PRESERVATION})
-
-
-class InstanceBase(BaseModel):
-    name: str = Field(min_length=1, max_length=64, pattern=NAME_PATTERN)
-    instance_id: str = Field(min_length=1, max_length=128, pattern=INSTANCE_ID_PATTERN)
-    base_url: str = Field(min_length=1, max_length=512)
-    version: str = Field(default="0.0.0", min_length=1, max_length=64)
-    tags: list[str] = Field(default_factory=list, max_length=32)
-    meta: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("base_url")
-    @classmethod
-    def _absolute_http_url(cls, value: str) -> str:
-        try:
-            parts = urlsplit(value)
-            port = parts.port
-        except ValueError as exc:
-            raise ValueError(f"not a valid URL: {exc}") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an absolute http(s) URL with a host")
-        if parts.query or parts.fragment or parts.username or parts.password:
-            raise ValueError("must not carry credentials, a query or a fragment")
-        if port == 0:
-            raise ValueError("port 0 is not a reachable port")
-        return value.rstrip("/")
-
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, tags: list[str]) -> list[str]:
-        for tag in tags:
-            if not 1 <= len(tag) <= 64 or any(c.isspace() for c in tag):
-                raise ValueError("tags are 1-64 characters without whitespace")
-        return list(dict.fromkeys(tags))
-
-
-class InstanceCreate(InstanceBase):
-    """`POST /instances`: what an instance tells discovery about itself."""
-
-    ttl_s: float | None = Field(
-        default=None, gt=0, description="Requested lease; the service default when absent."
-    )
-
-
-class Lease(BaseModel):
-    """The answer to a registration or heartbeat."""
-
-    instance_id: str
-    ttl_s: float
-    lease_expires_at: str
-    status: Status
-    created: bool = False
-
-
-class Check(BaseModel):
-    status: Status
-    output: str
-    time: str | None
-
-
-class InstancePublic(InstanceBase):
-    """One registered instance as discovery sees it."""
-
-    status: Status
-    check: Check
-    lease_status: Literal["alive", "expired"]
-    ttl_s: float
-    registered_at: str | None
-    last_heartbeat: str | None
-    lease_expires_at: str | None
-    critical_since: str | None = None
-    capabilities_status: CapabilitiesStatus
-    capabilities_error: str | None = None
-    capabilities_count: int = 0
-
-
-class ServiceSummary(BaseModel):
-    name: str
-    instances: int
-    passing: int
-    warning: int
-    critical: int
-    status: Status = Field(description="passing: all pass; warning: some pass; critical: none.")
-    versions: list[str]
-    tags: list[str]
-
-
-class ServiceList(BaseModel):
-    services: list[ServiceSummary]
-    self_preservation: bool
-
-
-class ServiceInstances(BaseModel):
-    name: str
-    instances: list[InstancePublic]
-
-
-class CapabilityHit(Capability):
-    service: str
-    version: str
-    instance_ids: list[str]
-
-
-class CapabilityPage(BaseModel):
-    items: list[CapabilityHit]
-    total: int
-    limit: int
-    offset: int
+__all__ = [
+    "DEREGISTERED",
+    "HEALTH_CHANGED",
+    "INSTANCE_ID_PATTERN",
+    "NAME_PATTERN",
+    "REGISTERED",
+    "SELF_PRESERVATION",
+    "WATCH_TYPES",
+    "CapabilitiesStatus",
+    "CapabilityHit",
+    "CapabilityPage",
+    "Check",
+    "InstanceBase",
+    "InstanceCreate",
+    "InstancePublic",
+    "Lease",
+    "ServiceInstances",
+    "ServiceList",
+    "ServiceSummary",
+    "Status",
+]

@@ -253,7 +253,8 @@ def ms_to_iso(value: Any) -> str | None:
     if value in (None, "", b""):
         return None
     return (
-        datetime.fromtimestamp(int(value) / 1000, UTC).isoformat(timespec="milliseconds")
+        datetime.fromtimestamp(int(value) / 1000, UTC)
+        .isoformat(timespec="milliseconds")
         .replace("+00:00", "Z")
     )
 
@@ -409,17 +410,14 @@ class Registry:
         self, *, window_ms: int, share: float, min_lapsed: int, grace_ms: int, batch: int = 1000
     ) -> ReapResult:
         """Mark lapsed leases critical and evict those past the grace period (atomically)."""
-        raw = await self._reap(
-            args=[self.base, window_ms, share, min_lapsed, grace_ms, batch]
-        )
+        raw = await self._reap(args=[self.base, window_ms, share, min_lapsed, grace_ms, batch])
         return ReapResult(
             self_preservation=_text(raw[0]),
             lapsed=int(raw[1]),
             total=int(raw[2]),
             criticals=[Transition(*(_text(v) for v in row)) for row in raw[3]],
             evicted=[
-                Transition(_text(r[0]), _text(r[1]), _text(r[2]), _text(r[3]), "")
-                for r in raw[4]
+                Transition(_text(r[0]), _text(r[1]), _text(r[2]), _text(r[3]), "") for r in raw[4]
             ],
         )
 

@@ -40,6 +40,7 @@ class DiscoverySettings(ServiceSettings):
     max_instances: int = Field(default=10_000, ge=1)
     max_meta_bytes: int = Field(default=4096, ge=0)
     watch_block_ms: int = Field(default=1000, ge=10, le=4000)
+    watch_ping_s: float = Field(default=15.0, gt=0, le=300)
 
     @property
     def window_s(self) -> float:

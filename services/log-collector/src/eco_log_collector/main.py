@@ -1,7 +1,22 @@
-"""The log-collector service: app factory and how `eco up` runs it."""
+"""The log-collector service: app factory, lifespan, and how `eco up` runs it."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from sqlalchemy.engine import make_url
+
+from eco_log_collector import migrations, service
+from eco_log_collector.api import events, ingest_errors, logs, otlp, stats, traces
+from eco_log_collector.settings import LogCollectorSettings
+from eco_shared.app import ServiceState, create_service_app
+from eco_shared.bus import EVENTS, LOGS
+from eco_shared.db import create_engine, database_check
 from eco_shared.services import ServiceSpec
 
 SERVICE = ServiceSpec(
@@ -11,3 +26,75 @@ SERVICE = ServiceSpec(
     env_prefix="ECO_LOG_COLLECTOR_",
     order=10,
 )
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[None]:
+    """Open the database (migrated), consume `eco.logs` and `eco.events`, run retention."""
+    settings = state.settings
+    assert isinstance(settings, LogCollectorSettings)
+    url = make_url(settings.db_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.db_url)
+    await migrations.upgrade(engine)
+    state.resources["engine"] = engine
+    state.health.add_check("database", database_check(engine))
+    ingestor = service.Ingestor(engine)
+    options = {
+        "consumer": settings.consumer_name,
+        "batch_size": settings.batch_size,
+        "block_ms": settings.block_ms,
+        "reclaim_idle_ms": settings.reclaim_idle_ms,
+        "max_deliveries": settings.max_deliveries,
+        "batch_handler": True,
+    }
+    group = settings.consumer_group
+    # the collector's own Redis calls must not become spans: it would trace itself forever
+    with suppress_instrumentation():
+        consumers = [
+            state.bus.subscribe(LOGS, group, ingestor.handle_logs, **options),  # type: ignore[call-overload]
+            state.bus.subscribe(EVENTS, group, ingestor.handle_events, **options),  # type: ignore[call-overload]
+        ]
+        for consumer in consumers:
+            consumer.start()
+        retention = asyncio.create_task(
+            service.retention_loop(
+                engine,
+                retention_days=settings.retention_days,
+                batch_size=settings.retention_batch_size,
+                interval_s=settings.retention_interval_s,
+            ),
+            name="log-collector-retention",
+        )
+    try:
+        yield
+    finally:
+        retention.cancel()
+        await asyncio.gather(retention, return_exceptions=True)
+        await asyncio.gather(*(c.stop() for c in consumers))
+        await engine.dispose()
+
+
+def build_app(settings: LogCollectorSettings, *, configure_process: bool = True) -> FastAPI:
+    """The log collector for the given settings."""
+    return create_service_app(
+        settings,
+        title="log-collector",
+        description="Every log line, event and span of the ecosystem, stored and queryable.",
+        routers=[
+            logs.router,
+            events.router,
+            traces.router,
+            stats.router,
+            ingest_errors.router,
+            otlp.router,
+        ],
+        lifespan=lifespan,
+        configure_process=configure_process,
+    )
+
+
+def create_app() -> FastAPI:
+    """uvicorn factory: settings from the environment."""
+    return build_app(LogCollectorSettings())
