@@ -44,3 +44,36 @@ def test_eco_up_starts_private_redis_and_stops_cleanly(tmp_path: Path) -> None:
         raise AssertionError("redis still running after eco up stopped")
     except redis.ConnectionError:
         pass
+
+
+def test_detach_status_down(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ECO_")}
+    env["ECO_DATA_DIR"] = str(tmp_path)
+    eco = [sys.executable, "-m", "eco_cli.main"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*eco, *args], env=env, capture_output=True, text=True, timeout=120)
+
+    assert run("status").returncode == 1  # nothing running yet
+    started = run("up", "--detach", "--ready-timeout", "60")
+    assert started.returncode == 0, started.stdout + started.stderr
+    state = json.loads((tmp_path / "up.json").read_text())
+    try:
+        status = run("status", "--json")
+        report = json.loads(status.stdout)
+        assert report["redis_url"] == state["redis_url"]
+        assert set(report["services"]) == set(state["services"])
+        again = run("up", "--detach")
+        assert again.returncode == 1
+        assert "already up" in again.stderr
+    finally:
+        stopped = run("down")
+    assert stopped.returncode == 0, stopped.stderr
+    assert not (tmp_path / "up.json").exists()
+    assert run("down").returncode == 1
+    supervisor_pid = state["pid"]
+    try:
+        os.kill(supervisor_pid, 0)
+        raise AssertionError("the background supervisor is still alive")
+    except ProcessLookupError:
+        pass

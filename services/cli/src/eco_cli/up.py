@@ -17,6 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -187,6 +188,7 @@ class Supervisor:
             "pid": os.getpid(),
             "redis_url": self.redis_url,
             "services": {r.spec.name: r.url for r in self.running},
+            "status": {r.spec.name: r.status for r in self.running},
         }
         (self.data_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
 
@@ -246,3 +248,77 @@ class Supervisor:
             return 0
         finally:
             self.stop()
+
+
+def read_state(data_dir: Path) -> dict[str, Any] | None:
+    """What a running `eco up` wrote about itself, or None when none is running."""
+    path = data_dir.resolve() / STATE_FILE
+    try:
+        state: dict[str, Any] = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        os.kill(int(state["pid"]), 0)
+    except (ProcessLookupError, KeyError, ValueError):
+        path.unlink(missing_ok=True)  # left by a supervisor that was killed
+        return None
+    except PermissionError:
+        pass
+    return state
+
+
+def start_detached(data_dir: Path, args: list[str], timeout_s: float) -> dict[str, Any]:
+    """Run `eco up` in the background (its output in `.eco/up.log`) until it is up."""
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = open(data_dir / "up.log", "ab")  # noqa: SIM115 - owned by the child
+    process = subprocess.Popen(
+        [sys.executable, "-m", "eco_cli.main", "up", "--data-dir", str(data_dir), *args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    log.close()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = read_state(data_dir)
+        if state is not None and state.get("pid") == process.pid:
+            return state
+        if process.poll() is not None:
+            tail = (data_dir / "up.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"eco up exited with {process.returncode}:\n{tail}")
+        time.sleep(0.2)
+    process.terminate()
+    raise TimeoutError(f"eco up did not come up within {timeout_s}s")
+
+
+def stop_detached(data_dir: Path, timeout_s: float = 30.0) -> bool:
+    """Stop a background `eco up`; False when none was running."""
+    state = read_state(data_dir)
+    if state is None:
+        return False
+    pid = int(state["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def service_health(state: dict[str, Any]) -> dict[str, str]:
+    """Readiness of every service a running `eco up` started."""
+    result = {}
+    with httpx.Client(timeout=2.0) as client:
+        for name, url in state.get("services", {}).items():
+            try:
+                response = client.get(f"{url}/health/ready")
+                result[name] = "ready" if response.status_code == 200 else "not ready"
+            except httpx.HTTPError:
+                result[name] = "down"
+    return result
