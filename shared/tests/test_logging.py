@@ -12,6 +12,7 @@ from eco_shared.logging import REDACTED, configure_logging, redact
 
 @pytest.fixture
 def json_logs():  # type: ignore[no-untyped-def]
+    saved = structlog.get_config()
     stream = io.StringIO()
     configure_logging("test-svc", level="DEBUG", fmt="json", stream=stream)
 
@@ -20,7 +21,7 @@ def json_logs():  # type: ignore[no-untyped-def]
         return [json.loads(line) for line in lines if line.startswith("{")]
 
     yield read
-    structlog.reset_defaults()
+    structlog.configure(**saved)
 
 
 def test_secret_fields_are_never_written(json_logs) -> None:  # type: ignore[no-untyped-def]

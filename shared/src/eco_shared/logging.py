@@ -150,7 +150,9 @@ def configure_logging(
     renderer: Processor = (
         structlog.processors.JSONRenderer()
         if use_json
-        else structlog.dev.ConsoleRenderer(colors=tty)
+        else structlog.dev.ConsoleRenderer(
+            colors=tty, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     structlog.configure(
         processors=[

@@ -20,10 +20,24 @@ import httpx
 import pytest
 import redis
 import redis.asyncio as aioredis
+import structlog
 
 from eco_shared.redis_server import RedisServer
 from eco_shared.settings import EcoSettings
 from eco_shared.testing.processes import ServiceProcess
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Plain tracebacks in logs: rich's (structlog's default) renders frame locals, which
+    takes seconds for a deep ASGI stack and makes error-path tests time out."""
+    processors = structlog.get_config()["processors"]
+    if isinstance(processors[-1], structlog.dev.ConsoleRenderer):
+        structlog.configure(
+            processors=[
+                *processors[:-1],
+                structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback),
+            ]
+        )
 
 
 def _docker_answers() -> bool:
