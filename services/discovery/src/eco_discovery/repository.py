@@ -222,6 +222,17 @@ return {change, count, total, criticals, evicted}
 """
 )
 
+# ARGV: base, fields...; KEYS: none. One round trip for a service's records (the hot read).
+_READ_SERVICE = """
+local base = ARGV[1]
+local ids = redis.call('SMEMBERS', base .. 'name:' .. ARGV[2])
+local out = {}
+for i, id in ipairs(ids) do
+  out[i] = redis.call('HMGET', base .. 'inst:' .. id, unpack(ARGV, 3))
+end
+return out
+"""
+
 INSTANCE_FIELDS = (
     "name",
     "instance_id",
@@ -261,6 +272,10 @@ def ms_to_iso(value: Any) -> str | None:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _record(row: list[Any]) -> dict[str, str]:
+    return {f: _text(v) for f, v in zip(INSTANCE_FIELDS, row, strict=True) if v is not None}
 
 
 @dataclass(frozen=True)
@@ -315,6 +330,7 @@ class Registry:
         self._check = redis.register_script(_CHECK)
         self._store_caps = redis.register_script(_STORE_CAPS)
         self._reap = redis.register_script(_REAP)
+        self._read_service = redis.register_script(_READ_SERVICE)
 
     def key(self, name: str) -> str:
         return f"{self.base}{name}"
@@ -443,18 +459,16 @@ class Registry:
         for instance_id in ids:
             pipe.hmget(self.key(f"inst:{instance_id}"), INSTANCE_FIELDS)
         rows = await pipe.execute()
-        records = []
-        for row in rows:
-            record = {
-                f: _text(v) for f, v in zip(INSTANCE_FIELDS, row, strict=True) if v is not None
-            }
-            if record.get("instance_id"):
-                records.append(record)
-        return records
+        return [r for r in (_record(row) for row in rows) if r.get("instance_id")]
 
     async def record(self, instance_id: str) -> dict[str, str] | None:
         found = await self.records([instance_id])
         return found[0] if found else None
+
+    async def service_records(self, name: str) -> list[dict[str, str]]:
+        """Every record of one service, in one round trip."""
+        rows = await self._read_service(args=[self.base, name, *INSTANCE_FIELDS])
+        return [r for r in (_record(row) for row in rows) if r.get("instance_id")]
 
     async def instances_of_names(self, names: list[str]) -> dict[str, list[dict[str, str]]]:
         """Every record of each named service (two round trips in all)."""

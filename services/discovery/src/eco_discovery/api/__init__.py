@@ -1,0 +1,1 @@
+"""Discovery's routers, one per resource."""

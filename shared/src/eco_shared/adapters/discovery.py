@@ -1,0 +1,236 @@
+"""Typed client of discovery, and the wire models its API answers with.
+
+The service builds its requests and responses from these same models, so the adapter and
+the service cannot disagree on a field; `check_adapter_against_openapi` holds the paths and
+parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, field_validator
+
+from eco_shared.adapters._base import BaseServiceAdapter, operation
+from eco_shared.capabilities import Capability
+
+Status = Literal["passing", "warning", "critical"]
+CapabilitiesStatus = Literal["pending", "ok", "error"]
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+INSTANCE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
+
+
+REGISTERED = "service.registered"
+HEALTH_CHANGED = "service.health_changed"
+DEREGISTERED = "service.deregistered"
+SELF_PRESERVATION = "discovery.self_preservation"
+WATCH_TYPES = frozenset({REGISTERED, HEALTH_CHANGED, DEREGISTERED, SELF_PRESERVATION})
+
+
+class InstanceBase(BaseModel):
+    name: str = Field(min_length=1, max_length=64, pattern=NAME_PATTERN)
+    instance_id: str = Field(min_length=1, max_length=128, pattern=INSTANCE_ID_PATTERN)
+    base_url: str = Field(min_length=1, max_length=512)
+    version: str = Field(default="0.0.0", min_length=1, max_length=64)
+    tags: list[str] = Field(default_factory=list, max_length=32)
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        try:
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"not a valid URL: {exc}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http(s) URL with a host")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("must not carry credentials, a query or a fragment")
+        if port == 0:
+            raise ValueError("port 0 is not a reachable port")
+        return value.rstrip("/")
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: list[str]) -> list[str]:
+        for tag in tags:
+            if not 1 <= len(tag) <= 64 or any(c.isspace() for c in tag):
+                raise ValueError("tags are 1-64 characters without whitespace")
+        return list(dict.fromkeys(tags))
+
+
+class InstanceCreate(InstanceBase):
+    """`POST /instances`: what an instance tells discovery about itself."""
+
+    ttl_s: float | None = Field(
+        default=None, gt=0, description="Requested lease; the service default when absent."
+    )
+
+
+class Lease(BaseModel):
+    """The answer to a registration or heartbeat."""
+
+    instance_id: str
+    ttl_s: float
+    lease_expires_at: str
+    status: Status
+    created: bool = False
+
+
+class Check(BaseModel):
+    status: Status
+    output: str
+    time: str | None
+
+
+class InstancePublic(InstanceBase):
+    """One registered instance as discovery sees it."""
+
+    status: Status
+    check: Check
+    lease_status: Literal["alive", "expired"]
+    ttl_s: float
+    registered_at: str | None
+    last_heartbeat: str | None
+    lease_expires_at: str | None
+    critical_since: str | None = None
+    capabilities_status: CapabilitiesStatus
+    capabilities_error: str | None = None
+    capabilities_count: int = 0
+
+
+class ServiceSummary(BaseModel):
+    name: str
+    instances: int
+    passing: int
+    warning: int
+    critical: int
+    status: Status = Field(description="passing: all pass; warning: some pass; critical: none.")
+    versions: list[str]
+    tags: list[str]
+
+
+class ServiceList(BaseModel):
+    services: list[ServiceSummary]
+    self_preservation: bool
+
+
+class ServiceInstances(BaseModel):
+    name: str
+    instances: list[InstancePublic]
+
+
+class CapabilityHit(Capability):
+    service: str
+    version: str
+    instance_ids: list[str]
+
+
+class CapabilityPage(BaseModel):
+    items: list[CapabilityHit]
+    total: int
+    limit: int
+    offset: int
+
+
+class DiscoveryAdapter(BaseServiceAdapter):
+    """Discovery's API: register, renew, deregister, and query the registry."""
+
+    service_name = "discovery"
+
+    @operation("POST", "/instances", body=True)
+    async def register(self, instance: InstanceCreate) -> Lease:
+        """Register (or re-register) an instance; the answer is its lease."""
+        response = await self._request(
+            "POST",
+            "/instances",
+            operation="register",
+            json=instance.model_dump(exclude_none=True),
+            idempotent=True,
+        )
+        return Lease.model_validate(response.json())
+
+    @operation("PUT", "/instances/{instance_id}/heartbeat")
+    async def heartbeat(self, instance_id: str) -> Lease:
+        """Renew an instance's lease (AdapterError 404 when discovery lost it)."""
+        response = await self._request(
+            "PUT",
+            "/instances/{instance_id}/heartbeat",
+            operation="heartbeat",
+            path_params={"instance_id": instance_id},
+        )
+        return Lease.model_validate(response.json())
+
+    @operation("DELETE", "/instances/{instance_id}")
+    async def deregister(self, instance_id: str) -> None:
+        """Remove an instance."""
+        await self._request(
+            "DELETE",
+            "/instances/{instance_id}",
+            operation="deregister",
+            path_params={"instance_id": instance_id},
+        )
+
+    @operation("GET", "/instances/{instance_id}")
+    async def get_instance(self, instance_id: str) -> InstancePublic:
+        """One instance with its status, last check and capability state."""
+        response = await self._request(
+            "GET",
+            "/instances/{instance_id}",
+            operation="get_instance",
+            path_params={"instance_id": instance_id},
+        )
+        return InstancePublic.model_validate(response.json())
+
+    @operation("GET", "/services")
+    async def list_services(self) -> ServiceList:
+        """Every service with its instance counts and health."""
+        response = await self._request("GET", "/services", operation="list_services")
+        return ServiceList.model_validate(response.json())
+
+    @operation("GET", "/services/{name}", query=("healthy",))
+    async def get_service(self, name: str, *, healthy: bool = False) -> ServiceInstances:
+        """The instances of one service (only passing ones when `healthy`)."""
+        response = await self._request(
+            "GET",
+            "/services/{name}",
+            operation="get_service",
+            path_params={"name": name},
+            params={"healthy": str(healthy).lower()},
+        )
+        return ServiceInstances.model_validate(response.json())
+
+    @operation("GET", "/services/{name}/openapi")
+    async def service_openapi(self, name: str) -> dict[str, Any]:
+        """The OpenAPI document discovery stored for a service."""
+        response = await self._request(
+            "GET",
+            "/services/{name}/openapi",
+            operation="service_openapi",
+            path_params={"name": name},
+        )
+        spec: dict[str, Any] = response.json()
+        return spec
+
+    @operation("GET", "/capabilities", query=("q", "service", "tag", "limit", "offset"))
+    async def search_capabilities(
+        self,
+        q: str | None = None,
+        *,
+        service: str | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> CapabilityPage:
+        """Operations across services matching a text, a service and/or a tag."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        for key, value in (("q", q), ("service", service), ("tag", tag)):
+            if value is not None:
+                params[key] = value
+        response = await self._request(
+            "GET", "/capabilities", operation="search_capabilities", params=params
+        )
+        return CapabilityPage.model_validate(response.json())
