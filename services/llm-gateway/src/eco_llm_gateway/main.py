@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from fastapi import FastAPI
+
+from eco_llm_gateway.api import chat, models, providers, usage
+from eco_llm_gateway.providers import build_provider
+from eco_llm_gateway.repository import GatewayRepository
+from eco_llm_gateway.service import Gateway
+from eco_llm_gateway.settings import LlmGatewaySettings
+from eco_shared.app import ServiceState, create_service_app
 from eco_shared.services import ServiceSpec
 
 SERVICE = ServiceSpec(
@@ -11,3 +23,47 @@ SERVICE = ServiceSpec(
     env_prefix="ECO_LLM_GATEWAY_",
     order=20,
 )
+
+log = structlog.get_logger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[None]:
+    """Build the providers on the shared HTTP client and the gateway on the shared Redis."""
+    settings = state.settings
+    assert isinstance(settings, LlmGatewaySettings)
+    built = {config.name: build_provider(config, state.http) for config in settings.providers}
+    gateway = Gateway(settings, built, GatewayRepository(state.redis, settings))
+    state.resources["gateway"] = gateway
+    log.info(
+        "providers_configured",
+        providers=[f"{p.name}:{p.kind}{':local' if p.local else ''}" for p in built.values()],
+        routing=[f"{p}/{m}" for p, m in settings.preference()],
+    )
+    try:
+        yield
+    finally:
+        await gateway.drain()
+
+
+def build_app(settings: LlmGatewaySettings, *, configure_process: bool = True) -> FastAPI:
+    """The gateway app for the given settings."""
+    return create_service_app(
+        settings,
+        title="llm-gateway",
+        description="One API over LLM providers: routing, privacy, cache and accounting.",
+        routers=[chat.router, models.router, providers.router, usage.router],
+        lifespan=lifespan,
+        registration_meta={
+            "providers": [
+                {"name": p.name, "kind": p.kind, "local": p.local, "models": p.models}
+                for p in settings.providers
+            ]
+        },
+        configure_process=configure_process,
+    )
+
+
+def create_app() -> FastAPI:
+    """uvicorn factory: settings from the environment."""
+    return build_app(LlmGatewaySettings())

@@ -1,0 +1,340 @@
+"""Everything the gateway keeps in Redis: rate-limit buckets, the response cache, the usage
+log with its hourly rollups, and recent outcomes per provider. Every key goes through
+`settings.key()`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from eco_llm_gateway.settings import LlmGatewaySettings
+
+# Token bucket, refilled continuously at `rate` per second up to `capacity`. One script, so
+# concurrent requests of a caller (on any replica) never both take the last token. The clock
+# is Redis's own, so replicas with skewed clocks agree.
+_TOKEN_BUCKET = """
+local capacity = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil or ts == nil then
+  tokens = capacity
+  ts = now
+end
+tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
+local allowed = 0
+local wait = 0
+if tokens >= cost then
+  tokens = tokens - cost
+  allowed = 1
+else
+  wait = (cost - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
+return {allowed, tostring(tokens), tostring(wait)}
+"""
+
+# Cache read that also counts the hit, atomically with the read it counts.
+_CACHE_GET = """
+local value = redis.call('GET', KEYS[1])
+if value then
+  redis.call('HINCRBY', KEYS[2], 'hits', 1)
+else
+  redis.call('HINCRBY', KEYS[2], 'misses', 1)
+end
+return value
+"""
+
+METRICS_INT = (
+    "calls",
+    "errors",
+    "rate_limited",
+    "cache_hits",
+    "sensitive",
+    "tokens_in",
+    "tokens_out",
+)
+HOUR = 3600
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    remaining: float
+    retry_after_s: float
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    """One call as the usage log keeps it."""
+
+    caller: str
+    requested_model: str
+    provider: str
+    model: str
+    status: int
+    outcome: str
+    stream: bool
+    cache_hit: bool
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    duration_ms: float
+    task: str | None
+    sensitive: bool
+    finding_types: list[str]
+    route_reason: str
+    attempts: list[dict[str, Any]]
+
+    def fields(self) -> dict[str, str]:
+        return {
+            "caller": self.caller,
+            "requested_model": self.requested_model,
+            "provider": self.provider,
+            "model": self.model,
+            "status": str(self.status),
+            "outcome": self.outcome,
+            "stream": "1" if self.stream else "0",
+            "cache_hit": "1" if self.cache_hit else "0",
+            "tokens_in": str(self.tokens_in),
+            "tokens_out": str(self.tokens_out),
+            "cost_usd": repr(self.cost_usd),
+            "duration_ms": f"{self.duration_ms:.2f}",
+            "task": self.task or "",
+            "sensitive": "1" if self.sensitive else "0",
+            "finding_types": ",".join(self.finding_types),
+            "route_reason": self.route_reason,
+            "attempts": json.dumps(self.attempts, separators=(",", ":")),
+        }
+
+
+def _dec(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _parse_entry(entry_id: Any, raw: dict[Any, Any]) -> dict[str, Any]:
+    f = {_dec(k): _dec(v) for k, v in raw.items()}
+    eid = _dec(entry_id)
+    millis = int(eid.split("-")[0])
+    return {
+        "id": eid,
+        "time": datetime.fromtimestamp(millis / 1000, UTC).isoformat().replace("+00:00", "Z"),
+        "caller": f.get("caller", ""),
+        "requested_model": f.get("requested_model", ""),
+        "provider": f.get("provider", ""),
+        "model": f.get("model", ""),
+        "status": int(f.get("status", "0")),
+        "outcome": f.get("outcome", ""),
+        "stream": f.get("stream") == "1",
+        "cache_hit": f.get("cache_hit") == "1",
+        "tokens_in": int(f.get("tokens_in", "0")),
+        "tokens_out": int(f.get("tokens_out", "0")),
+        "cost_usd": float(f.get("cost_usd", "0")),
+        "duration_ms": float(f.get("duration_ms", "0")),
+        "task": f.get("task") or None,
+        "sensitive": f.get("sensitive") == "1",
+        "finding_types": [t for t in f.get("finding_types", "").split(",") if t],
+        "route_reason": f.get("route_reason", ""),
+        "attempts": json.loads(f.get("attempts") or "[]"),
+    }
+
+
+def _increments(record: UsageRecord) -> dict[str, float]:
+    ok = record.status < 400
+    return {
+        "calls": 1 if ok else 0,
+        "errors": 1 if not ok and record.status != 429 else 0,
+        "rate_limited": 1 if record.status == 429 else 0,
+        "cache_hits": 1 if record.cache_hit else 0,
+        "sensitive": 1 if record.sensitive else 0,
+        "tokens_in": record.tokens_in,
+        "tokens_out": record.tokens_out,
+        "cost_usd": record.cost_usd,
+    }
+
+
+Totals = dict[str, float]
+Table = dict[tuple[str, str], Totals]
+
+
+def _add(table: Table, caller: str, provider: str, metric: str, value: float) -> None:
+    row = table.setdefault((caller, provider), defaultdict(float))
+    row[metric] += value
+
+
+class GatewayRepository:
+    """Redis access of the gateway."""
+
+    def __init__(self, redis: aioredis.Redis, settings: LlmGatewaySettings) -> None:
+        self.redis = redis
+        self.settings = settings
+        self._bucket = redis.register_script(_TOKEN_BUCKET)
+        self._cache_get = redis.register_script(_CACHE_GET)
+
+    def key(self, name: str) -> str:
+        return self.settings.key(f"llm-gateway:{name}")
+
+    # -- rate limit -------------------------------------------------------------------
+
+    async def take_token(self, caller: str, cost: float = 1.0) -> RateDecision:
+        """Take `cost` tokens from the caller's bucket, or say how long until it can."""
+        capacity = self.settings.rate_limit_capacity
+        if capacity <= 0:
+            return RateDecision(True, float("inf"), 0.0)
+        allowed, remaining, wait = await self._bucket(
+            keys=[self.key(f"ratelimit:{caller}")],
+            args=[capacity, self.settings.rate_limit_refill_per_s, cost],
+        )
+        return RateDecision(bool(int(allowed)), float(_dec(remaining)), float(_dec(wait)))
+
+    # -- cache ------------------------------------------------------------------------
+
+    async def cache_get(self, digest: str) -> dict[str, Any] | None:
+        """A cached answer, counting the hit or miss."""
+        raw = await self._cache_get(keys=[self.key(f"cache:{digest}"), self.key("cache-stats")])
+        if raw is None:
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    async def cache_put(self, digest: str, value: dict[str, Any]) -> None:
+        """Keep an answer for `cache_ttl_s`."""
+        await self.redis.set(
+            self.key(f"cache:{digest}"), json.dumps(value), ex=self.settings.cache_ttl_s
+        )
+
+    # -- usage ------------------------------------------------------------------------
+
+    async def record_usage(self, record: UsageRecord) -> str:
+        """Append to the usage log and add to the hour's rollup, in one transaction."""
+        now = time.time()
+        hour = int(now // HOUR) * HOUR
+        retention = self.settings.usage_retention_days * 86400
+        rollup = self.key(f"usage:hour:{hour}")
+        prefix = f"{record.caller}|{record.provider}|"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(
+                self.key("usage:log"),
+                record.fields(),  # type: ignore[arg-type]
+                maxlen=self.settings.usage_log_max_entries,
+                approximate=True,
+            )
+            for metric, value in _increments(record).items():
+                if metric == "cost_usd":
+                    if value:
+                        pipe.hincrbyfloat(rollup, prefix + metric, value)
+                elif value:
+                    pipe.hincrby(rollup, prefix + metric, int(value))
+            pipe.expire(rollup, retention + HOUR)
+            pipe.zadd(self.key("usage:hours"), {str(hour): hour})
+            pipe.zremrangebyscore(self.key("usage:hours"), "-inf", f"({hour - retention}")
+            result = await pipe.execute()
+        return _dec(result[0])
+
+    async def usage_table(self, since: float | None, until: float) -> tuple[Table, bool]:
+        """Totals by (caller, provider) from `since`; False when the log no longer reaches it."""
+        table: Table = {}
+        complete = True
+        hours_key = self.key("usage:hours")
+        first_full = None
+        if since is not None:
+            first_full = -(-int(since) // HOUR) * HOUR  # ceil to the hour
+            if since < first_full:
+                # The part-hour before the first full hour comes from the log itself.
+                complete = await self._from_log(table, since, min(first_full, until))
+        low = "-inf" if first_full is None else first_full
+        hours = await self.redis.zrangebyscore(hours_key, low, "+inf")
+        for raw_hour in hours:
+            data = await self.redis.hgetall(self.key(f"usage:hour:{_dec(raw_hour)}"))
+            for field, value in data.items():
+                caller, provider, metric = _dec(field).rsplit("|", 2)
+                _add(table, caller, provider, metric, float(_dec(value)))
+        return table, complete
+
+    async def _from_log(self, table: Table, since: float, until: float) -> bool:
+        stream = self.key("usage:log")
+        oldest = await self.redis.xrange(stream, "-", "+", count=1)
+        complete = not oldest or int(_dec(oldest[0][0]).split("-")[0]) <= since * 1000
+        start = f"{int(since * 1000)}-0"
+        end = f"{int(until * 1000) - 1}-18446744073709551615"
+        while True:
+            batch: list[Any] = await self.redis.xrange(stream, start, end, count=1000) or []
+            for entry_id, raw in batch:
+                entry = _parse_entry(entry_id, raw)
+                record_like = UsageRecord(
+                    **{k: entry[k] for k in UsageRecord.__dataclass_fields__ if k in entry}
+                )
+                for metric, value in _increments(record_like).items():
+                    _add(table, entry["caller"], entry["provider"], metric, value)
+            if len(batch) < 1000:
+                return complete
+            start = "(" + _dec(batch[-1][0])
+
+    async def usage_log(
+        self, *, since: float | None, caller: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """The newest log entries (newest first), optionally from one caller and time on."""
+        start = "-" if since is None else f"{int(since * 1000)}-0"
+        entries: list[dict[str, Any]] = []
+        end = "+"
+        while len(entries) < limit:
+            batch: list[Any] = (
+                await self.redis.xrevrange(self.key("usage:log"), end, start, count=500) or []
+            )
+            for entry_id, raw in batch:
+                entry = _parse_entry(entry_id, raw)
+                if caller is None or entry["caller"] == caller:
+                    entries.append(entry)
+                    if len(entries) >= limit:
+                        break
+            if len(batch) < 500:
+                break
+            end = "(" + _dec(batch[-1][0])
+        return entries
+
+    # -- provider stats ---------------------------------------------------------------
+
+    async def record_outcome(
+        self, provider: str, ok: bool, duration_ms: float, error: str | None = None
+    ) -> None:
+        """Count one call of a provider and keep it among the recent ones."""
+        recent = self.key(f"provider:{provider}:recent")
+        totals = self.key(f"provider:{provider}:totals")
+        entry = json.dumps({"ok": ok, "ms": round(duration_ms, 2)})
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lpush(recent, entry)
+            pipe.ltrim(recent, 0, self.settings.provider_stats_window - 1)
+            pipe.hincrby(totals, "calls", 1)
+            if not ok:
+                pipe.hincrby(totals, "errors", 1)
+                pipe.hset(
+                    totals,
+                    mapping={
+                        "last_error": (error or "")[:300],
+                        "last_error_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                    },
+                )
+            await pipe.execute()
+
+    async def provider_stats(self, provider: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """Recent outcomes (newest first) and the running totals of a provider."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.lrange(self.key(f"provider:{provider}:recent"), 0, -1)
+            pipe.hgetall(self.key(f"provider:{provider}:totals"))
+            recent, totals = await pipe.execute()
+        return [json.loads(r) for r in recent], {_dec(k): _dec(v) for k, v in totals.items()}

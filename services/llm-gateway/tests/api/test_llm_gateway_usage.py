@@ -1,0 +1,140 @@
+"""`/v1/usage`, `/v1/usage/log`, `/v1/providers` and `/v1/models`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from eco_llm_gateway.testing import OFFLINE, Behavior, ProviderDouble, provider_config
+
+Start = Callable[..., str]
+
+
+def chat(url: str, caller: str, **body: Any) -> httpx.Response:
+    body.setdefault("messages", [{"role": "user", "content": "Where are the docs?"}])
+    return httpx.post(
+        f"{url}/v1/chat/completions", json=body, headers={"X-Eco-Caller": caller}, timeout=20
+    )
+
+
+def test_usage_by_caller_and_provider_with_cost_and_cache_hits(
+    gateway: Start, openai_double: ProviderDouble
+) -> None:
+    priced = provider_config(openai_double, cost_per_1k_input=1.0, cost_per_1k_output=2.0)
+    url = gateway([priced, OFFLINE])
+    answers = [
+        chat(url, "orchestrator", temperature=0),
+        chat(url, "orchestrator", temperature=0),  # cache hit: no tokens billed again
+        chat(url, "cli", model="offline"),
+    ]
+    openai_double.then(Behavior("status", 400))
+    chat(url, "cli")  # an error
+    report = httpx.get(f"{url}/v1/usage").json()
+    assert report["complete"] is True
+    first = answers[0].json()["usage"]
+    orch = report["by_caller"]["orchestrator"]
+    assert orch["totals"]["calls"] == 2
+    assert orch["totals"]["cache_hits"] == 1
+    assert orch["by_provider"]["openai"]["tokens_in"] == 2 * first["prompt_tokens"]
+    expected = first["prompt_tokens"] / 1000 * 1.0 + first["completion_tokens"] / 1000 * 2.0
+    assert orch["totals"]["cost_usd"] == pytest.approx(expected)
+    assert report["by_caller"]["cli"]["totals"]["calls"] == 1
+    assert report["by_caller"]["cli"]["totals"]["errors"] == 1
+    assert report["by_provider"]["offline"]["calls"] == 1
+    assert report["totals"]["calls"] == 3
+
+    only_cli = httpx.get(f"{url}/v1/usage", params={"caller": "cli"}).json()
+    assert set(only_cli["by_caller"]) == {"cli"}
+    only_offline = httpx.get(f"{url}/v1/usage", params={"provider": "offline"}).json()
+    assert only_offline["totals"]["calls"] == 1
+
+
+def test_since_counts_only_later_calls(gateway: Start) -> None:
+    url = gateway()
+    chat(url, "a")
+    time.sleep(1.1)
+    cut = time.time()
+    chat(url, "a")
+    chat(url, "a")
+    # A `since` inside the hour is answered from the log itself, to the second.
+    recent = httpx.get(f"{url}/v1/usage", params={"since": str(cut)}).json()
+    assert recent["totals"]["calls"] == 2
+    assert httpx.get(f"{url}/v1/usage", params={"since": "1h"}).json()["totals"]["calls"] == 3
+    future = httpx.get(f"{url}/v1/usage", params={"since": "2999-01-01T00:00:00Z"}).json()
+    assert future["totals"]["calls"] == 0
+    bad = httpx.get(f"{url}/v1/usage", params={"since": "last tuesday"})
+    assert bad.status_code == 422
+    assert bad.headers["content-type"].startswith("application/problem+json")
+
+
+def test_the_log_records_classification_and_routing(
+    gateway: Start, openai_double: ProviderDouble
+) -> None:
+    url = gateway(
+        [provider_config(openai_double), OFFLINE],
+        rate_limit_capacity=3,
+        rate_limit_refill_per_s=0.01,
+    )
+    openai_double.then(Behavior("status", 429))
+    chat(url, "svc")
+    chat(url, "svc", messages=[{"role": "user", "content": "mail me at a.b@example.com"}])
+    chat(url, "svc")
+    assert chat(url, "svc").status_code == 429
+    log = httpx.get(f"{url}/v1/usage/log", params={"caller": "svc"}).json()["entries"]
+    limited, plain, sensitive, fallback = log
+    assert (limited["status"], limited["outcome"]) == (429, "rate_limited")
+    assert plain["provider"] == "openai"
+    assert sensitive["sensitive"] is True
+    assert sensitive["finding_types"] == ["email"]
+    assert sensitive["provider"] == "offline"
+    assert "local providers only" in sensitive["route_reason"]
+    assert "a.b@example.com" not in str(sensitive)
+    assert [a["outcome"] for a in fallback["attempts"]] == ["rate_limited", "ok"]
+    assert fallback["provider"] == "offline"
+    assert httpx.get(f"{url}/v1/usage/log", params={"limit": 0}).status_code == 422
+
+
+def test_providers_report_health_latency_and_error_rate(
+    gateway: Start, openai_double: ProviderDouble, anthropic_double: ProviderDouble
+) -> None:
+    url = gateway([provider_config(openai_double), provider_config(anthropic_double), OFFLINE])
+    openai_double.then(*[Behavior("status", 500)] * 3)
+    for _ in range(4):
+        chat(url, "x")
+    report = httpx.get(f"{url}/v1/providers").json()
+    assert report["routing"] == [
+        "openai/gpt-double",
+        "anthropic/claude-double",
+        "offline/extractive-1",
+    ]
+    by_name = {p["name"]: p for p in report["providers"]}
+    openai = by_name["openai"]
+    assert (openai["recent_calls"], openai["recent_errors"]) == (4, 3)
+    assert openai["error_rate"] == 0.75
+    assert openai["health"] == "degraded"
+    assert "HTTP 500" in openai["last_error"]
+    assert openai["latency"]["p50_ms"] is not None
+    assert by_name["anthropic"]["health"] == "healthy"
+    assert by_name["anthropic"]["error_rate"] == 0.0
+    assert by_name["offline"]["health"] == "healthy"
+
+    anthropic_double.server.stop()
+    probed = httpx.get(f"{url}/v1/providers", params={"probe": "true"}).json()
+    by_name = {p["name"]: p for p in probed["providers"]}
+    assert by_name["anthropic"]["health"] == "down"
+    assert by_name["anthropic"]["probe"]["ok"] is False
+    assert by_name["openai"]["probe"]["ok"] is True
+
+
+def test_models_lists_every_provider(gateway: Start, openai_double: ProviderDouble) -> None:
+    url = gateway([OFFLINE, provider_config(openai_double, local=True)])
+    data = httpx.get(f"{url}/v1/models").json()["data"]
+    assert [(m["id"], m["local"]) for m in data] == [
+        ("auto", False),
+        ("offline/extractive-1", True),
+        ("openai/gpt-double", True),
+    ]
