@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eco_shared.bus import EventBus
+from eco_shared.directory import ServiceDirectory
 from eco_shared.health import HealthRegistry, MetricsMiddleware, health_router, redis_check
 from eco_shared.http import ServiceClient
 from eco_shared.logging import configure_logging
@@ -50,6 +51,7 @@ class ServiceState:
         self._redis: aioredis.Redis | None = None
         self._bus: EventBus | None = None
         self._http: ServiceClient | None = None
+        self._directory: ServiceDirectory | None = None
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -68,6 +70,13 @@ class ServiceState:
         if self._http is None:
             raise RuntimeError("the service is not started")
         return self._http
+
+    @property
+    def directory(self) -> ServiceDirectory:
+        """Other services by name; `state.http` also takes `eco://<service>/<path>` URLs."""
+        if self._directory is None:
+            raise RuntimeError("the service is not started")
+        return self._directory
 
 
 ServiceLifespan = Callable[[FastAPI, ServiceState], AbstractAsyncContextManager[None]]
@@ -156,6 +165,8 @@ def create_service_app(
         state.health.add_check("redis", redis_check(state._redis))
         state._bus = EventBus(state._redis, settings.service_name, prefix=settings.redis_prefix)
         state._http = ServiceClient(service_name=settings.service_name)
+        state._directory = ServiceDirectory(settings.discovery_url, state._http)
+        state._directory.bind()
         if shipper is not None:
             shipper.start(state._redis)
         async with contextlib.AsyncExitStack() as stack:
@@ -177,6 +188,7 @@ def create_service_app(
                     await state.registrar.stop()
         if shipper is not None:
             await shipper.stop()
+        await state._directory.stop()
         await state._http.close()
         await state._bus.close()
         await state._redis.aclose()
