@@ -37,7 +37,7 @@ class DocStoreSettings(ServiceSettings):
             self.database_url = f"sqlite:///{self.data_dir / 'doc_store.db'}"
         if "max_body_bytes" not in self.model_fields_set:
             # A document at the content limit must fit as base64 inside its JSON request.
-            self.max_body_bytes = -(-self.max_content_bytes * 4 // 3) + _BODY_HEADROOM
+            self.max_body_bytes = 4 * -(-self.max_content_bytes // 3) + _BODY_HEADROOM
         return self
 
     @property

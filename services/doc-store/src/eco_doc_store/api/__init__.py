@@ -1,0 +1,1 @@
+"""HTTP routes of the doc store, one module per resource."""

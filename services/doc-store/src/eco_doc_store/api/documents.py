@@ -1,0 +1,177 @@
+"""`/documents`: create, version, read, download, provenance, search and delete."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi.responses import JSONResponse
+
+from eco_doc_store.deps import Documents
+from eco_doc_store.models import (
+    EXTENSIONS,
+    MAX_PAGE_SIZE,
+    DocumentCreate,
+    DocumentFormat,
+    DocumentPublic,
+    DocumentUpdate,
+    Page,
+    VersionPublic,
+)
+from eco_shared.problems import PROBLEM_JSON
+from eco_shared.provenance import ProvenanceRecord
+
+router = APIRouter(prefix="/documents", tags=["documents"])
+
+DocumentId = Annotated[str, Path(min_length=1, max_length=36, description="The document id.")]
+VersionParam = Annotated[
+    int | None, Query(ge=1, le=2**31 - 1, description="A version number; latest when omitted.")
+]
+PageParam = Annotated[int, Query(ge=1, le=1_000_000)]
+PageSizeParam = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=r"^[\x21-\x7e]{1,255}$",
+        description="Retrying a create with the same key returns the first result.",
+    ),
+]
+_PROBLEMS: dict[int | str, dict[str, object]] = {
+    status: {"content": {PROBLEM_JSON: {}}, "description": description}
+    for status, description in (
+        (404, "No such document, version or page"),
+        (410, "The document was deleted"),
+        (413, "Content over the size limit"),
+        (422, "Invalid request"),
+    )
+}
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+def _disposition(title: str, fmt: DocumentFormat) -> str:
+    """`attachment` with an ASCII file name and the exact UTF-8 one (RFC 6266/5987)."""
+    stem = title.strip()[:120] or "document"
+    ascii_stem = _UNSAFE_FILENAME.sub("_", stem).strip(" ._") or "document"
+    ext = EXTENSIONS[fmt]
+    return (
+        f'attachment; filename="{ascii_stem}.{ext}"; '
+        f"filename*=UTF-8''{quote(f'{stem}.{ext}', safe='')}"
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Store a new document with its provenance",
+    responses={409: {"description": "Idempotency-Key reused for another request"}, **_PROBLEMS},
+)
+async def create_document(
+    body: DocumentCreate,
+    documents: Documents,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> DocumentPublic:
+    document, created = await documents.create(body, idempotency_key)
+    response.headers["Location"] = f"/documents/{document.id}"
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return document
+
+
+@router.get("", summary="Search documents (full text), newest first")
+async def search_documents(
+    documents: Documents,
+    q: Annotated[
+        str | None,
+        Query(max_length=500, description='Words and "quoted phrases"; all must match.'),
+    ] = None,
+    format: Annotated[DocumentFormat | None, Query()] = None,
+    created_after: Annotated[datetime | None, Query()] = None,
+    page: PageParam = 1,
+    page_size: PageSizeParam = 20,
+) -> Page[DocumentPublic]:
+    return await documents.search(
+        q=q, format=format, created_after=created_after, page=page, page_size=page_size
+    )
+
+
+@router.get("/{document_id}", summary="Get a document at a version", responses=_PROBLEMS)
+async def get_document(
+    document_id: DocumentId, documents: Documents, version: VersionParam = None
+) -> DocumentPublic:
+    return await documents.get(document_id, version)
+
+
+@router.put("/{document_id}", summary="Add a new version of a document", responses=_PROBLEMS)
+async def update_document(
+    document_id: DocumentId, body: DocumentUpdate, documents: Documents, response: Response
+) -> DocumentPublic:
+    document = await documents.add_version(document_id, body)
+    response.headers["Content-Location"] = f"/documents/{document.id}?version={document.version}"
+    return document
+
+
+@router.delete(
+    "/{document_id}", status_code=204, summary="Delete a document (soft)", responses=_PROBLEMS
+)
+async def delete_document(document_id: DocumentId, documents: Documents) -> Response:
+    await documents.delete(document_id)
+    return Response(status_code=204)
+
+
+@router.get("/{document_id}/versions", summary="List a document's versions", responses=_PROBLEMS)
+async def list_versions(
+    document_id: DocumentId,
+    documents: Documents,
+    page: PageParam = 1,
+    page_size: PageSizeParam = 20,
+) -> Page[VersionPublic]:
+    return await documents.list_versions(document_id, page, page_size)
+
+
+@router.get(
+    "/{document_id}/download",
+    summary="Download a document's bytes",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, **_PROBLEMS},
+)
+async def download_document(
+    document_id: DocumentId, documents: Documents, version: VersionParam = None
+) -> Response:
+    document, content = await documents.download(document_id, version)
+    return Response(
+        content,
+        media_type=document.content_type,
+        headers={
+            "Content-Disposition": _disposition(document.title, document.format),
+            "ETag": f'"{document.sha256}"',
+            "X-Content-Type-Options": "nosniff",
+            "X-Document-Version": str(document.version),
+        },
+    )
+
+
+@router.get(
+    "/{document_id}/provenance",
+    summary="Get a version's provenance record, or W3C PROV-JSON",
+    response_model=ProvenanceRecord,
+    responses=_PROBLEMS,
+)
+async def get_provenance(
+    document_id: DocumentId,
+    documents: Documents,
+    version: VersionParam = None,
+    format: Annotated[
+        Literal["record", "prov-json"],
+        Query(description="`prov-json`: W3C PROV-JSON of versions 1..version."),
+    ] = "record",
+) -> ProvenanceRecord | Response:
+    if format == "prov-json":
+        body = await documents.provenance_prov_json(document_id, version)
+        return Response(body, media_type="application/json")
+    record = await documents.provenance(document_id, version)
+    return JSONResponse(record.model_dump(mode="json"))

@@ -1,0 +1,279 @@
+"""Typed client of the doc store (documents, versions, provenance, search, downloads)."""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import unquote
+
+from pydantic import BaseModel, ConfigDict
+
+from eco_shared.adapters._base import BaseServiceAdapter, operation
+from eco_shared.provenance import ProvenanceRecord
+
+DocumentFormat = Literal["markdown", "json", "txt", "csv", "html", "pdf"]
+_FILENAME_STAR = re.compile(r"filename\*=UTF-8''([^;]+)", re.IGNORECASE)
+_FILENAME = re.compile(r'filename="([^"]*)"', re.IGNORECASE)
+
+
+class _Wire(BaseModel):
+    # The service may add fields; an older client must keep working.
+    model_config = ConfigDict(extra="ignore")
+
+
+class Document(_Wire):
+    """A document at one version, as the doc store returns it."""
+
+    id: str
+    title: str
+    format: DocumentFormat
+    version: int
+    latest_version: int
+    sha256: str
+    size_bytes: int
+    content_type: str
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    version_created_at: datetime
+    deleted_at: datetime | None = None
+    download_url: str
+    provenance_url: str
+
+
+class DocumentVersion(_Wire):
+    """One version of a document, without its content."""
+
+    version: int
+    title: str
+    format: DocumentFormat
+    sha256: str
+    size_bytes: int
+    created_at: datetime
+
+
+class DocumentPage(_Wire):
+    """A page of search results."""
+
+    items: list[Document]
+    total: int
+    page: int
+    page_size: int
+
+
+class VersionPage(_Wire):
+    """A page of a document's versions, newest first."""
+
+    items: list[DocumentVersion]
+    total: int
+    page: int
+    page_size: int
+
+
+class Download(_Wire):
+    """The bytes of a document version with what the response said about them."""
+
+    content: bytes
+    content_type: str
+    filename: str | None
+    sha256: str | None
+    version: int | None
+
+
+def _content_fields(content: str | bytes) -> dict[str, str]:
+    if isinstance(content, bytes):
+        return {"content": base64.b64encode(content).decode(), "content_encoding": "base64"}
+    return {"content": content, "content_encoding": "utf-8"}
+
+
+def _provenance(record: ProvenanceRecord | dict[str, Any] | None) -> dict[str, Any] | None:
+    if isinstance(record, ProvenanceRecord):
+        return record.model_dump(mode="json", exclude_unset=True)
+    return record
+
+
+def _filename(disposition: str) -> str | None:
+    star = _FILENAME_STAR.search(disposition)
+    if star:
+        return unquote(star.group(1).strip())
+    plain = _FILENAME.search(disposition)
+    return plain.group(1) if plain else None
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+class DocStoreAdapter(BaseServiceAdapter):
+    """The doc store's operations; bytes content goes as base64, text as UTF-8."""
+
+    service_name = "doc-store"
+
+    @operation("POST", "/documents", body=True)
+    async def create_document(
+        self,
+        title: str,
+        format: DocumentFormat,
+        content: str | bytes,
+        *,
+        metadata: dict[str, Any] | None = None,
+        provenance: ProvenanceRecord | dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Document:
+        """Store a new document; retried safely under an Idempotency-Key (made if not given)."""
+        body: dict[str, Any] = {
+            "title": title,
+            "format": format,
+            **_content_fields(content),
+            "metadata": metadata or {},
+        }
+        record = _provenance(provenance)
+        if record is not None:
+            body["provenance"] = record
+        response = await self._request(
+            "POST",
+            "/documents",
+            operation="create_document",
+            json=body,
+            headers={"Idempotency-Key": idempotency_key or uuid.uuid4().hex},
+        )
+        return Document.model_validate(response.json())
+
+    @operation("PUT", "/documents/{document_id}", body=True)
+    async def add_version(
+        self,
+        document_id: str,
+        content: str | bytes,
+        *,
+        title: str | None = None,
+        format: DocumentFormat | None = None,
+        metadata: dict[str, Any] | None = None,
+        provenance: ProvenanceRecord | dict[str, Any] | None = None,
+    ) -> Document:
+        """Store a new version; omitted title, format and metadata carry over."""
+        body: dict[str, Any] = {
+            **_content_fields(content),
+            **_params(title=title, format=format, metadata=metadata),
+        }
+        record = _provenance(provenance)
+        if record is not None:
+            body["provenance"] = record
+        response = await self._request(
+            "PUT",
+            "/documents/{document_id}",
+            operation="add_version",
+            path_params={"document_id": document_id},
+            json=body,
+        )
+        return Document.model_validate(response.json())
+
+    @operation("GET", "/documents/{document_id}", query=("version",))
+    async def get_document(self, document_id: str, version: int | None = None) -> Document:
+        """A document at `version` (the latest by default)."""
+        response = await self._request(
+            "GET",
+            "/documents/{document_id}",
+            operation="get_document",
+            path_params={"document_id": document_id},
+            params=_params(version=version),
+        )
+        return Document.model_validate(response.json())
+
+    @operation("GET", "/documents/{document_id}/versions", query=("page", "page_size"))
+    async def list_versions(
+        self, document_id: str, page: int = 1, page_size: int = 20
+    ) -> VersionPage:
+        """A page of a document's versions, newest first."""
+        response = await self._request(
+            "GET",
+            "/documents/{document_id}/versions",
+            operation="list_versions",
+            path_params={"document_id": document_id},
+            params={"page": page, "page_size": page_size},
+        )
+        return VersionPage.model_validate(response.json())
+
+    @operation("GET", "/documents/{document_id}/download", query=("version",))
+    async def download(self, document_id: str, version: int | None = None) -> Download:
+        """The bytes of a version, with content type and file name."""
+        response = await self._request(
+            "GET",
+            "/documents/{document_id}/download",
+            operation="download",
+            path_params={"document_id": document_id},
+            params=_params(version=version),
+        )
+        etag = response.headers.get("etag")
+        number = response.headers.get("x-document-version")
+        return Download(
+            content=response.content,
+            content_type=response.headers.get("content-type", "application/octet-stream"),
+            filename=_filename(response.headers.get("content-disposition", "")),
+            sha256=etag.strip('"') if etag else None,
+            version=int(number) if number and number.isdigit() else None,
+        )
+
+    @operation("GET", "/documents/{document_id}/provenance", query=("version", "format"))
+    async def get_provenance(
+        self, document_id: str, version: int | None = None
+    ) -> ProvenanceRecord:
+        """The provenance record stored with a version."""
+        response = await self._request(
+            "GET",
+            "/documents/{document_id}/provenance",
+            operation="get_provenance",
+            path_params={"document_id": document_id},
+            params=_params(version=version),
+        )
+        return ProvenanceRecord.model_validate(response.json())
+
+    @operation("GET", "/documents/{document_id}/provenance", query=("version", "format"))
+    async def get_prov_json(self, document_id: str, version: int | None = None) -> dict[str, Any]:
+        """W3C PROV-JSON of versions 1..`version` of a document."""
+        response = await self._request(
+            "GET",
+            "/documents/{document_id}/provenance",
+            operation="get_prov_json",
+            path_params={"document_id": document_id},
+            params=_params(version=version, format="prov-json"),
+        )
+        body: dict[str, Any] = response.json()
+        return body
+
+    @operation("GET", "/documents", query=("q", "format", "created_after", "page", "page_size"))
+    async def search_documents(
+        self,
+        q: str | None = None,
+        *,
+        format: DocumentFormat | None = None,
+        created_after: datetime | None = None,
+        page: int = 1,
+        page_size: int = 20,
+    ) -> DocumentPage:
+        """Live documents matching `q`, newest first."""
+        response = await self._request(
+            "GET",
+            "/documents",
+            operation="search_documents",
+            params=_params(
+                q=q,
+                format=format,
+                created_after=created_after.isoformat() if created_after else None,
+                page=page,
+                page_size=page_size,
+            ),
+        )
+        return DocumentPage.model_validate(response.json())
+
+    @operation("DELETE", "/documents/{document_id}")
+    async def delete_document(self, document_id: str) -> None:
+        """Soft-delete a document (kept for audit)."""
+        await self._request(
+            "DELETE",
+            "/documents/{document_id}",
+            operation="delete_document",
+            path_params={"document_id": document_id},
+        )
