@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from eco_cli import commands
 from eco_cli.new_service import NewServiceError, find_workspace_root, new_service
 from eco_cli.up import (
     Supervisor,
@@ -25,6 +26,9 @@ app = typer.Typer(help="The LLM Documentation Ecosystem.", no_args_is_help=True)
 @app.callback()
 def main() -> None:
     """The LLM Documentation Ecosystem."""
+
+
+commands.register(app)
 
 
 DataDir = Annotated[Path, typer.Option(envvar="ECO_DATA_DIR", help="Where state lives.")]

@@ -1,0 +1,121 @@
+"""The CLI's connection to a running ecosystem: discovery first, every other service by name.
+
+Discovery's URL comes from `ECO_DISCOVERY_URL`, else from the state file of a running
+`eco up`, else the default `http://127.0.0.1:5045`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from eco_cli.up import read_state
+from eco_shared.adapters.discovery import DiscoveryAdapter
+from eco_shared.adapters.doc_store import DocStoreAdapter
+from eco_shared.adapters.llm_gateway import LlmGatewayAdapter
+from eco_shared.adapters.log_collector import LogCollectorAdapter
+from eco_shared.adapters.orchestrator import OrchestratorAdapter
+from eco_shared.directory import ServiceDirectory
+from eco_shared.http import ServiceCallError, ServiceClient
+
+DEFAULT_DISCOVERY = "http://127.0.0.1:5045"
+
+
+class NotRunningError(Exception):
+    """Discovery does not answer: the ecosystem is not running (or not where we look)."""
+
+
+def discovery_url(data_dir: Path) -> str:
+    """Where discovery is: the environment, a running `eco up`, or the default."""
+    if os.environ.get("ECO_DISCOVERY_URL"):
+        return os.environ["ECO_DISCOVERY_URL"].rstrip("/")
+    state = read_state(data_dir)
+    if state is not None and "discovery" in state.get("services", {}):
+        return str(state["services"]["discovery"]).rstrip("/")
+    return DEFAULT_DISCOVERY
+
+
+@dataclass
+class Eco:
+    """Adapters for every service, resolved through discovery."""
+
+    http: ServiceClient
+    directory: ServiceDirectory
+    discovery: DiscoveryAdapter
+    docs: DocStoreAdapter
+    logs: LogCollectorAdapter
+    orchestrator: OrchestratorAdapter
+    gateway: LlmGatewayAdapter
+
+    async def sse(
+        self, service: str, path: str, headers: dict[str, str] | None = None
+    ) -> AsyncIterator[tuple[str, str, dict[str, Any]]]:
+        """Server-sent events from a service as (id, event, data), until the stream ends."""
+        base = await self.directory.resolve(service)
+        response = await self.http.request(
+            "GET",
+            base + path,
+            service=service,
+            operation=f"GET {path}",
+            headers=headers or {},
+            timeout=httpx.Timeout(10.0, read=None),
+            stream=True,
+        )
+        try:
+            if response.status_code != 200:
+                await response.aread()
+                response.raise_for_status()
+            event_id, event, data_lines = "", "message", []
+            async for line in response.aiter_lines():
+                if not line:
+                    if data_lines:
+                        try:
+                            data = json.loads("\n".join(data_lines))
+                        except ValueError:
+                            data = {"text": "\n".join(data_lines)}
+                        yield event_id, event, data if isinstance(data, dict) else {"value": data}
+                    event_id, event, data_lines = "", "message", []
+                elif line.startswith("id:"):
+                    event_id = line[3:].strip()
+                elif line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:"):
+                    data_lines.append(line[5:].lstrip())
+        finally:
+            await response.aclose()
+
+
+@asynccontextmanager
+async def connect(data_dir: Path) -> AsyncIterator[Eco]:
+    """Connect to the ecosystem; raise `NotRunningError` when discovery does not answer."""
+    url = discovery_url(data_dir)
+    http = ServiceClient(service_name="cli", retries=2, timeout=httpx.Timeout(30.0, connect=2.0))
+    directory = ServiceDirectory(url, http)
+    try:
+        discovery = DiscoveryAdapter(http, directory)
+        try:
+            await discovery.health()
+        except (ServiceCallError, httpx.HTTPError) as exc:
+            raise NotRunningError(
+                f"the ecosystem is not running: discovery does not answer at {url} "
+                "(start it with `eco up`)"
+            ) from exc
+        yield Eco(
+            http=http,
+            directory=directory,
+            discovery=discovery,
+            docs=DocStoreAdapter(http, directory),
+            logs=LogCollectorAdapter(http, directory),
+            orchestrator=OrchestratorAdapter(http, directory),
+            gateway=LlmGatewayAdapter(http, directory),
+        )
+    finally:
+        await directory.stop()
+        await http.close()
