@@ -1,0 +1,69 @@
+"""`/queries` and `/execute-query`: natural-language queries in, runs out."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from eco_orchestrator.deps import OrchestratorDep, SettingsDep
+from eco_orchestrator.models import ExecuteQuery, ExecuteResult, QueryAccepted, QueryCreate
+from eco_shared.problems import ProblemError
+
+router = APIRouter(tags=["queries"])
+
+
+def _accepted(request: Request, run_id: str, status: str) -> QueryAccepted:
+    base = str(request.base_url).rstrip("/")
+    return QueryAccepted(
+        run_id=run_id,
+        status=status,
+        status_url=f"{base}/runs/{run_id}",
+        events_url=f"{base}/runs/{run_id}/events",
+    )
+
+
+@router.post(
+    "/queries",
+    status_code=202,
+    summary="Run a natural-language query as a durable workflow",
+    openapi_extra={"x-eco-intent": "run a natural-language query as a workflow"},
+)
+async def create_query(
+    body: QueryCreate, request: Request, response: Response, orchestrator: OrchestratorDep
+) -> QueryAccepted:
+    run = await orchestrator.submit(body)
+    response.headers["Location"] = f"/runs/{run.id}"
+    return _accepted(request, run.id, run.status)
+
+
+@router.post("/execute-query", summary="Run a query and wait for its stored document")
+async def execute_query(
+    body: ExecuteQuery, orchestrator: OrchestratorDep, settings: SettingsDep
+) -> ExecuteResult:
+    run = await orchestrator.submit(body)
+    run = await orchestrator.wait(run.id, settings.execute_timeout_s)
+    if run.status == "needs_clarification":
+        clarification = (run.result or {}).get("clarification") or {}
+        raise ProblemError(
+            422,
+            clarification.get("message") or "The query needs clarification.",
+            title="Query needs clarification",
+            run_id=run.id,
+            workflows=clarification.get("workflows"),
+            services=clarification.get("services"),
+        )
+    if run.status != "completed" or not run.document_id:
+        raise ProblemError(
+            502 if run.status == "failed" else 409,
+            run.error or f"The run ended {run.status}.",
+            title=f"Run {run.status}",
+            run_id=run.id,
+        )
+    provenance = await orchestrator.document_provenance(run.document_id, None)
+    return ExecuteResult(
+        run_id=run.id,
+        status=run.status,
+        document_id=run.document_id,
+        download_url=str((run.result or {}).get("download_url") or ""),
+        provenance=provenance if isinstance(provenance, dict) else {},
+        trace_id=run.trace_id,
+    )

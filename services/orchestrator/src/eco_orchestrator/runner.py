@@ -1,0 +1,391 @@
+"""Executes runs: consumers of `eco.runs`, one run at a time each, `max_in_flight` per replica.
+
+A run's queue entry stays pending while it executes; the executing consumer re-claims it
+every few seconds (XCLAIM JUSTID resets its idle time), so another replica takes it over
+with XAUTOCLAIM only when this one died. A consumer restarted under the same name re-reads
+its own pending entries at once. Either way the run resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
+
+from eco_orchestrator.events import RunEventLog
+from eco_orchestrator.models import TERMINAL, Run, utcnow
+from eco_orchestrator.repository import RunRepository
+from eco_orchestrator.settings import OrchestratorSettings
+from eco_orchestrator.workflows import RunCancelled, RunContext, build
+from eco_orchestrator.workflows._base import now_iso
+from eco_shared.bus import Consumer, Event, EventBus
+from eco_shared.directory import ServiceDirectory
+from eco_shared.tools import ToolRegistry
+
+log = structlog.get_logger(__name__)
+
+RUNS_STREAM = "eco.runs"
+RUNS_GROUP = "orchestrator"
+CANCEL_CHANNEL = "eco.orchestrator.cancel"
+
+
+class RunInterrupted(Exception):
+    """The replica is shutting down; the run stays pending and resumes elsewhere."""
+
+
+class RunWorker:
+    """The replica's share of the run queue."""
+
+    def __init__(
+        self,
+        settings: OrchestratorSettings,
+        bus: EventBus,
+        repo: RunRepository,
+        events: RunEventLog,
+        checkpointer: BaseCheckpointSaver[str],
+        tools: ToolRegistry,
+        directory: ServiceDirectory,
+    ) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.redis = bus.redis
+        self.repo = repo
+        self.events = events
+        self.checkpointer = checkpointer
+        self.tools = tools
+        self.directory = directory
+        self.graph: CompiledStateGraph[Any, Any, Any, Any] = build(settings, checkpointer)
+        self.consumers: list[Consumer] = []
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._user_cancelled: set[str] = set()
+        self._stopping = False
+        self._background: list[asyncio.Task[None]] = []
+        self.executed = 0
+
+    def cancel_key(self, run_id: str) -> str:
+        """Redis key that marks a run as cancelled (checked at every node boundary)."""
+        return self.settings.key(f"eco.orchestrator.cancelled:{run_id}")
+
+    async def start(self) -> None:
+        """Start the consumers, the cancel listener and the pruner."""
+        await self.bus.ensure_group(RUNS_STREAM, RUNS_GROUP)
+        for slot in range(self.settings.max_in_flight):
+            name = f"{self.settings.instance_id}-{slot}"
+            consumer = self.bus.subscribe(
+                RUNS_STREAM,
+                RUNS_GROUP,
+                self._handler(name),
+                consumer=name,
+                batch_size=1,
+                block_ms=1000,
+                reclaim_idle_ms=self.settings.reclaim_idle_ms,
+                max_deliveries=self.settings.max_deliveries,
+            )
+            consumer.start()
+            self.consumers.append(consumer)
+        self._background.append(asyncio.create_task(self._listen_cancels(), name="run-cancels"))
+        self._background.append(asyncio.create_task(self._prune_loop(), name="run-pruner"))
+
+    async def stop(self) -> None:
+        """Stop taking runs; interrupt the running ones, which stay pending for a resume."""
+        self._stopping = True
+        stops = [asyncio.create_task(c.stop(timeout=10)) for c in self.consumers]
+        await asyncio.sleep(0)
+        for task in list(self._running.values()):
+            task.cancel()
+        await asyncio.gather(*stops, return_exceptions=True)
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def request_cancel(self, run_id: str) -> None:
+        """Mark a run cancelled and tell every replica to stop it now."""
+        await self.redis.set(self.cancel_key(run_id), "1", ex=7 * 24 * 3600)
+        await self.redis.publish(self.settings.key(CANCEL_CHANNEL), run_id)
+
+    def _cancel_local(self, run_id: str) -> None:
+        task = self._running.get(run_id)
+        if task is not None and not task.done():
+            self._user_cancelled.add(run_id)
+            task.cancel()
+
+    async def _listen_cancels(self) -> None:
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(self.settings.key(CANCEL_CHANNEL))
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message and message.get("type") == "message":
+                        data = message["data"]
+                        self._cancel_local(data.decode() if isinstance(data, bytes) else str(data))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis away: listen again shortly
+                log.warning("run_cancel_listener_error", error=str(exc))
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def _prune_loop(self) -> None:
+        while True:
+            try:
+                await self.prune()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("checkpoint_prune_failed", error=str(exc))
+            await asyncio.sleep(self.settings.prune_interval_s)
+
+    async def prune(self) -> int:
+        """Delete the checkpoints of runs finished longer ago than the retention period."""
+        cutoff = utcnow() - timedelta(seconds=self.settings.checkpoint_retention_s)
+        pruned = 0
+        for run_id in await self.repo.prunable(cutoff):
+            await self.checkpointer.adelete_thread(run_id)
+            await self.repo.update(run_id, checkpoints_pruned=True)
+            pruned += 1
+        if pruned:
+            log.info("checkpoints_pruned", runs=pruned)
+        return pruned
+
+    def _handler(self, consumer_name: str) -> Any:
+        async def handle(event: Event) -> None:
+            await self._handle(consumer_name, event)
+
+        handle.__qualname__ = "RunWorker.handle"
+        return handle
+
+    async def _keep_claim(self, consumer_name: str, entry_id: str) -> None:
+        key = self.bus.key(RUNS_STREAM)
+        while True:
+            await asyncio.sleep(self.settings.claim_refresh_s())
+            try:
+                await self.redis.xclaim(key, RUNS_GROUP, consumer_name, 0, [entry_id], justid=True)
+            except Exception as exc:  # a missed refresh is survivable; the next one may work
+                log.warning("run_claim_refresh_failed", entry_id=entry_id, error=str(exc))
+
+    async def _handle(self, consumer_name: str, event: Event) -> None:
+        run_id = str(event.data.get("run_id", ""))
+        action = str(event.data.get("action", "start"))
+        run = await self.repo.get(run_id)
+        if run is None:
+            log.warning("run_entry_unknown_run", run_id=run_id, entry_id=event.entry_id)
+            return
+        if run.status in TERMINAL or (run.status == "waiting_review" and action == "start"):
+            # done already (a redelivery after the work committed): ACK without re-executing
+            return
+        if self._stopping:
+            raise RunInterrupted(run_id)
+        task = asyncio.create_task(
+            self._execute(run, action, event, consumer_name), name=f"run-{run_id}"
+        )
+        self._running[run_id] = task
+        claim = asyncio.create_task(self._keep_claim(consumer_name, event.entry_id))
+        try:
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if run_id in self._user_cancelled and not (current and current.cancelling()):
+                await self._finish_cancelled(run_id)
+                return
+            task.cancel()
+            if current and current.cancelling():
+                raise
+            raise RunInterrupted(run_id) from None
+        finally:
+            claim.cancel()
+            self._running.pop(run_id, None)
+            self._user_cancelled.discard(run_id)
+
+    async def _finish_cancelled(self, run_id: str, reason: str = "cancelled") -> None:
+        await self.repo.update(
+            run_id, status="cancelled", error=reason, finished_at=utcnow(), current_node=None
+        )
+        await self.events.append(run_id, "run.cancelled", reason=reason)
+        await self.bus.publish("run.cancelled", {"run_id": run_id, "reason": reason})
+        log.info("run_cancelled", run_id=run_id)
+
+    async def _is_cancelled(self, run_id: str) -> bool:
+        return bool(await self.redis.exists(self.cancel_key(run_id)))
+
+    async def _execute(self, run: Run, action: str, event: Event, consumer_name: str) -> None:
+        run_id = run.id
+        if await self._is_cancelled(run_id):
+            await self._finish_cancelled(run_id)
+            return
+        config: dict[str, Any] = {"configurable": {"thread_id": run_id}}
+
+        async def on_node(name: str) -> None:
+            await self.repo.update(run_id, current_node=name)
+
+        ctx = RunContext(
+            run_id=run_id,
+            settings=self.settings,
+            tools=self.tools,
+            directory=self.directory,
+            events=self.events,
+            is_cancelled=lambda: self._is_cancelled(run_id),
+            on_node=on_node,
+        )
+        await self.repo.increment_executions(run_id, consumer_name)
+        await self.repo.update(
+            run_id, status="running", started_at=run.started_at or utcnow(), error=None
+        )
+        snapshot = await self.graph.aget_state(config)
+        payload: Any
+        if action == "resume" and snapshot.interrupts:
+            payload = Command(resume=event.data.get("decision") or {})
+        elif snapshot.next:
+            payload = None  # resume from the last checkpoint
+        elif snapshot.values:
+            payload = "finished"
+        else:
+            payload = {
+                "run_id": run_id,
+                "query": run.query,
+                "format": run.format,
+                "format_explicit": run.format_explicit,
+                "user_id": run.user_id,
+                "review": run.review,
+                "trace_id": run.trace_id,
+                "started_at": now_iso(),
+            }
+        resumed = payload is None or isinstance(payload, Command)
+        await self.events.append(
+            run_id, "run.started", executed_by=consumer_name, resumed=resumed, action=action
+        )
+        await self.bus.publish(
+            "run.started", {"run_id": run_id, "executed_by": consumer_name, "resumed": resumed}
+        )
+        log.info("run_started", run_id=run_id, executed_by=consumer_name, resumed=resumed)
+        t0 = time.perf_counter()
+        try:
+            if payload != "finished":
+                await self.graph.ainvoke(payload, config, context=ctx, durability="sync")
+        except RunCancelled:
+            await self._finish_cancelled(run_id)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            await self.repo.update(
+                run_id,
+                status="failed",
+                error=error[:4000],
+                finished_at=utcnow(),
+                timings=self._timings(ctx, t0),
+            )
+            await self.events.append(run_id, "run.failed", error=error[:4000])
+            await self.bus.publish("run.failed", {"run_id": run_id, "error": error[:1000]})
+            log.warning("run_failed", run_id=run_id, error=error)
+            return
+        await self._finalize(run_id, ctx, t0)
+        self.executed += 1
+
+    @staticmethod
+    def _timings(ctx: RunContext, t0: float) -> dict[str, float]:
+        total = (time.perf_counter() - t0) * 1000
+        nodes, calls = ctx.timings["nodes_ms"], ctx.timings["calls_ms"]
+        return {
+            "total_ms": round(total, 3),
+            "nodes_ms": round(nodes, 3),
+            "calls_ms": round(calls, 3),
+            "node_compute_ms": round(nodes - calls, 3),
+            "framework_ms": round(max(0.0, total - nodes), 3),
+        }
+
+    async def _finalize(self, run_id: str, ctx: RunContext, t0: float) -> None:
+        config: dict[str, Any] = {"configurable": {"thread_id": run_id}}
+        snapshot = await self.graph.aget_state(config)
+        values: dict[str, Any] = dict(snapshot.values or {})
+        timings = self._timings(ctx, t0)
+        workflow = values.get("workflow")
+        if snapshot.interrupts:
+            await self.repo.update(
+                run_id,
+                status="waiting_review",
+                current_node="review_gate",
+                workflow=workflow,
+                timings=timings,
+                result={
+                    "review": {
+                        "title": values.get("title"),
+                        "quality": values.get("quality"),
+                        "markdown": (values.get("markdown") or "")[:20_000],
+                    }
+                },
+            )
+            await self.events.append(run_id, "run.waiting_review", title=values.get("title"))
+            return
+        if workflow == "needs_clarification":
+            clarification = values.get("clarification") or {}
+            await self.repo.update(
+                run_id,
+                status="needs_clarification",
+                workflow=workflow,
+                current_node=None,
+                result={"clarification": clarification, "intent": values.get("intent")},
+                finished_at=utcnow(),
+                timings=timings,
+            )
+            await self.events.append(run_id, "run.needs_clarification", **clarification)
+            await self.bus.publish(
+                "run.completed", {"run_id": run_id, "status": "needs_clarification"}
+            )
+            return
+        decision = values.get("review_decision") or {}
+        if not decision.get("approve", True) or "document" not in values:
+            await self._finish_cancelled(run_id, "rejected by the reviewer")
+            return
+        document = values["document"]
+        result = {
+            "document_id": document.get("id"),
+            "version": document.get("version"),
+            "title": values.get("title"),
+            "format": values.get("format"),
+            "sha256": document.get("sha256"),
+            "download_url": document.get("download_url"),
+            "quality": values.get("quality"),
+            "intent": values.get("intent"),
+            "params": values.get("params"),
+        }
+        await self.repo.update(
+            run_id,
+            status="completed",
+            workflow=workflow,
+            current_node=None,
+            result=result,
+            document_id=document.get("id"),
+            finished_at=utcnow(),
+            timings=timings,
+        )
+        await self.events.append(
+            run_id,
+            "run.completed",
+            document_id=document.get("id"),
+            workflow=workflow,
+            timings=timings,
+        )
+        await self.bus.publish(
+            "run.completed",
+            {"run_id": run_id, "workflow": workflow, "document_id": document.get("id")},
+        )
+        log.info(
+            "run_completed",
+            run_id=run_id,
+            workflow=workflow,
+            document_id=document.get("id"),
+            **timings,
+        )
