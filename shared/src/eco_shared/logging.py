@@ -178,7 +178,13 @@ def configure_logging(
     handler._eco = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    access = logging.getLogger("uvicorn.access")
+    # `uvicorn --no-access-log` leaves the access logger without handlers and not
+    # propagating; keep it off then, otherwise route it through our handler like the rest.
+    names = ["uvicorn", "uvicorn.error"]
+    if access.handlers or access.propagate:
+        names.append("uvicorn.access")
+    for name in names:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True

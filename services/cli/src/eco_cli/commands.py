@@ -143,7 +143,10 @@ def ask(
         }
         if info.document_id:
             document = await eco.docs.get_document(info.document_id)
-            result["download_url"] = document.download_url
+            url = document.download_url
+            if not url.startswith(("http://", "https://")):
+                url = await eco.directory.resolve("doc-store") + url
+            result["download_url"] = url
             result["title"] = document.title
             if out is not None:
                 download = await eco.docs.download(info.document_id)
@@ -308,9 +311,10 @@ def docs_download(
 def docs_provenance(
     document_id: str,
     prov_json: Annotated[bool, typer.Option("--prov-json", help="W3C PROV-JSON.")] = False,
+    as_json: JsonFlag = True,
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
-    """How a document was made (the stored provenance record)."""
+    """How a document was made (the stored provenance record; always JSON)."""
 
     async def body(eco: Eco) -> Any:
         if prov_json:

@@ -104,7 +104,7 @@ class Supervisor:
         for raw in iter(run.process.stdout.readline, b""):
             line = raw.decode(errors="replace").rstrip()
             run.tail.append(line)
-            self.console.print(prefix + Text(_format_line(line)))
+            self.console.print(prefix + Text(_format_line(line)), soft_wrap=True)
 
     def start_redis(self) -> None:
         if self.redis_url:

@@ -1,0 +1,163 @@
+"""The README's first command, run the way a newcomer would, in a fresh copy of the repo.
+
+It installs the workspace, starts the whole ecosystem with no Docker, answers an API
+documentation query through `eco ask`, shows the document, its provenance and a trace
+across at least four services, and stops without leaving a process behind.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eco_shared.testing import wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+PORTS = (5045, 5055, 5080, 5087, 5099)
+
+
+def _first_command() -> str:
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```bash\n(.*?)```", readme, re.S)
+    assert block is not None, "the README has no bash block"
+    first = block.group(1).strip().splitlines()[0]
+    return first.split("#")[0].strip()
+
+
+def _copy_repo(target: Path) -> None:
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
+    for rel in listed:
+        source = ROOT / rel
+        if source.is_file():
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / rel)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _processes_under(path: Path) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(path) in cmdline:
+            found.append(f"{proc.name}: {cmdline[:200]}")
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_first_command_starts_an_ecosystem_that_answers(tmp_path: Path) -> None:
+    if any(_port_open(port) for port in PORTS):
+        pytest.fail(f"one of the ecosystem's ports {PORTS} is already taken")
+    command = _first_command()
+    assert command == "make up"
+    repo = tmp_path / "repo"
+    _copy_repo(repo)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ECO_", "VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTEST"))
+    }
+    log_path = tmp_path / "up.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            ["bash", "-c", command],
+            cwd=repo,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def log_tail() -> str:
+        return log_path.read_text(errors="replace")[-4000:]
+
+    eco = [str(repo / ".venv" / "bin" / "eco")]
+
+    def run_eco(*args: str) -> Any:
+        result = subprocess.run(
+            [*eco, *args, "--json"], cwd=repo, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, f"eco {args}: {result.stderr}\n{log_tail()}"
+        return json.loads(result.stdout)
+
+    try:
+        state_file = repo / ".eco" / "up.json"
+        try:
+            wait_until(state_file.exists, timeout_s=600, interval_s=1)
+        except TimeoutError:
+            pytest.fail(f"`{command}` did not come up:\n{log_tail()}")
+        state = json.loads(state_file.read_text())
+        assert set(state["status"].values()) == {"ready"}, (state, log_tail())
+        assert set(state["services"]) >= {
+            "discovery",
+            "llm-gateway",
+            "log-collector",
+            "doc-store",
+            "orchestrator",
+        }
+
+        answer = run_eco("ask", "Create API documentation for the doc-store service")
+        assert answer["status"] == "completed", answer
+        assert answer["workflow"] == "api_documentation"
+        document_id, trace_id = answer["document_id"], answer["trace_id"]
+
+        shown = run_eco("docs", "show", document_id)
+        content = shown["content"]
+        for path in ("/documents", "/documents/{document_id}/provenance"):
+            assert path in content
+
+        provenance = run_eco("docs", "provenance", document_id)
+        called = {call["service"] for call in provenance["services_chain"]}
+        assert {"discovery", "llm-gateway"} <= called
+        assert provenance["trace_id"] == trace_id
+        assert provenance["workflow_execution"]["status"] == "completed"
+
+        def trace_services() -> set[str]:
+            result = subprocess.run(
+                [*eco, "trace", trace_id, "--json"], cwd=repo, env=env, capture_output=True
+            )
+            if result.returncode != 0:
+                return set()
+            return set(json.loads(result.stdout)["services"])
+
+        # Spans leave each service in batches, so the trace fills in over a few seconds.
+        wait_until(lambda: len(trace_services()) >= 4, timeout_s=60, interval_s=1)
+        assert {"orchestrator", "discovery", "llm-gateway", "doc-store"} <= trace_services()
+    finally:
+        # Ctrl-C in a terminal signals the whole foreground process group.
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+    deadline = time.monotonic() + 20
+    while _processes_under(repo) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _processes_under(repo) == [], "processes left behind"
+    assert not any(_port_open(port) for port in PORTS)
+    assert not (repo / ".eco" / "up.json").exists()
