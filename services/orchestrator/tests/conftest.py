@@ -17,6 +17,7 @@ import redis
 
 from eco_shared.redis_server import free_port
 from eco_shared.testing import ServiceProcess
+from eco_shared.testing.databases import postgres_schema
 
 APP = "eco_orchestrator.main:create_app"
 
@@ -36,19 +37,8 @@ def module_database_url(
         yield f"sqlite:///{tmp_path_factory.mktemp('orch-db') / 'runs.db'}"
         return
     assert postgres_run_url is not None
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    schema = f"o_{uuid.uuid4().hex[:12]}"
-    plain = make_url(postgres_run_url).set(drivername="postgresql")
-    conninfo = plain.render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    yield plain.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-        hide_password=False
-    )
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    with postgres_schema(postgres_run_url, prefix="o") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

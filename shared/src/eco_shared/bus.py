@@ -465,8 +465,8 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__qualname__}: {exc}"[:_MAX_REASON]
 
 
-def _stream_entries(reply: Any) -> list[RawEntry]:
-    """The entries of the single stream in an XREADGROUP reply (RESP2 list or RESP3 dict)."""
+def stream_entries(reply: Any) -> list[RawEntry]:
+    """The entries of the single stream in an XREAD(GROUP) reply (RESP2 list or RESP3 dict)."""
     if not reply:
         return []
     if isinstance(reply, dict):
@@ -648,7 +648,7 @@ class Consumer:
                         count=self.batch_size,
                         block=max(1, min(self.block_ms, block)),
                     )
-                    entries = _stream_entries(reply)
+                    entries = stream_entries(reply)
                     # fetched after stop() was asked: they stay pending for a restart or reclaim
                     if entries and not self._stopping:
                         await self._process(entries)
@@ -685,7 +685,7 @@ class Consumer:
             reply = await self.redis.xreadgroup(
                 self.group, self.name, {self._key: last}, count=self.batch_size
             )
-            entries = _stream_entries(reply)
+            entries = stream_entries(reply)
             if not entries:
                 return
             last = entries[-1][0]

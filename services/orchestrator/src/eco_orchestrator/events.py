@@ -12,7 +12,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from eco_shared.bus import utc_now_rfc3339
+from eco_shared.bus import stream_entries, utc_now_rfc3339
 
 FINAL_EVENTS = frozenset(
     {"run.completed", "run.failed", "run.cancelled", "run.needs_clarification"}
@@ -22,17 +22,6 @@ _MAXLEN = 10_000
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _stream_entries(reply: Any) -> list[Any]:
-    if not reply:
-        return []
-    if isinstance(reply, dict):
-        entries = next(iter(reply.values()))
-        if entries and isinstance(entries[0], list):
-            entries = entries[0]
-        return list(entries)
-    return list(reply[0][1])
 
 
 class RunEventLog:
@@ -64,7 +53,7 @@ class RunEventLog:
         key = self.key(run_id)
         if block_ms:
             reply = await self.redis.xread({key: after}, count=count, block=block_ms)
-            raw = _stream_entries(reply)
+            raw = stream_entries(reply)
         else:
             raw = await self.redis.xrange(key, f"({after}" if after != "0-0" else "-", "+", count)
         events = []

@@ -5,6 +5,7 @@ Loaded into every package's pytest run through the `pytest11` entry point
 root `tests/` without copying a conftest.
 """
 
+from eco_shared.testing.databases import postgres_schema
 from eco_shared.testing.processes import ServiceProcess, wait_until
 
-__all__ = ["ServiceProcess", "wait_until"]
+__all__ = ["ServiceProcess", "postgres_schema", "wait_until"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
@@ -16,6 +17,9 @@ from pydantic_settings import SettingsConfigDict
 from eco_shared.app import ServiceState, create_service_app
 from eco_shared.problems import ProblemError
 from eco_shared.settings import ServiceSettings
+from eco_shared.telemetry import current_trace_ids
+
+log = structlog.get_logger(__name__)
 
 
 class ExampleSettings(ServiceSettings):
@@ -61,12 +65,14 @@ async def relay(
     to: Annotated[list[str], Query()] = [],  # noqa: B006
 ) -> dict[str, object]:
     state: ServiceState = request.app.state.eco
+    trace_id = current_trace_ids()[0]
+    log.info("relay_called", remaining_hops=len(to))
     if not to:
-        return {"service": state.settings.service_name, "hops": []}
+        return {"service": state.settings.service_name, "hops": [], "trace_id": trace_id}
     first, rest = to[0], to[1:]
     params = [("to", url) for url in rest]
     response = await state.http.get(f"{first}/relay", params=params, operation="relay")
-    return {"service": state.settings.service_name, "next": response.json()}
+    return {"service": state.settings.service_name, "next": response.json(), "trace_id": trace_id}
 
 
 def build_app(settings: ExampleSettings, *, configure_process: bool = True) -> FastAPI:

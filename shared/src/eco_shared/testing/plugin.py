@@ -24,6 +24,7 @@ import structlog
 
 from eco_shared.redis_server import RedisServer
 from eco_shared.settings import EcoSettings
+from eco_shared.testing.databases import postgres_schema
 from eco_shared.testing.processes import ServiceProcess
 
 
@@ -165,20 +166,8 @@ def database_url(
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return
     assert postgres_run_url is not None
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    plain = make_url(postgres_run_url).set(drivername="postgresql")
-    conninfo = plain.render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    url = plain.update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    with postgres_schema(postgres_run_url) as url:
+        yield url
 
 
 @pytest.fixture

@@ -57,7 +57,7 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 20.0) -> ServiceProcess:
+    def start(self, timeout_s: float = 90.0) -> ServiceProcess:
         env = {**os.environ, **self.extra_env}
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen(
