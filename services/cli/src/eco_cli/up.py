@@ -217,10 +217,18 @@ class Supervisor:
         """Start everything, report, supervise until Ctrl-C or SIGTERM; return the exit code."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
 
+        interrupted = False
+
         def on_signal(signum: int, _frame: FrameType | None) -> None:
-            raise KeyboardInterrupt
+            # Only the first Ctrl-C or SIGTERM starts the stop; repeats (uv forwards the
+            # terminal's signal once more) are ignored.
+            nonlocal interrupted
+            if not interrupted:
+                interrupted = True
+                raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
         try:
             self.start_redis()
             self.start_services()
