@@ -44,7 +44,7 @@ def test_generated_service_is_wired_in_and_lint_clean(workspace: Path) -> None:
     module = service / "src" / "eco_weather_report_for_the_city_x"
     for rel in ("main.py", "settings.py", "deps.py", "models.py", "repository.py", "service.py"):
         assert (module / rel).exists(), rel
-    assert (module / "api" / "greetings.py").exists()
+    assert (module / "api" / "notes.py").exists()
     assert (service / "tests" / "test_weather_report_for_the_city_x_api.py").exists()
     main = (module / "main.py").read_text()
     assert "port=5123" in main
@@ -76,7 +76,7 @@ def test_generated_service_is_wired_in_and_lint_clean(workspace: Path) -> None:
 def test_generated_service_tests_pass_against_real_redis(
     workspace: Path, redis_url: str, tmp_path: Path
 ) -> None:
-    service = new_service(workspace, "greeter", port=5124, sync=False)
+    service = new_service(workspace, "notebook", port=5124, sync=False)
     env = {
         **os.environ,
         "PYTHONPATH": str(service / "src"),
