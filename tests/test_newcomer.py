@@ -8,9 +8,7 @@ across at least four services, and stops without leaving a process behind.
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 import pytest
 
 from eco_shared.testing import wait_until
+from eco_shared.testing.processes import port_open, processes_under
 
 ROOT = Path(__file__).resolve().parents[1]
 PORTS = (5045, 5055, 5080, 5087, 5099)
@@ -32,50 +31,14 @@ def _first_command() -> str:
     return first.split("#")[0].strip()
 
 
-def _copy_repo(target: Path) -> None:
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.splitlines()
-    for rel in listed:
-        source = ROOT / rel
-        if source.is_file():
-            (target / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / rel)
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _processes_under(path: Path) -> list[str]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if str(path) in cmdline:
-            found.append(f"{proc.name}: {cmdline[:200]}")
-    return found
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_first_command_starts_an_ecosystem_that_answers(tmp_path: Path) -> None:
-    if any(_port_open(port) for port in PORTS):
+def test_first_command_starts_an_ecosystem_that_answers(tmp_path: Path, fresh_repo: Path) -> None:
+    if any(port_open(port) for port in PORTS):
         pytest.fail(f"one of the ecosystem's ports {PORTS} is already taken")
     command = _first_command()
     assert command == "make up"
-    repo = tmp_path / "repo"
-    _copy_repo(repo)
+    repo = fresh_repo
     env = {
         k: v
         for k, v in os.environ.items()
@@ -156,8 +119,8 @@ def test_first_command_starts_an_ecosystem_that_answers(tmp_path: Path) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
             raise
     deadline = time.monotonic() + 20
-    while _processes_under(repo) and time.monotonic() < deadline:
+    while processes_under(repo) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert _processes_under(repo) == [], "processes left behind"
-    assert not any(_port_open(port) for port in PORTS)
+    assert processes_under(repo) == [], "processes left behind"
+    assert not any(port_open(port) for port in PORTS)
     assert not (repo / ".eco" / "up.json").exists()
