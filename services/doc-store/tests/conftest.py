@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -10,10 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import redis
-from sqlalchemy.engine import make_url
 
 from eco_doc_store.main import build_app
 from eco_doc_store.settings import DocStoreSettings
@@ -101,44 +98,23 @@ def minimal_pdf(text: str) -> bytes:
     return bytes(out)
 
 
-def _backends() -> list[str]:
-    return ["sqlite", "postgresql"] if os.environ.get("ECO_TEST_DATABASE_URL") else ["sqlite"]
-
-
-@pytest.fixture(scope="module", params=_backends())
+@pytest.fixture(scope="module")
 def shared_docstore(
-    request: pytest.FixtureRequest,
-    redis_url: str,
-    postgres_run_url: str | None,
-    tmp_path_factory: pytest.TempPathFactory,
+    module_database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """One doc store for a whole module, for tests that do not depend on an empty database."""
     data_dir = tmp_path_factory.mktemp("docstore")
     prefix = f"test-{uuid.uuid4().hex[:12]}:"
-    schema = f"m_{uuid.uuid4().hex[:12]}"
-    if request.param == "sqlite":
-        database_url = f"sqlite:///{data_dir / 'shared.db'}"
-    else:
-        assert postgres_run_url is not None
-        plain = make_url(postgres_run_url).set(drivername="postgresql")
-        with psycopg.connect(plain.render_as_string(hide_password=False), autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-        database_url = plain.update_query_dict(
-            {"options": f"-csearch_path={schema}"}
-        ).render_as_string(hide_password=False)
     settings = DocStoreSettings(
         redis_url=redis_url,
         redis_prefix=prefix,
         data_dir=data_dir,
-        database_url=database_url,
+        database_url=module_database_url,
         register_with_discovery=False,
         environment="test",
     )
     with ThreadedServer(build_app(settings, configure_process=False)) as server:
         yield server.url
-    if request.param == "postgresql":
-        with psycopg.connect(plain.render_as_string(hide_password=False), autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     client = redis.Redis.from_url(redis_url)
     try:
         keys = list(client.scan_iter(match=f"{prefix}*"))

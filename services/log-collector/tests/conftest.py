@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import redis
-from sqlalchemy.engine import make_url
 
 from eco_shared.bus import LOGS, Event
 from eco_shared.testing import ServiceProcess, wait_until
@@ -94,37 +91,9 @@ def wait_for_logs(base_url: str, count: int, timeout_s: float = 15.0, **params: 
     return last
 
 
-def _database_backends() -> list[str]:
-    return ["sqlite", "postgresql"] if os.environ.get("ECO_TEST_DATABASE_URL") else ["sqlite"]
-
-
 def unique(name: str) -> str:
     """A service name private to one test, so tests can share a collector."""
     return f"{name}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture(scope="module", params=_database_backends())
-def module_database_url(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_run_url: str | None,
-) -> Iterator[str]:
-    """A database shared by the tests of one module (SQLite, and PostgreSQL if configured)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'log_collector.db'}"
-        return
-    assert postgres_run_url is not None
-    schema = f"m_{uuid.uuid4().hex[:12]}"
-    plain = make_url(postgres_run_url).set(drivername="postgresql")
-    conninfo = plain.render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        url = plain.update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ One orchestrator per module and database backend (SQLite, and PostgreSQL when
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
@@ -17,28 +16,8 @@ import redis
 
 from eco_shared.redis_server import free_port
 from eco_shared.testing import ServiceProcess
-from eco_shared.testing.databases import postgres_schema
 
 APP = "eco_orchestrator.main:create_app"
-
-
-def _backends() -> list[str]:
-    return ["sqlite", "postgresql"] if os.environ.get("ECO_TEST_DATABASE_URL") else ["sqlite"]
-
-
-@pytest.fixture(scope="module", params=_backends())
-def module_database_url(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_run_url: str | None,
-) -> Iterator[str]:
-    """A database for the module: a SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('orch-db') / 'runs.db'}"
-        return
-    assert postgres_run_url is not None
-    with postgres_schema(postgres_run_url, prefix="o") as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

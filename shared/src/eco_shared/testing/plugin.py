@@ -170,6 +170,22 @@ def database_url(
         yield url
 
 
+@pytest.fixture(scope="module", params=_database_backends())
+def module_database_url(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_run_url: str | None,
+) -> Iterator[str]:
+    """A database shared by one test module (for a service process that takes seconds to
+    start): SQLite, and PostgreSQL too when one is configured."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('module-db') / 'module.db'}"
+        return
+    assert postgres_run_url is not None
+    with postgres_schema(postgres_run_url, prefix="m") as url:
+        yield url
+
+
 @pytest.fixture
 def start_service(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
     """Factory that starts real uvicorn service processes and stops them after the test."""
