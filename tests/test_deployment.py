@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import AliasChoices
 
 from eco_shared.redis_server import RedisServer
 from eco_shared.services import ServiceSpec, installed_services
+from eco_shared.settings import EcoSettings, ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 INFRA = {"redis", "postgres", "jaeger", "ollama"}
@@ -182,3 +184,43 @@ def test_k8s_probes_and_commands_match_the_services(specs: list[ServiceSpec]) ->
         assert container["livenessProbe"]["httpGet"]["path"] == "/health"
         assert container["resources"]["requests"]
         assert service["spec"]["ports"][0]["port"] == spec.port
+
+
+def _settings_class(spec: ServiceSpec) -> type[EcoSettings]:
+    module = importlib.import_module(spec.app.split(":")[0].rsplit(".", 1)[0] + ".settings")
+    for value in vars(module).values():
+        if (
+            isinstance(value, type)
+            and issubclass(value, ServiceSettings)
+            and value.model_config.get("env_prefix") == spec.env_prefix
+        ):
+            return value
+    raise AssertionError(f"no settings class with prefix {spec.env_prefix} in {module}")
+
+
+def _shared_variables() -> set[str]:
+    names = set()
+    for field in EcoSettings.model_fields.values():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(c for c in alias.choices if isinstance(c, str) and c.isupper())
+    return names
+
+
+# Read by the OpenTelemetry SDK itself, not by our settings.
+OTEL_VARIABLES = {"OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"}
+
+
+def test_every_compose_variable_is_a_setting(
+    compose: dict[str, Any], specs: list[ServiceSpec]
+) -> None:
+    shared = _shared_variables()
+    assert {"ECO_REDIS_URL", "ECO_DISCOVERY_URL", "ECO_OTLP_ENDPOINT"} <= shared
+    for spec in specs:
+        fields = set(_settings_class(spec).model_fields)
+        for variable in compose["services"][spec.name]["environment"]:
+            if variable in shared or variable in OTEL_VARIABLES:
+                continue
+            assert variable.startswith(spec.env_prefix), f"{spec.name}: {variable}"
+            field = variable.removeprefix(spec.env_prefix).lower()
+            assert field in fields, f"{spec.name} sets {variable}, which no setting reads"
