@@ -13,6 +13,8 @@ from eco_shared.logging import REDACTED, configure_logging, redact
 @pytest.fixture
 def json_logs():  # type: ignore[no-untyped-def]
     saved = structlog.get_config()
+    root = logging.getLogger()
+    saved_level, saved_handlers = root.level, list(root.handlers)
     stream = io.StringIO()
     configure_logging("test-svc", level="DEBUG", fmt="json", stream=stream)
 
@@ -21,7 +23,11 @@ def json_logs():  # type: ignore[no-untyped-def]
         return [json.loads(line) for line in lines if line.startswith("{")]
 
     yield read
+    # Leave no DEBUG root logger behind: later tests' log sinks would receive every
+    # library's debug records.
     structlog.configure(**saved)
+    root.handlers[:] = saved_handlers
+    root.setLevel(saved_level)
 
 
 def test_secret_fields_are_never_written(json_logs) -> None:  # type: ignore[no-untyped-def]
