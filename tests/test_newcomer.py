@@ -110,6 +110,42 @@ def test_first_command_starts_an_ecosystem_that_answers(tmp_path: Path, fresh_re
         # Spans leave each service in batches, so the trace fills in over a few seconds.
         wait_until(lambda: len(trace_services()) >= 4, timeout_s=60, interval_s=1)
         assert {"orchestrator", "discovery", "llm-gateway", "doc-store"} <= trace_services()
+
+        # The other everyday commands, as a script would use them.
+        services = {row["name"]: row for row in run_eco("services")}
+        assert {name for name, row in services.items() if row["status"] == "passing"} >= {
+            "discovery",
+            "llm-gateway",
+            "log-collector",
+            "doc-store",
+            "orchestrator",
+        }
+        runs = run_eco("runs")
+        assert answer["run_id"] in [r["run_id"] for r in runs["items"]]
+        listed = run_eco("docs", "list")
+        assert document_id in [d["id"] for d in listed["items"]]
+        saved = repo / "doc.md"
+        sh_eco = subprocess.run(
+            [*eco, "docs", "download", document_id, "--out", str(saved)],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert sh_eco.returncode == 0, sh_eco.stderr
+        assert saved.read_text() == content
+        logs = run_eco("logs", "--service", "orchestrator", "--limit", "20")
+        assert logs["items"]
+        assert {r["service"] for r in logs["items"]} == {"orchestrator"}
+        explained = run_eco("explain", document_id)
+        assert explained["provenance"]["trace_id"] == trace_id
+        assert len(explained["trace"]["services"]) >= 4
+        missing = subprocess.run(
+            [*eco, "docs", "show", "no-such-document"], cwd=repo, env=env, capture_output=True
+        )
+        assert missing.returncode == 1
+        assert b"no-such-document" in missing.stderr
     finally:
         # Ctrl-C in a terminal signals the whole foreground process group.
         os.killpg(proc.pid, signal.SIGINT)
@@ -124,3 +160,7 @@ def test_first_command_starts_an_ecosystem_that_answers(tmp_path: Path, fresh_re
     assert processes_under(repo) == [], "processes left behind"
     assert not any(port_open(port) for port in PORTS)
     assert not (repo / ".eco" / "up.json").exists()
+    # With the ecosystem gone, commands say so and exit 3.
+    down = subprocess.run([*eco, "services"], cwd=repo, env=env, capture_output=True, text=True)
+    assert down.returncode == 3
+    assert "not running" in down.stderr
