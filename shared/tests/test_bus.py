@@ -114,6 +114,9 @@ async def test_publish_subscribe_round_trip(
         seen.append(event)
 
     consumer = bus.subscribe(EVENTS, "g-round-trip", handler, **FAST)
+    # A group that reads nothing keeps the entry from being trimmed, so its raw fields can
+    # be checked below.
+    await bus.ensure_group(EVENTS, "g-witness")
     consumer.start()
     published = await bus.publish("document.stored", {"document_id": "d1", "tags": ["a", "b"]})
     await wait_until(lambda: len(seen) == 1, what="the event handled")
@@ -610,3 +613,58 @@ async def test_consumer_survives_a_redis_restart_without_spinning(
         await wait_until(lambda: seen == [first.id, second.id], timeout=10, what="after restart")
         await bus.close(timeout=2)
     await client.aclose()
+
+
+async def test_trim_keeps_what_any_group_still_needs(bus: EventBus) -> None:
+    key = bus.key(EVENTS)
+    await bus.ensure_group(EVENTS, "fast")
+    await bus.ensure_group(EVENTS, "slow")
+    await bus.publish_many([("t.x", {"i": i}) for i in range(100)])
+    entries = await bus.redis.xrange(key, "-", "+")
+    ids = [e[0] for e in entries]
+    assert len(ids) == 100
+
+    # "fast" reads and ACKs everything; "slow" has read nothing: nothing may go.
+    fast = await bus.redis.xreadgroup("fast", "c1", {key: ">"}, count=100)
+    await bus.redis.xack(key, "fast", *[entry_id for entry_id, _ in fast[0][1]])
+    assert await bus.trim_consumed(EVENTS) == 0
+    assert await bus.redis.xlen(key) == 100
+
+    # "slow" reads 60, ACKs the first 40: entries 40.. are pending or unread, so they stay.
+    slow = await bus.redis.xreadgroup("slow", "c2", {key: ">"}, count=60)
+    await bus.redis.xack(key, "slow", *[entry_id for entry_id, _ in slow[0][1][:40]])
+    assert await bus.trim_consumed(EVENTS) == 40
+    remaining = await bus.redis.xrange(key, "-", "+")
+    assert [entry_id for entry_id, _ in remaining] == ids[40:]
+
+    # Once every group has ACKed everything, the stream empties.
+    await bus.redis.xack(key, "slow", *[entry_id for entry_id, _ in slow[0][1][40:]])
+    rest = await bus.redis.xreadgroup("slow", "c2", {key: ">"}, count=100)
+    await bus.redis.xack(key, "slow", *[entry_id for entry_id, _ in rest[0][1]])
+    assert await bus.trim_consumed(EVENTS) == 60
+    assert await bus.redis.xlen(key) == 0
+
+
+async def test_running_consumers_trim_what_they_consumed(bus: EventBus) -> None:
+    seen: list[str] = []
+
+    async def handler(event: Event) -> None:
+        seen.append(event.id)
+
+    consumer = bus.subscribe(EVENTS, "trimmer", handler, block_ms=50, reclaim_interval_s=0.1)
+    async with consumer:
+        await bus.publish_many([("t.y", {"i": i}) for i in range(30)])
+        deadline = time.monotonic() + 10
+        while (len(seen) < 30 or await bus.redis.xlen(bus.key(EVENTS)) > 0) and (
+            time.monotonic() < deadline
+        ):
+            await asyncio.sleep(0.05)
+    assert len(seen) == 30
+    assert await bus.redis.xlen(bus.key(EVENTS)) == 0
+
+
+async def test_trim_leaves_streams_without_groups_alone(bus: EventBus) -> None:
+    await bus.publish("t.z", {"i": 1})
+    assert await bus.trim_consumed(EVENTS) == 0
+    assert await bus.trim_consumed("eco.nothing-here") == 0
+    assert await bus.redis.xlen(bus.key(EVENTS)) == 1

@@ -91,6 +91,11 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _entry_id(value: Any) -> tuple[int, int]:
+    ms, _, seq = _text(value).partition("-")
+    return int(ms), int(seq or 0)
+
+
 def _tracing_enabled() -> bool:
     """False while only the API's no-op (or not yet replaced proxy) provider is installed."""
     provider = trace.get_tracer_provider()
@@ -416,6 +421,36 @@ class EventBus:
             raise
         return int(summary["pending"])
 
+    async def trim_consumed(self, stream: str) -> int:
+        """Delete the entries every consumer group of `stream` has read and ACKed.
+
+        The floor is the oldest entry any group still needs: its oldest pending entry, or
+        the one after the last it read. A stream without groups is left to MAXLEN.
+        """
+        key = self.key(stream)
+        try:
+            groups = await self.redis.xinfo_groups(key)
+        except ResponseError:
+            return 0  # no such stream
+        if not groups:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        for group in groups:
+            pipe.xpending(key, _text(group["name"]))
+        summaries = await pipe.execute()
+        floor: tuple[int, int] | None = None
+        for group, summary in zip(groups, summaries, strict=True):
+            if int(summary["pending"]):
+                needed = _entry_id(summary["min"])
+            else:
+                ms, seq = _entry_id(group["last-delivered-id"])
+                needed = (ms, seq + 1)
+            floor = needed if floor is None else min(floor, needed)
+        if floor is None or floor <= (0, 1):
+            return 0
+        # Exact, not "~": whole radix-tree nodes would keep consumed entries around.
+        return int(await self.redis.xtrim(key, minid=f"{floor[0]}-{floor[1]}", approximate=False))
+
     async def dlq_entries(self, count: int = 100) -> list[DeadLetter]:
         """The oldest `count` dead letters of this prefix."""
         entries = await self.redis.xrange(self.key(DLQ), "-", "+", count=count)
@@ -637,6 +672,9 @@ class Consumer:
                         need_history = False
                     if _time.monotonic() >= next_reclaim:
                         await self._reclaim()
+                        # Keep the stream to what some group still needs (MAXLEN is only
+                        # the safety cap): every consumer may do this, it is idempotent.
+                        await self.bus.trim_consumed(self.stream)
                         next_reclaim = _time.monotonic() + self.reclaim_interval_s
                     if self._stopping:
                         break
