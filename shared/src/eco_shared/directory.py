@@ -12,10 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import random
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +21,7 @@ import httpx
 import structlog
 
 from eco_shared.http import ServiceCallError, ServiceClient
+from eco_shared.sse import aiter_sse
 
 log = structlog.get_logger(__name__)
 
@@ -54,29 +53,6 @@ class WatchEvent:
     id: str
     type: str
     data: dict[str, Any]
-
-
-async def _sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, str, str]]:
-    """(id, event, data) of each server-sent event; comments and pings are skipped."""
-    event_id = event = ""
-    data: list[str] = []
-    async for line in response.aiter_lines():
-        if line == "":
-            if data:
-                yield event_id, event or "message", "\n".join(data)
-            event_id = event = ""
-            data = []
-            continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "id":
-            event_id = value
-        elif name == "event":
-            event = value
-        elif name == "data":
-            data.append(value)
 
 
 class ServiceDirectory:
@@ -218,16 +194,16 @@ class ServiceDirectory:
                         self.invalidate()
                         self._connected.set()
                         delay = 0.2
-                        async for event_id, kind, data in _sse_events(response):
-                            last_id = event_id or last_id
+                        async for sse in aiter_sse(response.aiter_lines()):
+                            last_id = sse.id or last_id
                             try:
-                                body = json.loads(data)
+                                body = sse.json()
                             except ValueError:
                                 continue
                             payload = body.get("data") if isinstance(body, dict) else None
                             self._on_event(
                                 WatchEvent(
-                                    event_id, kind, payload if isinstance(payload, dict) else {}
+                                    sse.id, sse.event, payload if isinstance(payload, dict) else {}
                                 )
                             )
                 except (httpx.HTTPError, OSError) as exc:

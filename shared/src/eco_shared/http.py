@@ -421,7 +421,7 @@ class ServiceClient:
     def _wait(self, state: RetryCallState) -> float:
         delay = self._jitter(state)
         if state.outcome is not None and not state.outcome.failed:
-            retry_after = _retry_after_s(state.outcome.result())
+            retry_after = retry_after_s(state.outcome.result())
             if retry_after is not None:
                 delay = retry_after
         return min(delay, self._backoff_max_s)
@@ -489,7 +489,8 @@ def _last_outcome(state: RetryCallState) -> httpx.Response:
     return response
 
 
-def _retry_after_s(response: httpx.Response) -> float | None:
+def retry_after_s(response: httpx.Response) -> float | None:
+    """Seconds a `Retry-After` header asks for (delta-seconds or an HTTP date), if any."""
     value = response.headers.get("retry-after")
     if value is None:
         return None

@@ -29,6 +29,7 @@ from eco_shared.adapters._base import AdapterError
 from eco_shared.capabilities import Capability
 from eco_shared.directory import ServiceDirectory
 from eco_shared.http import ServiceClient, ServiceUnavailableError
+from eco_shared.sse import aiter_sse
 
 __all__ = ["Tool", "ToolArgumentError", "ToolNotFoundError", "ToolRegistry", "tool_name"]
 
@@ -291,10 +292,9 @@ class ToolRegistry:
                             raise httpx.HTTPStatusError(
                                 "watch refused", request=response.request, response=response
                             )
-                        async for line in response.aiter_lines():
-                            if line.startswith(("event:", "data:")) and line[5:].strip():
-                                self.invalidate()
-                                self.directory.invalidate()
+                        async for _ in aiter_sse(response.aiter_lines()):
+                            self.invalidate()
+                            self.directory.invalidate()
                 except (httpx.HTTPError, OSError) as exc:
                     log.debug("tools_watch_reconnect", error=str(exc))
                 self.invalidate()

@@ -6,7 +6,6 @@ Discovery's URL comes from `ECO_DISCOVERY_URL`, else from the state file of a ru
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +23,7 @@ from eco_shared.adapters.log_collector import LogCollectorAdapter
 from eco_shared.adapters.orchestrator import OrchestratorAdapter
 from eco_shared.directory import ServiceDirectory
 from eco_shared.http import ServiceCallError, ServiceClient
+from eco_shared.sse import aiter_sse
 
 DEFAULT_DISCOVERY = "http://127.0.0.1:5045"
 
@@ -72,22 +72,12 @@ class Eco:
             if response.status_code != 200:
                 await response.aread()
                 response.raise_for_status()
-            event_id, event, data_lines = "", "message", []
-            async for line in response.aiter_lines():
-                if not line:
-                    if data_lines:
-                        try:
-                            data = json.loads("\n".join(data_lines))
-                        except ValueError:
-                            data = {"text": "\n".join(data_lines)}
-                        yield event_id, event, data if isinstance(data, dict) else {"value": data}
-                    event_id, event, data_lines = "", "message", []
-                elif line.startswith("id:"):
-                    event_id = line[3:].strip()
-                elif line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:"):
-                    data_lines.append(line[5:].lstrip())
+            async for event in aiter_sse(response.aiter_lines()):
+                try:
+                    data = event.json()
+                except ValueError:
+                    data = {"text": event.data}
+                yield event.id, event.event, data if isinstance(data, dict) else {"value": data}
         finally:
             await response.aclose()
 

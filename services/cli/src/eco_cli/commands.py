@@ -1,7 +1,7 @@
 """The everyday commands: ask, services, docs, runs, logs, trace, explain.
 
-Every command takes `--json` for scripts, and exits non-zero with a clear message when the
-ecosystem is not running (3) or an id does not exist (1).
+The commands that answer a question take `--json` for scripts; all of them exit non-zero
+with a clear message when the ecosystem is not running (3) or an id does not exist (1).
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ cannot disagree on a field; `check_adapter_against_openapi` holds the paths and 
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, Literal
@@ -14,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from eco_shared.adapters._base import AdapterError, BaseServiceAdapter, operation
+from eco_shared.sse import aiter_sse
 
 Level = Literal["debug", "info", "warning", "error", "critical"]
 SpanKindName = Literal["unspecified", "internal", "server", "client", "producer", "consumer"]
@@ -310,14 +310,9 @@ class LogCollectorAdapter(BaseServiceAdapter):
             if response.status_code != 200:
                 await response.aread()
                 raise AdapterError(self.service_name, response.status_code, _problem(response))
-            event = ""
-            async for line in response.aiter_lines():
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:") and event == "log":
-                    yield LogRecordOut.model_validate(json.loads(line[5:].strip()))
-                elif not line:
-                    event = ""
+            async for event in aiter_sse(response.aiter_lines()):
+                if event.event == "log":
+                    yield LogRecordOut.model_validate(event.json())
         finally:
             await response.aclose()
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel
 
+from eco_shared import sse
 from eco_shared.adapters._base import BaseServiceAdapter, operation
 
 Format = Literal["markdown", "json", "html", "txt", "csv", "pdf"]
@@ -71,27 +71,8 @@ class RunEvent(BaseModel):
 
 
 def parse_sse(text: str) -> list[RunEvent]:
-    """Parse a server-sent events body into events (comments skipped)."""
-    events: list[RunEvent] = []
-    fields: dict[str, str] = {}
-    for line in [*text.splitlines(), ""]:
-        if not line:
-            if "data" in fields:
-                events.append(
-                    RunEvent(
-                        id=fields.get("id", ""),
-                        event=fields.get("event", "message"),
-                        data=json.loads(fields["data"]),
-                    )
-                )
-            fields = {}
-            continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        fields[name] = f"{fields[name]}\n{value}" if name in fields else value
-    return events
+    """The run events of a server-sent events body."""
+    return [RunEvent(id=e.id, event=e.event, data=e.json()) for e in sse.parse_sse(text)]
 
 
 class OrchestratorAdapter(BaseServiceAdapter):

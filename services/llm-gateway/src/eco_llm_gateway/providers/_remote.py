@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -18,47 +15,8 @@ from eco_shared.http import (
     ServiceCallError,
     ServiceClient,
     ServiceUnavailableError,
+    retry_after_s,
 )
-
-
-def retry_after_s(response: httpx.Response) -> float | None:
-    """Seconds from a `Retry-After` header (delta-seconds or HTTP date)."""
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str | None, str]]:
-    """(event, data) pairs of a server-sent-events body, as they arrive."""
-    event: str | None = None
-    data: list[str] = []
-    async for line in response.aiter_lines():
-        if not line:
-            if data:
-                yield event, "\n".join(data)
-            event, data = None, []
-            continue
-        if line.startswith(":"):
-            continue  # comment / keep-alive
-        field, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if field == "event":
-            event = value
-        elif field == "data":
-            data.append(value)
-    if data:
-        yield event, "\n".join(data)
 
 
 def with_instructions(request: ProviderRequest) -> list[Message]:

@@ -15,7 +15,8 @@ from eco_llm_gateway.providers._base import (
     ProviderUsage,
     count_tokens,
 )
-from eco_llm_gateway.providers._remote import RemoteProvider, sse_events, with_instructions
+from eco_llm_gateway.providers._remote import RemoteProvider, with_instructions
+from eco_shared.sse import aiter_sse
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096  # the Messages API requires max_tokens
@@ -128,7 +129,8 @@ class AnthropicProvider(RemoteProvider):
         stop_reason: str | None = None
         stopped = False
         try:
-            async for event_name, data in sse_events(response):
+            async for sse in aiter_sse(response.aiter_lines()):
+                event_name, data = sse.event, sse.data
                 event = self._event_json(data)
                 kind = event.get("type") or event_name
                 if kind == "error":

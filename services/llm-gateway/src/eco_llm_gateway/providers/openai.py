@@ -14,7 +14,8 @@ from eco_llm_gateway.providers._base import (
     ProviderUsage,
     count_tokens,
 )
-from eco_llm_gateway.providers._remote import RemoteProvider, sse_events, with_instructions
+from eco_llm_gateway.providers._remote import RemoteProvider, with_instructions
+from eco_shared.sse import aiter_sse
 
 
 class OpenAIProvider(RemoteProvider):
@@ -108,7 +109,8 @@ class OpenAIProvider(RemoteProvider):
         usage: Any = None
         done = False
         try:
-            async for _, data in sse_events(response):
+            async for sse in aiter_sse(response.aiter_lines()):
+                data = sse.data
                 if data.strip() == "[DONE]":
                     done = True
                     break
