@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 import structlog
@@ -26,16 +26,22 @@ from eco_shared.health import HealthRegistry, MetricsMiddleware, health_router, 
 from eco_shared.http import ServiceClient
 from eco_shared.logging import configure_logging
 from eco_shared.logship import LogShipper
-from eco_shared.problems import install_problem_handlers, problem_response
+from eco_shared.problems import install_problem_handlers, problem_openapi, problem_response
 from eco_shared.registration import Registrar
 from eco_shared.settings import ServiceSettings
 from eco_shared.telemetry import instrument_app, setup_telemetry
 
 log = structlog.get_logger(__name__)
 
+R = TypeVar("R")
+
 
 class ServiceState:
-    """What a running service owns; reached from routes as `request.app.state.eco`."""
+    """What a running service owns; reached from routes as `request.app.state.eco`.
+
+    The shared resources are properties; what the service's own lifespan yields (its typed
+    `Resources` class) is `resources`, read back with `resources_as(Resources)`.
+    """
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
@@ -46,7 +52,7 @@ class ServiceState:
             default_timeout_s=settings.readiness_timeout_s,
         )
         self.metrics = CollectorRegistry()
-        self.resources: dict[str, Any] = {}
+        self.resources: object | None = None
         self.registrar: Registrar | None = None
         self._redis: aioredis.Redis | None = None
         self._bus: EventBus | None = None
@@ -78,8 +84,14 @@ class ServiceState:
             raise RuntimeError("the service is not started")
         return self._directory
 
+    def resources_as(self, kind: type[R]) -> R:
+        """The service's own resources, checked to be of `kind`."""
+        if not isinstance(self.resources, kind):
+            raise RuntimeError(f"the service is not started (no {kind.__name__})")
+        return self.resources
 
-ServiceLifespan = Callable[[FastAPI, ServiceState], AbstractAsyncContextManager[None]]
+
+ServiceLifespan = Callable[[FastAPI, ServiceState], AbstractAsyncContextManager[Any]]
 
 
 class BodySizeLimitMiddleware:
@@ -140,9 +152,10 @@ def create_service_app(
     """Build a FastAPI app with everything a service of the ecosystem needs.
 
     `lifespan(app, state)` is the service's own resource manager: it runs after the shared
-    resources are open and before registration, and may add readiness checks to
-    `state.health`. Set `configure_process=False` to leave logging and tracing alone (tests
-    that build several apps in one process).
+    resources are open and before registration, may add readiness checks to
+    `state.health`, and yields the service's typed resources (kept as `state.resources`).
+    Set `configure_process=False` to leave logging and tracing alone (tests that build
+    several apps in one process).
     """
     state = ServiceState(settings)
     # log records go to eco.logs only from an app that owns the process's logging
@@ -171,7 +184,7 @@ def create_service_app(
             shipper.start(state._redis)
         async with contextlib.AsyncExitStack() as stack:
             if lifespan is not None:
-                await stack.enter_async_context(lifespan(app, state))
+                state.resources = await stack.enter_async_context(lifespan(app, state))
             if settings.register_with_discovery:
                 state.registrar = Registrar(settings, meta=registration_meta)
                 state.registrar.start()
@@ -186,6 +199,7 @@ def create_service_app(
             finally:
                 if state.registrar is not None:
                     await state.registrar.stop()
+                state.resources = None
         if shipper is not None:
             await shipper.stop()
         await state._directory.stop()
@@ -211,6 +225,7 @@ def create_service_app(
         lifespan=_lifespan,
     )
     app.state.eco = state
+    _problem_openapi(app)
     install_problem_handlers(app)
     app.include_router(health_router())
     for router in routers:
@@ -221,3 +236,15 @@ def create_service_app(
     app.add_middleware(MetricsMiddleware, registry=state.metrics)
     instrument_app(app)
     return app
+
+
+def _problem_openapi(app: FastAPI) -> None:
+    """Generate the OpenAPI document once, finished by `problem_openapi`."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problem_openapi(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -31,7 +31,7 @@ class Capability(BaseModel):
     )
 
 
-def _resolve(spec: dict[str, Any], node: Any, depth: int = 0) -> Any:
+def resolve_refs(spec: dict[str, Any], node: Any, depth: int = 0) -> Any:
     """Inline local `$ref`s so a stored schema stands on its own (depth-capped for cycles)."""
     if depth > 12:
         return node
@@ -41,10 +41,10 @@ def _resolve(spec: dict[str, Any], node: Any, depth: int = 0) -> Any:
             target: Any = spec
             for part in ref[2:].split("/"):
                 target = target.get(part, {}) if isinstance(target, dict) else {}
-            return _resolve(spec, target, depth + 1)
-        return {k: _resolve(spec, v, depth + 1) for k, v in node.items()}
+            return resolve_refs(spec, target, depth + 1)
+        return {k: resolve_refs(spec, v, depth + 1) for k, v in node.items()}
     if isinstance(node, list):
-        return [_resolve(spec, v, depth + 1) for v in node]
+        return [resolve_refs(spec, v, depth + 1) for v in node]
     return node
 
 
@@ -62,7 +62,7 @@ def openapi_operations(spec: dict[str, Any]) -> list[Capability]:
             op = item.get(method)
             if not isinstance(op, dict):
                 continue
-            params = [_resolve(spec, p) for p in [*shared_params, *op.get("parameters", [])]]
+            params = [resolve_refs(spec, p) for p in [*shared_params, *op.get("parameters", [])]]
             body: dict[str, Any] = op.get("requestBody", {}).get("content", {})
             request_schema = next(iter(body.values())).get("schema") if body else None
             response_schema = None
@@ -81,8 +81,10 @@ def openapi_operations(spec: dict[str, Any]) -> list[Capability]:
                     tags=list(op.get("tags", [])),
                     path_params=[p["name"] for p in params if p.get("in") == "path"],
                     query_params=[p["name"] for p in params if p.get("in") == "query"],
-                    request_schema=_resolve(spec, request_schema) if request_schema else None,
-                    response_schema=_resolve(spec, response_schema) if response_schema else None,
+                    request_schema=resolve_refs(spec, request_schema) if request_schema else None,
+                    response_schema=resolve_refs(spec, response_schema)
+                    if response_schema
+                    else None,
                     intent=op.get("x-eco-intent"),
                 )
             )

@@ -1,14 +1,23 @@
-"""SQL database helpers: one URL setting, async engines, and a readiness check.
+"""SQL database helpers: async engines, the one migration runner, a readiness check.
 
 SQLite (a file under the data dir) is the default everywhere; a `postgresql://` URL
-switches to PostgreSQL through psycopg 3.
+switches to PostgreSQL through psycopg 3. Every service's schema changes through Alembic
+with `migrate(engine, "eco_<service>.migrations", version_table=...)`; the package's
+`env.py` is two lines: `run_migrations(Base.metadata)`.
 """
 
 from __future__ import annotations
 
+import importlib
+import zlib
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from alembic import command, context
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, MetaData, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -26,6 +35,13 @@ def async_database_url(url: str) -> str:
     if driver is not None:
         parsed = parsed.set(drivername=driver)
     return parsed.render_as_string(hide_password=False)
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    """Create the directory of a SQLite file URL (no-op for other databases)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -56,3 +72,81 @@ def database_check(engine: AsyncEngine) -> Any:
             await conn.execute(text("SELECT 1"))
 
     return check
+
+
+def _alembic_config(package: str, version_table: str, connection: Connection | None) -> Config:
+    module = importlib.import_module(package)
+    assert module.__file__ is not None
+    config = Config()
+    config.set_main_option("script_location", str(Path(module.__file__).parent))
+    config.attributes["version_table"] = version_table
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def run_migrations(target_metadata: MetaData) -> None:
+    """The body of every migrations package's `env.py`: run on the connection `migrate` gave."""
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError("run migrations through eco_shared.db.migrate")
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        version_table=context.config.attributes["version_table"],
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def head_revision(package: str) -> str | None:
+    """The newest revision a migrations package ships."""
+    return ScriptDirectory.from_config(_alembic_config(package, "", None)).get_current_head()
+
+
+async def current_revision(engine: AsyncEngine, *, version_table: str) -> str | None:
+    """The revision the database is at (None when it was never migrated)."""
+
+    def read(connection: Connection) -> str | None:
+        opts = {"version_table": version_table}
+        return MigrationContext.configure(connection, opts=opts).get_current_revision()
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(read)
+
+
+async def migrate(
+    engine: AsyncEngine, package: str, *, version_table: str, revision: str = "head"
+) -> None:
+    """Upgrade to `revision`; idempotent, and one replica at a time on PostgreSQL.
+
+    On PostgreSQL a session advisory lock (keyed by the version table, so services sharing
+    a database do not wait for each other) is held for the whole upgrade; SQLite serialises
+    writers itself.
+    """
+    await _run(engine, package, version_table, lambda cfg: command.upgrade(cfg, revision))
+
+
+async def downgrade(
+    engine: AsyncEngine, package: str, *, version_table: str, revision: str = "base"
+) -> None:
+    """Migrate down to `revision` (tests and operators only)."""
+    await _run(engine, package, version_table, lambda cfg: command.downgrade(cfg, revision))
+
+
+async def _run(engine: AsyncEngine, package: str, version_table: str, step: Any) -> None:
+    key = zlib.crc32(version_table.encode())
+    async with engine.connect() as conn:
+        postgres = conn.dialect.name == "postgresql"
+        if postgres:
+            await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            await conn.commit()
+        try:
+            await conn.run_sync(lambda c: step(_alembic_config(package, version_table, c)))
+            await conn.commit()
+        finally:
+            if postgres:
+                await conn.rollback()
+                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                await conn.commit()

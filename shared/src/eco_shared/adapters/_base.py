@@ -1,8 +1,10 @@
 """The base every service adapter is built on, and the check that holds it to the service.
 
-An adapter method declares the operation it calls with `@operation(METHOD, PATH, ...)`;
-`check_adapter_against_openapi` compares every declaration with the service's real
-OpenAPI document, so an adapter cannot drift from its service unnoticed.
+An adapter method declares the operation it calls with `@operation(METHOD, PATH, ...)`,
+and the wire model it reads back with `response=`; `check_adapter_against_openapi` compares
+every declaration (method, path, parameters, body, and the response's fields at every
+depth) with the service's real OpenAPI document, so an adapter cannot drift from its
+service unnoticed.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 import httpx
+from pydantic import TypeAdapter
 
-from eco_shared.capabilities import Capability, openapi_operations
+from eco_shared.capabilities import Capability, openapi_operations, resolve_refs
 from eco_shared.directory import ServiceDirectory
 from eco_shared.http import ServiceClient
 
@@ -31,20 +34,90 @@ class OperationRef:
     query: tuple[str, ...] = ()
     body: bool = False
     name: str = ""
+    response: Any = None
 
 
 def operation(
-    method: str, path: str, *, query: tuple[str, ...] = (), body: bool = False
+    method: str,
+    path: str,
+    *,
+    query: tuple[str, ...] = (),
+    body: bool = False,
+    response: Any = None,
 ) -> Callable[[F], F]:
-    """Declare which operation of the service an adapter method calls."""
+    """Declare which operation of the service an adapter method calls.
+
+    `response` is the type the method parses the 2xx body as (a model, or `list[Model]`).
+    """
 
     def decorate(func: F) -> F:
         func.__eco_operation__ = OperationRef(  # type: ignore[attr-defined]
-            method.upper(), path, tuple(query), body, func.__name__
+            method.upper(), path, tuple(query), body, func.__name__, response
         )
         return func
 
     return decorate
+
+
+def _shape(schema: Any) -> Any:
+    """The field structure of a JSON schema: property names at every depth, array items."""
+    if not isinstance(schema, dict):
+        return None
+    for union in ("anyOf", "oneOf"):
+        if union in schema:
+            members = [
+                m for m in schema[union] if not (isinstance(m, dict) and m.get("type") == "null")
+            ]
+            return _shape(members[0]) if len(members) == 1 else None
+    if "allOf" in schema and len(schema["allOf"]) == 1:
+        return _shape(schema["allOf"][0])
+    if isinstance(schema.get("properties"), dict):
+        return {name: _shape(sub) for name, sub in schema["properties"].items()}
+    if schema.get("type") == "array":
+        return [_shape(schema.get("items"))]
+    return None
+
+
+def _shape_differences(expected: Any, actual: Any, where: str) -> list[str]:
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        problems = []
+        missing = sorted(set(expected) - set(actual))
+        extra = sorted(set(actual) - set(expected))
+        if missing:
+            problems.append(f"{where}: the service does not return {missing}")
+        if extra:
+            problems.append(f"{where}: the adapter's model lacks {extra}")
+        for name in sorted(set(expected) & set(actual)):
+            problems += _shape_differences(expected[name], actual[name], f"{where}.{name}")
+        return problems
+    if isinstance(expected, list) and isinstance(actual, list):
+        return _shape_differences(expected[0], actual[0], f"{where}[]")
+    if (expected is None) != (actual is None) or type(expected) is not type(actual):
+        return [
+            f"{where}: the adapter expects {_kind(expected)}, the service returns {_kind(actual)}"
+        ]
+    return []
+
+
+def _kind(shape: Any) -> str:
+    return (
+        "an object"
+        if isinstance(shape, dict)
+        else "an array"
+        if isinstance(shape, list)
+        else "a value"
+    )
+
+
+def _response_problems(ref: OperationRef, cap: Capability) -> list[str]:
+    if ref.response is None:
+        return []
+    if cap.response_schema is None:
+        return [f"{ref.name}: expects a JSON response but {ref.method} {ref.path} declares none"]
+    own = TypeAdapter(ref.response).json_schema(ref_template="#/$defs/{model}")
+    return _shape_differences(
+        _shape(resolve_refs(own, own)), _shape(cap.response_schema), f"{ref.name}: response"
+    )
 
 
 def adapter_operations(adapter: type[BaseServiceAdapter]) -> list[OperationRef]:
@@ -86,6 +159,7 @@ def check_adapter_against_openapi(
             problems.append(f"{ref.name}: sends a body but {ref.method} {ref.path} takes none")
         if not ref.body and cap.request_schema is not None and ref.method in ("POST", "PUT"):
             problems.append(f"{ref.name}: sends no body but {ref.method} {ref.path} takes one")
+        problems += _response_problems(ref, cap)
     return problems
 
 
