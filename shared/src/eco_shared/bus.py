@@ -29,6 +29,12 @@ from opentelemetry.trace import INVALID_SPAN, Link, SpanKind
 from redis.exceptions import RedisError, ResponseError
 
 from eco_shared.settings import EcoSettings
+from eco_shared.streams import (  # noqa: F401  (stream_entries is re-exported)
+    RawEntry,
+    RawFields,
+    as_text,
+    stream_entries,
+)
 from eco_shared.telemetry import extract_context, inject_traceparent
 
 __all__ = [
@@ -62,8 +68,6 @@ _BACKOFF_CAP_S = 5.0
 
 EventHandler = Callable[["Event"], Awaitable[None]]
 BatchHandler = Callable[[list["Event"]], Awaitable[None]]
-RawFields = Mapping[Any, Any]
-RawEntry = tuple[Any, RawFields]
 
 _tracer = trace.get_tracer("eco_shared.bus")
 _log = structlog.get_logger()
@@ -87,12 +91,8 @@ def utc_now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _entry_id(value: Any) -> tuple[int, int]:
-    ms, _, seq = _text(value).partition("-")
+    ms, _, seq = as_text(value).partition("-")
     return int(ms), int(seq or 0)
 
 
@@ -293,7 +293,7 @@ class EventBus:
                 maxlen=self.maxlen,
                 approximate=True,
             )
-        return replace(event, entry_id=_text(entry_id))
+        return replace(event, entry_id=as_text(entry_id))
 
     async def publish_many(
         self, events: Iterable[tuple[str, Mapping[str, Any]]], *, stream: str = EVENTS
@@ -335,7 +335,7 @@ class EventBus:
                 time=now,
                 traceparent=traceparent,
                 stream=stream,
-                entry_id=_text(entry_id),
+                entry_id=as_text(entry_id),
             )
             for (type_, data), event_id, entry_id in zip(items, ids, entry_ids, strict=True)
         ]
@@ -436,7 +436,7 @@ class EventBus:
             return 0
         pipe = self.redis.pipeline(transaction=False)
         for group in groups:
-            pipe.xpending(key, _text(group["name"]))
+            pipe.xpending(key, as_text(group["name"]))
         summaries = await pipe.execute()
         floor: tuple[int, int] | None = None
         for group, summary in zip(groups, summaries, strict=True):
@@ -455,7 +455,7 @@ class EventBus:
         """The oldest `count` dead letters of this prefix."""
         entries = await self.redis.xrange(self.key(DLQ), "-", "+", count=count)
         return [
-            DeadLetter.from_fields(_text(entry_id), raw)
+            DeadLetter.from_fields(as_text(entry_id), raw)
             for entry_id, raw in entries or []
             if entry_id is not None and raw is not None
         ]
@@ -498,19 +498,6 @@ def _handler_name(handler: Callable[..., Any]) -> str:
 
 def _reason(exc: BaseException) -> str:
     return f"{type(exc).__qualname__}: {exc}"[:_MAX_REASON]
-
-
-def stream_entries(reply: Any) -> list[RawEntry]:
-    """The entries of the single stream in an XREAD(GROUP) reply (RESP2 list or RESP3 dict)."""
-    if not reply:
-        return []
-    if isinstance(reply, dict):
-        entries = next(iter(reply.values()))
-        # RESP3 legacy shape wraps the list once more
-        if entries and isinstance(entries[0], list):
-            entries = entries[0]
-        return list(entries)
-    return list(reply[0][1])
 
 
 @dataclass(slots=True)
@@ -728,7 +715,7 @@ class Consumer:
                 return
             last = entries[-1][0]
             # an entry deleted from the stream comes back with no fields
-            deleted = [_text(entry_id) for entry_id, fields in entries if not fields]
+            deleted = [as_text(entry_id) for entry_id, fields in entries if not fields]
             if deleted:
                 await self._drop_deleted(deleted)
             live = [(entry_id, fields) for entry_id, fields in entries if fields]
@@ -747,10 +734,10 @@ class Consumer:
                 cursor,
                 count=self.batch_size,
             )
-            next_cursor = _text(reply[0])
+            next_cursor = as_text(reply[0])
             claimed = reply[1] or []
             # Redis 7 lists deleted ids third; Redis 6.2 returns them as nil entries
-            deleted = [_text(entry_id) for entry_id in reply[2]] if len(reply) > 2 else []
+            deleted = [as_text(entry_id) for entry_id in reply[2]] if len(reply) > 2 else []
             live = [(entry_id, fields) for entry_id, fields in claimed if entry_id is not None]
             if len(live) < len(claimed):
                 deleted += await self._find_deleted(cursor, next_cursor)
@@ -769,7 +756,7 @@ class Consumer:
         pending = await self.redis.xpending_range(
             self._key, self.group, start, end, self.batch_size * 4, consumername=self.name
         )
-        ids = [_text(p["message_id"]) for p in pending]
+        ids = [as_text(p["message_id"]) for p in pending]
         if not ids:
             return []
         pipe = self.redis.pipeline(transaction=False)
@@ -787,7 +774,7 @@ class Consumer:
 
     async def _process_redelivered(self, entries: list[RawEntry]) -> None:
         """Handle entries delivered before, with their delivery counts taken from Redis."""
-        ids = [_text(entry_id) for entry_id, _ in entries]
+        ids = [as_text(entry_id) for entry_id, _ in entries]
         pipe = self.redis.pipeline(transaction=False)
         for entry_id in ids:
             pipe.xpending_range(self._key, self.group, entry_id, entry_id, 1)
@@ -797,11 +784,11 @@ class Consumer:
         recorded: dict[str, str] = {}
         for entry_id, rows, reason in zip(ids, pending, reasons, strict=True):
             # gone from our PEL: ACKed or taken by someone else in the meantime
-            if not rows or _text(rows[0]["consumer"]) != self.name:
+            if not rows or as_text(rows[0]["consumer"]) != self.name:
                 continue
             deliveries[entry_id] = int(rows[0]["times_delivered"])
             if reason is not None:
-                recorded[entry_id] = _text(reason)
+                recorded[entry_id] = as_text(reason)
         mine = [
             entry for entry, entry_id in zip(entries, ids, strict=True) if entry_id in deliveries
         ]
@@ -819,7 +806,7 @@ class Consumer:
         dead: list[_Dead] = []
         stream = self.stream
         for raw_id, fields in entries:
-            entry_id = _text(raw_id)
+            entry_id = as_text(raw_id)
             count = deliveries[entry_id] if deliveries is not None else 1
             if count > self.max_deliveries:
                 reason = (recorded or {}).get(entry_id) or "max deliveries exceeded"
@@ -933,7 +920,7 @@ class Consumer:
         forget = [e.entry_id for e in acked if e.deliveries > 1]
         record: dict[str, str] = {}
         if failed:
-            raw = {_text(entry_id): fields for entry_id, fields in entries}
+            raw = {as_text(entry_id): fields for entry_id, fields in entries}
             for event, reason in failed:
                 if event.deliveries >= self.max_deliveries:
                     dead.append(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9'_-]*|\d+")
 
@@ -22,11 +21,6 @@ STOPWORDS = frozenset(
     when where which while who whom will with would you your yours yourself yourselves also
     may might must shall us let lets please could would i'm it's don't""".split()
 )
-
-
-def as_text(value: Any) -> str:
-    """A Redis reply value (bytes or str) as str."""
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def fold(text: str) -> str:
