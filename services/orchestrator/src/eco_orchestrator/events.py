@@ -7,25 +7,34 @@ The stream entry id is the server-sent event id, so a client reconnecting with
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from eco_shared.bus import stream_entries, utc_now_rfc3339
+from eco_shared.bus import utc_now_rfc3339
+from eco_shared.streams import RawFields, as_text, stream_end, tail, text_fields
 
 FINAL_EVENTS = frozenset(
     {"run.completed", "run.failed", "run.cancelled", "run.needs_clarification"}
 )
 _MAXLEN = 10_000
 
+RunEvent = dict[str, Any]
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+
+def _event(entry_id: Any, raw: RawFields) -> RunEvent:
+    fields = text_fields(raw)
+    return {
+        "id": as_text(entry_id),
+        "type": fields.get("type", ""),
+        "time": fields.get("time", ""),
+        "data": json.loads(fields.get("data") or "{}"),
+    }
 
 
 class RunEventLog:
-    """Append and read the events of runs."""
+    """Append, read and follow the events of runs."""
 
     def __init__(self, redis: aioredis.Redis, prefix: str, retention_s: int) -> None:
         self.redis = redis
@@ -44,43 +53,34 @@ class RunEventLog:
         pipe.xadd(key, fields, maxlen=_MAXLEN, approximate=True)  # type: ignore[arg-type]
         pipe.expire(key, self.retention_s)
         entry_id, _ = await pipe.execute()
-        return _text(entry_id)
+        return as_text(entry_id)
 
-    async def read(
-        self, run_id: str, after: str = "0-0", *, block_ms: int = 0, count: int = 500
-    ) -> list[dict[str, Any]]:
-        """Events after id `after` (waiting up to `block_ms` for new ones when none)."""
-        key = self.key(run_id)
-        if block_ms:
-            reply = await self.redis.xread({key: after}, count=count, block=block_ms)
-            raw = stream_entries(reply)
-        else:
-            raw = await self.redis.xrange(key, f"({after}" if after != "0-0" else "-", "+", count)
-        events = []
-        for entry_id, fields in raw:
-            f = {_text(k): _text(v) for k, v in fields.items()}
-            events.append(
-                {
-                    "id": _text(entry_id),
-                    "type": f.get("type", ""),
-                    "time": f.get("time", ""),
-                    "data": json.loads(f.get("data") or "{}"),
-                }
-            )
-        return events
+    async def read(self, run_id: str, after: str = "0-0", *, count: int = 500) -> list[RunEvent]:
+        """The events after id `after` that are there now."""
+        start = f"({after}" if after != "0-0" else "-"
+        raw = await self.redis.xrange(self.key(run_id), start, "+", count)
+        return [_event(entry_id, fields) for entry_id, fields in raw]
+
+    async def end(self, run_id: str) -> str:
+        """The id of the run's newest event ("0-0" when there is none)."""
+        return await stream_end(self.redis, self.key(run_id))
+
+    async def batches(
+        self, run_id: str, after: str, *, idle_ms: int
+    ) -> AsyncGenerator[list[RunEvent], None]:
+        """Follow the events after `after`; an empty batch after `idle_ms` without any."""
+        async for batch in tail(self.redis, self.key(run_id), after, block_ms=idle_ms):
+            yield [_event(entry_id, fields) for entry_id, fields in batch]
 
     async def follow(
         self, run_id: str, after: str, *, idle_ms: int = 15_000
-    ) -> AsyncIterator[dict[str, Any] | None]:
+    ) -> AsyncGenerator[RunEvent | None, None]:
         """Events after `after` until a final one; yields None on idle (for keep-alives)."""
-        last = after
-        while True:
-            events = await self.read(run_id, last, block_ms=idle_ms)
-            if not events:
+        async for batch in self.batches(run_id, after, idle_ms=idle_ms):
+            if not batch:
                 yield None
                 continue
-            for event in events:
-                last = event["id"]
+            for event in batch:
                 yield event
                 if event["type"] in FINAL_EVENTS:
                     return

@@ -1,7 +1,8 @@
-"""The orchestrator service: app factory and how `eco up` runs it."""
+"""The orchestrator service: app factory, lifespan, and how `eco up` runs it."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -11,13 +12,14 @@ from fastapi import FastAPI
 from eco_orchestrator.api import documents, queries, runs
 from eco_orchestrator.checkpoints import open_checkpointer
 from eco_orchestrator.events import RunEventLog
+from eco_orchestrator.migrations import VERSION_TABLE
 from eco_orchestrator.repository import RunRepository
 from eco_orchestrator.runner import RunWorker
 from eco_orchestrator.service import Orchestrator
 from eco_orchestrator.settings import OrchestratorSettings
+from eco_orchestrator.state import Resources
 from eco_shared.app import ServiceState, create_service_app
-from eco_shared.db import create_engine, database_check
-from eco_shared.directory import ServiceDirectory
+from eco_shared.db import create_engine, database_check, ensure_sqlite_dir, migrate
 from eco_shared.services import ServiceSpec
 from eco_shared.tools import ToolRegistry
 
@@ -32,54 +34,57 @@ SERVICE = ServiceSpec(
 )
 
 
-def lifespan_for(settings: OrchestratorSettings):  # type: ignore[no-untyped-def]
-    """The orchestrator's own resources: run store, checkpointer, tools, workers."""
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(settings.run_database_url())
-        repo = RunRepository(engine)
-        await repo.create_schema()
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[Resources]:
+    """The run store (migrated), the checkpointer, the tools and the run workers."""
+    settings = state.settings
+    assert isinstance(settings, OrchestratorSettings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_sqlite_dir(settings.run_database_url())
+    engine = create_engine(settings.run_database_url())
+    tools = ToolRegistry(state.http, state.directory)
+    watch: asyncio.Task[None] | None = None
+    try:
+        await migrate(engine, "eco_orchestrator.migrations", version_table=VERSION_TABLE)
         log.info("run_store_ready", url=engine.url.render_as_string(hide_password=True))
         state.health.add_check("database", database_check(engine))
+        repo = RunRepository(engine)
         events = RunEventLog(state.redis, settings.redis_prefix, settings.events_retention_s)
-        directory = ServiceDirectory(settings.discovery_url, state.http)
-        tools = ToolRegistry(state.http, directory)
         watch = tools.start_watch()
-        try:
-            async with open_checkpointer(settings) as checkpointer:
-                log.info("checkpointer_ready", kind=type(checkpointer).__name__)
-                worker = RunWorker(
-                    settings, state.bus, repo, events, checkpointer, tools, directory
-                )
-                await worker.start()
-                state.resources.update(
+        async with open_checkpointer(settings) as checkpointer:
+            log.info("checkpointer_ready", kind=type(checkpointer).__name__)
+            worker = RunWorker(
+                settings, state.bus, repo, events, checkpointer, tools, state.directory
+            )
+            await worker.start()
+            try:
+                yield Resources(
+                    engine=engine,
                     repo=repo,
                     events=events,
                     tools=tools,
-                    directory=directory,
                     worker=worker,
-                    orchestrator=Orchestrator(settings, state.bus, repo, events, worker, tools),
+                    orchestrator=Orchestrator(worker),
                 )
-                try:
-                    yield
-                finally:
-                    await worker.stop()
-        finally:
-            await ToolRegistry.stop_watch(watch)
-            await engine.dispose()
-
-    return lifespan
+            finally:
+                await worker.stop()
+    finally:
+        await ToolRegistry.stop_watch(watch)
+        await engine.dispose()
 
 
-def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
-    """uvicorn factory: settings from the environment unless given."""
-    settings = settings or OrchestratorSettings()
+def build_app(settings: OrchestratorSettings, *, configure_process: bool = True) -> FastAPI:
+    """The orchestrator for the given settings."""
     return create_service_app(
         settings,
         title="orchestrator",
         description="Natural-language queries run as durable LangGraph workflows.",
         routers=[queries.router, runs.router, documents.router],
-        lifespan=lifespan_for(settings),
+        lifespan=lifespan,
+        configure_process=configure_process,
     )
+
+
+def create_app() -> FastAPI:
+    """uvicorn factory: settings from the environment."""
+    return build_app(OrchestratorSettings())

@@ -1,25 +1,17 @@
-"""Runs: the table, the request bodies and the public shapes."""
+"""The run table. The wire models (requests, `RunPublic`, ...) live in the adapter module
+`eco_shared.adapters.orchestrator`, which the routes import them from."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import JSON, Column, DateTime
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
-Format = Literal["markdown", "json", "html", "txt", "csv", "pdf"]
-RunStatus = Literal[
-    "queued",
-    "running",
-    "waiting_review",
-    "completed",
-    "failed",
-    "cancelled",
-    "needs_clarification",
-]
+from eco_shared.adapters.orchestrator import RunPublic
+
 TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled", "needs_clarification"})
 
 
@@ -64,102 +56,8 @@ class Run(RunBase, table=True):
         default=None, sa_column=Column(DateTime(timezone=True), index=True)
     )
 
-
-class QueryCreate(BaseModel):
-    """A natural-language query to run."""
-
-    query: str = Field(min_length=1, description="What to do, in plain words.")
-    format: Format = "markdown"
-    user_id: str | None = Field(default=None, max_length=200)
-    review: bool = Field(default=False, description="Pause for approval before storing.")
-
-    @field_validator("query")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("query must not be blank")
-        return value.strip()
-
-
-class ExecuteQuery(QueryCreate):
-    """A query whose result the caller waits for (the seed's contract)."""
-
-    review: bool = False
-
-
-class QueryAccepted(BaseModel):
-    """The 202 answer: where to follow the run."""
-
-    run_id: str
-    status: str
-    status_url: str
-    events_url: str
-
-
-class RunPublic(BaseModel):
-    """A run as the API shows it."""
-
-    run_id: str
-    status: str
-    query: str
-    format: str
-    user_id: str | None
-    review: bool
-    workflow: str | None
-    current_node: str | None
-    result: dict[str, Any] | None
-    error: str | None
-    document_id: str | None
-    trace_id: str | None
-    executed_by: str | None
-    executions: int
-    timings: dict[str, Any] | None
-    checkpoints_pruned: bool
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-
-    @classmethod
-    def of(cls, run: Run) -> RunPublic:
-        """The public view of a stored run."""
-        data = run.model_dump()
+    def public(self) -> RunPublic:
+        """The public view of this run."""
+        data = self.model_dump()
         data["run_id"] = data.pop("id")
-        return cls.model_validate(data)
-
-
-class RunPage(BaseModel):
-    """A page of runs, newest first."""
-
-    items: list[RunPublic]
-    total: int
-    page: int
-    page_size: int
-
-
-class ResumeRequest(BaseModel):
-    """The reviewer's verdict on a paused run."""
-
-    approve: bool
-    edits: str | None = Field(
-        default=None, max_length=1_000_000, description="Replacement markdown content."
-    )
-    comment: str | None = Field(default=None, max_length=2000)
-
-
-class CancelAccepted(BaseModel):
-    """What a cancel request did."""
-
-    run_id: str
-    status: str
-
-
-class ExecuteResult(BaseModel):
-    """The seed's contract: the stored document and how it was made."""
-
-    run_id: str
-    status: str
-    document_id: str
-    download_url: str
-    provenance: dict[str, Any]
-    trace_id: str | None
+        return RunPublic.model_validate(data)

@@ -8,23 +8,17 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from eco_orchestrator.models import TERMINAL, Run, utcnow
 
 
 class RunRepository:
-    """Runs in SQL (SQLite or PostgreSQL)."""
+    """Runs in SQL (SQLite or PostgreSQL); the schema is the migrations' (`migrations/`)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
-
-    async def create_schema(self) -> None:
-        """Create the runs table if it does not exist."""
-        async with self.engine.begin() as conn:
-            await conn.run_sync(SQLModel.metadata.create_all, tables=[Run.__table__])  # type: ignore[attr-defined]
 
     async def add(self, run: Run) -> Run:
         """Insert a new run."""

@@ -19,6 +19,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
+from eco_orchestrator._outcomes import RunOutcomes, timings
 from eco_orchestrator.events import RunEventLog
 from eco_orchestrator.models import TERMINAL, Run, utcnow
 from eco_orchestrator.repository import RunRepository
@@ -27,6 +28,7 @@ from eco_orchestrator.workflows import RunCancelled, RunContext, build
 from eco_orchestrator.workflows._base import now_iso
 from eco_shared.bus import Consumer, Event, EventBus
 from eco_shared.directory import ServiceDirectory
+from eco_shared.streams import as_text
 from eco_shared.tools import ToolRegistry
 
 log = structlog.get_logger(__name__)
@@ -61,6 +63,7 @@ class RunWorker:
         self.checkpointer = checkpointer
         self.tools = tools
         self.directory = directory
+        self.outcomes = RunOutcomes(repo, events, bus)
         self.graph: CompiledStateGraph[Any, Any, Any, Any] = build(settings, checkpointer)
         self.consumers: list[Consumer] = []
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -127,7 +130,7 @@ class RunWorker:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message and message.get("type") == "message":
                         data = message["data"]
-                        self._cancel_local(data.decode() if isinstance(data, bytes) else str(data))
+                        self._cancel_local(as_text(data))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis away: listen again shortly
@@ -197,7 +200,7 @@ class RunWorker:
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if run_id in self._user_cancelled and not (current and current.cancelling()):
-                await self._finish_cancelled(run_id)
+                await self.outcomes.cancelled(run_id)
                 return
             task.cancel()
             if current and current.cancelling():
@@ -208,21 +211,13 @@ class RunWorker:
             self._running.pop(run_id, None)
             self._user_cancelled.discard(run_id)
 
-    async def _finish_cancelled(self, run_id: str, reason: str = "cancelled") -> None:
-        await self.repo.update(
-            run_id, status="cancelled", error=reason, finished_at=utcnow(), current_node=None
-        )
-        await self.events.append(run_id, "run.cancelled", reason=reason)
-        await self.bus.publish("run.cancelled", {"run_id": run_id, "reason": reason})
-        log.info("run_cancelled", run_id=run_id)
-
     async def _is_cancelled(self, run_id: str) -> bool:
         return bool(await self.redis.exists(self.cancel_key(run_id)))
 
     async def _execute(self, run: Run, action: str, event: Event, consumer_name: str) -> None:
         run_id = run.id
         if await self._is_cancelled(run_id):
-            await self._finish_cancelled(run_id)
+            await self.outcomes.cancelled(run_id)
             return
         config: dict[str, Any] = {"configurable": {"thread_id": run_id}}
 
@@ -274,118 +269,13 @@ class RunWorker:
             if payload != "finished":
                 await self.graph.ainvoke(payload, config, context=ctx, durability="sync")
         except RunCancelled:
-            await self._finish_cancelled(run_id)
+            await self.outcomes.cancelled(run_id)
             return
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            await self.repo.update(
-                run_id,
-                status="failed",
-                error=error[:4000],
-                finished_at=utcnow(),
-                timings=self._timings(ctx, t0),
-            )
-            await self.events.append(run_id, "run.failed", error=error[:4000])
-            await self.bus.publish("run.failed", {"run_id": run_id, "error": error[:1000]})
-            log.warning("run_failed", run_id=run_id, error=error)
+            await self.outcomes.failed(run_id, f"{type(exc).__name__}: {exc}", timings(ctx, t0))
             return
-        await self._finalize(run_id, ctx, t0)
-        self.executed += 1
-
-    @staticmethod
-    def _timings(ctx: RunContext, t0: float) -> dict[str, float]:
-        total = (time.perf_counter() - t0) * 1000
-        nodes, calls = ctx.timings["nodes_ms"], ctx.timings["calls_ms"]
-        return {
-            "total_ms": round(total, 3),
-            "nodes_ms": round(nodes, 3),
-            "calls_ms": round(calls, 3),
-            "node_compute_ms": round(nodes - calls, 3),
-            "framework_ms": round(max(0.0, total - nodes), 3),
-        }
-
-    async def _finalize(self, run_id: str, ctx: RunContext, t0: float) -> None:
-        config: dict[str, Any] = {"configurable": {"thread_id": run_id}}
         snapshot = await self.graph.aget_state(config)
-        values: dict[str, Any] = dict(snapshot.values or {})
-        timings = self._timings(ctx, t0)
-        workflow = values.get("workflow")
-        if snapshot.interrupts:
-            await self.repo.update(
-                run_id,
-                status="waiting_review",
-                current_node="review_gate",
-                workflow=workflow,
-                timings=timings,
-                result={
-                    "review": {
-                        "title": values.get("title"),
-                        "quality": values.get("quality"),
-                        "markdown": (values.get("markdown") or "")[:20_000],
-                    }
-                },
-            )
-            await self.events.append(run_id, "run.waiting_review", title=values.get("title"))
-            return
-        if workflow == "needs_clarification":
-            clarification = values.get("clarification") or {}
-            await self.repo.update(
-                run_id,
-                status="needs_clarification",
-                workflow=workflow,
-                current_node=None,
-                result={"clarification": clarification, "intent": values.get("intent")},
-                finished_at=utcnow(),
-                timings=timings,
-            )
-            await self.events.append(run_id, "run.needs_clarification", **clarification)
-            await self.bus.publish(
-                "run.completed", {"run_id": run_id, "status": "needs_clarification"}
-            )
-            return
-        decision = values.get("review_decision") or {}
-        if not decision.get("approve", True) or "document" not in values:
-            await self._finish_cancelled(run_id, "rejected by the reviewer")
-            return
-        document = values["document"]
-        result = {
-            "document_id": document.get("id"),
-            "version": document.get("version"),
-            "title": values.get("title"),
-            "format": values.get("format"),
-            "sha256": document.get("sha256"),
-            "download_url": document.get("download_url"),
-            "quality": values.get("quality"),
-            "intent": values.get("intent"),
-            "params": values.get("params"),
-        }
-        await self.repo.update(
-            run_id,
-            status="completed",
-            workflow=workflow,
-            current_node=None,
-            result=result,
-            document_id=document.get("id"),
-            finished_at=utcnow(),
-            timings=timings,
-        )
-        await self.events.append(
-            run_id,
-            "run.completed",
-            document_id=document.get("id"),
-            workflow=workflow,
-            timings=timings,
-        )
-        await self.bus.publish(
-            "run.completed",
-            {"run_id": run_id, "workflow": workflow, "document_id": document.get("id")},
-        )
-        log.info(
-            "run_completed",
-            run_id=run_id,
-            workflow=workflow,
-            document_id=document.get("id"),
-            **timings,
-        )
+        await self.outcomes.finished(run_id, snapshot, timings(ctx, t0))
+        self.executed += 1

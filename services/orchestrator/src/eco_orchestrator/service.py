@@ -1,58 +1,61 @@
-"""The orchestrator's logic behind the routes: accept, inspect, cancel, resume and wait."""
+"""The orchestrator's logic behind the routes: accept, list, inspect, follow, cancel,
+resume and wait."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
 from opentelemetry import trace
 
-from eco_orchestrator.events import RunEventLog
-from eco_orchestrator.models import TERMINAL, QueryCreate, ResumeRequest, Run, utcnow
-from eco_orchestrator.repository import RunRepository
+from eco_orchestrator.events import RunEvent
+from eco_orchestrator.models import TERMINAL, Run, utcnow
 from eco_orchestrator.runner import RUNS_STREAM, RunWorker
-from eco_orchestrator.settings import OrchestratorSettings
 from eco_shared.adapters._base import AdapterError
-from eco_shared.bus import EventBus
+from eco_shared.adapters.orchestrator import QueryCreate, ResumeRequest
 from eco_shared.directory import ServiceNotFoundError
 from eco_shared.http import ServiceCallError
-from eco_shared.problems import ProblemError
-from eco_shared.tools import ToolNotFoundError, ToolRegistry
+from eco_shared.problems import (
+    Conflict,
+    NotFound,
+    ProblemError,
+    TooLarge,
+    Unavailable,
+    ValidationProblem,
+)
+from eco_shared.tools import ToolNotFoundError
 
 log = structlog.get_logger(__name__)
 
 
-class Orchestrator:
-    """Runs as the API sees them."""
+def _settled(run: Run) -> bool:
+    return run.status in TERMINAL or run.status == "waiting_review"
 
-    def __init__(
-        self,
-        settings: OrchestratorSettings,
-        bus: EventBus,
-        repo: RunRepository,
-        events: RunEventLog,
-        worker: RunWorker,
-        tools: ToolRegistry,
-    ) -> None:
-        self.settings = settings
-        self.bus = bus
-        self.repo = repo
-        self.events = events
+
+class Orchestrator:
+    """Runs as the API sees them; the worker executes them."""
+
+    def __init__(self, worker: RunWorker) -> None:
         self.worker = worker
-        self.tools = tools
+        self.settings = worker.settings
+        self.bus = worker.bus
+        self.repo = worker.repo
+        self.events = worker.events
+        self.tools = worker.tools
 
     async def submit(self, body: QueryCreate) -> Run:
         """Record the run and queue it durably (XADD) before answering."""
-        if len(body.query) > self.settings.max_query_chars:
-            raise ProblemError(
-                413 if len(body.query) > 10 * self.settings.max_query_chars else 422,
-                f"The query has {len(body.query)} characters; the limit is "
-                f"{self.settings.max_query_chars}.",
-                title="Query too long",
-            )
+        limit = self.settings.max_query_chars
+        if len(body.query) > limit:
+            detail = f"The query has {len(body.query)} characters; the limit is {limit}."
+            if len(body.query) > 10 * limit:
+                raise TooLarge(detail)
+            msg, title = f"at most {limit} characters", "Query too long"
+            raise ValidationProblem.field("body", "query", msg, detail=detail, title=title)
         span = trace.get_current_span().get_span_context()
         run = Run(
             id=uuid.uuid4().hex,
@@ -71,24 +74,41 @@ class Orchestrator:
             await self.repo.update(
                 run.id, status="failed", error="could not queue the run", finished_at=utcnow()
             )
-            raise ProblemError(
-                503, "The run queue is unavailable; try again.", title="Queue unavailable"
+            raise Unavailable(
+                "The run queue is unavailable; try again.", title="Queue unavailable"
             ) from exc
         log.info("run_queued", run_id=run.id, trace_id=run.trace_id)
         return run
+
+    async def list_runs(
+        self, *, status: str | None, user_id: str | None, page: int, page_size: int
+    ) -> tuple[list[Run], int]:
+        """Runs newest first, filtered, with the total count."""
+        return await self.repo.list(status=status, user_id=user_id, page=page, page_size=page_size)
 
     async def get(self, run_id: str) -> Run:
         """A run, or 404."""
         run = await self.repo.get(run_id) if len(run_id) <= 64 else None
         if run is None:
-            raise ProblemError(404, f"No run with id {run_id!r}.", title="Run not found")
+            raise NotFound("Run", run_id, detail=f"No run with id {run_id!r}.")
         return run
+
+    def event_feed(self, run: Run, after: str) -> AsyncIterator[RunEvent | None]:
+        """A run's events after `after`: what is left of a finished run, else followed live
+        until the final one (None on idle, for keep-alives)."""
+        if run.status in TERMINAL:
+            return self._replay(run.id, after)
+        return self.events.follow(run.id, after)
+
+    async def _replay(self, run_id: str, after: str) -> AsyncIterator[RunEvent | None]:
+        for event in await self.events.read(run_id, after, count=10_000):
+            yield event
 
     async def cancel(self, run_id: str) -> Run:
         """Stop a run: at once when queued or waiting, else its task is cancelled."""
         run = await self.get(run_id)
         if run.status in TERMINAL:
-            raise ProblemError(409, f"The run is already {run.status}.", title="Run finished")
+            raise Conflict(f"The run is already {run.status}.", title="Run finished")
         await self.worker.request_cancel(run_id)
         if await self.repo.update(
             run_id,
@@ -104,18 +124,11 @@ class Orchestrator:
     async def resume(self, run_id: str, body: ResumeRequest) -> Run:
         """Queue the reviewer's decision for a paused run."""
         run = await self.get(run_id)
+        title = "Run not waiting for review"
         if run.status != "waiting_review":
-            raise ProblemError(
-                409,
-                f"The run is {run.status}, not waiting for review.",
-                title="Run not waiting for review",
-            )
+            raise Conflict(f"The run is {run.status}, not waiting for review.", title=title)
         if not await self.repo.update(run_id, only_if={"waiting_review"}, status="queued"):
-            raise ProblemError(
-                409,
-                "The run was resumed or cancelled meanwhile.",
-                title="Run not waiting for review",
-            )
+            raise Conflict("The run was resumed or cancelled meanwhile.", title=title)
         decision: dict[str, Any] = body.model_dump(exclude_none=True)
         await self.events.append(run_id, "run.resume_requested", approve=body.approve)
         await self.bus.publish(
@@ -126,45 +139,48 @@ class Orchestrator:
         return await self.get(run_id)
 
     async def wait(self, run_id: str, timeout_s: float) -> Run:
-        """Wait until the run is finished or paused, following its event log."""
+        """Wait until the run is finished or paused, woken by its event log."""
         deadline = time.monotonic() + timeout_s
-        last = "0-0"
-        while True:
-            run = await self.get(run_id)
-            if run.status in TERMINAL or run.status == "waiting_review":
-                return run
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ProblemError(
-                    504,
-                    f"Run {run_id} did not finish within {timeout_s:.0f} s; "
-                    f"follow it at /runs/{run_id}.",
-                    title="Run still running",
-                    run_id=run_id,
-                )
-            events = await self.events.read(run_id, last, block_ms=int(min(remaining, 1.0) * 1000))
-            if events:
-                last = events[-1]["id"]
-            else:
-                await asyncio.sleep(0)
+        # pinned before the status is read, so no event between the two is missed
+        after = await self.events.end(run_id)
+        run = await self.get(run_id)
+        if _settled(run):
+            return run
+        async with contextlib.aclosing(self.events.batches(run_id, after, idle_ms=1000)) as feed:
+            async for _ in feed:
+                run = await self.get(run_id)
+                if _settled(run):
+                    return run
+                if time.monotonic() >= deadline:
+                    break
+        raise ProblemError(
+            504,
+            f"Run {run_id} did not finish within {timeout_s:.0f} s; follow it at /runs/{run_id}.",
+            title="Run still running",
+            run_id=run_id,
+        )
 
-    async def document_provenance(self, document_id: str, fmt: str | None) -> Any:
+    async def document_provenance(self, document_id: str, fmt: str | None) -> dict[str, Any]:
         """The doc store's provenance record of a document."""
+        route = ("doc-store", "GET", "/documents/{id}/provenance")
         args: dict[str, Any] = {"id": document_id}
         try:
-            tool = await self.tools.find("doc-store", "GET", "/documents/{id}/provenance")
+            tool = await self.tools.find(*route)
             if fmt and "format" in tool.capability.query_params:
                 args["format"] = fmt
-            return await self.tools.call_route(
-                "doc-store", "GET", "/documents/{id}/provenance", **args
-            )
+            record = await self.tools.call_route(*route, **args)
         except (ToolNotFoundError, ServiceCallError, ServiceNotFoundError) as exc:
-            raise ProblemError(503, str(exc), title="Doc store unavailable") from exc
+            raise Unavailable(str(exc), title="Doc store unavailable") from exc
         except AdapterError as exc:
             if exc.status == 404:
-                raise ProblemError(
-                    404, f"No document with id {document_id!r}.", title="Document not found"
+                raise NotFound(
+                    "Document", document_id, detail=f"No document with id {document_id!r}."
                 ) from exc
             raise ProblemError(
                 502, f"doc-store answered {exc.status}.", title="Doc store error"
             ) from exc
+        if not isinstance(record, dict):
+            raise ProblemError(
+                502, "doc-store answered with no provenance record.", title="Doc store error"
+            )
+        return record

@@ -1,20 +1,56 @@
-"""Typed client of the orchestrator: queries in, runs and documents out."""
+"""Typed client of the orchestrator, and its wire models: queries in, runs and documents out.
+
+The orchestrator's routes use these request and response models themselves, so the two
+cannot drift apart.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, field_validator
 
 from eco_shared import sse
 from eco_shared.adapters._base import BaseServiceAdapter, operation
 
 Format = Literal["markdown", "json", "html", "txt", "csv", "pdf"]
+RunStatus = Literal[
+    "queued",
+    "running",
+    "waiting_review",
+    "completed",
+    "failed",
+    "cancelled",
+    "needs_clarification",
+]
+
+
+class QueryCreate(BaseModel):
+    """A natural-language query to run."""
+
+    query: str = Field(min_length=1, description="What to do, in plain words.")
+    format: Format = "markdown"
+    user_id: str | None = Field(default=None, max_length=200)
+    review: bool = Field(default=False, description="Pause for approval before storing.")
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("query must not be blank")
+        return value.strip()
+
+
+class ExecuteQuery(QueryCreate):
+    """A query whose result the caller waits for (the seed's contract)."""
+
+    review: bool = False
 
 
 class QueryAccepted(BaseModel):
-    """The answer to `POST /queries`."""
+    """The 202 answer to `POST /queries`: where to follow the run."""
 
     run_id: str
     status: str
@@ -22,44 +58,66 @@ class QueryAccepted(BaseModel):
     events_url: str
 
 
-class RunInfo(BaseModel):
-    """A run: status, current node, result, error."""
+class RunPublic(BaseModel):
+    """A run as the API shows it: status, current node, result, error."""
 
     run_id: str
     status: str
     query: str
     format: str
-    user_id: str | None = None
-    review: bool = False
-    workflow: str | None = None
-    current_node: str | None = None
-    result: dict[str, Any] | None = None
-    error: str | None = None
-    document_id: str | None = None
-    trace_id: str | None = None
-    executed_by: str | None = None
-    executions: int = 0
-    timings: dict[str, Any] | None = None
+    user_id: str | None
+    review: bool
+    workflow: str | None
+    current_node: str | None
+    result: dict[str, Any] | None
+    error: str | None
+    document_id: str | None
+    trace_id: str | None
+    executed_by: str | None
+    executions: int
+    timings: dict[str, Any] | None
+    checkpoints_pruned: bool
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
 
 
-class RunList(BaseModel):
+class RunPage(BaseModel):
     """A page of runs, newest first."""
 
-    items: list[RunInfo]
+    items: list[RunPublic]
     total: int
     page: int
     page_size: int
 
 
+class ResumeRequest(BaseModel):
+    """The reviewer's verdict on a paused run."""
+
+    approve: bool
+    edits: str | None = Field(
+        default=None, max_length=1_000_000, description="Replacement markdown content."
+    )
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class CancelAccepted(BaseModel):
+    """What a cancel request did."""
+
+    run_id: str
+    status: str
+
+
 class ExecuteResult(BaseModel):
-    """The seed's contract: the stored document and its provenance."""
+    """The seed's contract: the stored document and how it was made."""
 
     run_id: str
     status: str
     document_id: str
     download_url: str
     provenance: dict[str, Any]
-    trace_id: str | None = None
+    trace_id: str | None
 
 
 class RunEvent(BaseModel):
@@ -80,7 +138,7 @@ class OrchestratorAdapter(BaseServiceAdapter):
 
     service_name = "orchestrator"
 
-    @operation("POST", "/queries", body=True)
+    @operation("POST", "/queries", body=True, response=QueryAccepted)
     async def submit_query(
         self,
         query: str,
@@ -100,7 +158,7 @@ class OrchestratorAdapter(BaseServiceAdapter):
         )
         return QueryAccepted.model_validate(response.json())
 
-    @operation("POST", "/execute-query", body=True)
+    @operation("POST", "/execute-query", body=True, response=ExecuteResult)
     async def execute_query(
         self,
         query: str,
@@ -121,15 +179,15 @@ class OrchestratorAdapter(BaseServiceAdapter):
         )
         return ExecuteResult.model_validate(response.json())
 
-    @operation("GET", "/runs/{run_id}")
-    async def get_run(self, run_id: str) -> RunInfo:
+    @operation("GET", "/runs/{run_id}", response=RunPublic)
+    async def get_run(self, run_id: str) -> RunPublic:
         """One run."""
         response = await self._request(
             "GET", "/runs/{run_id}", operation="get_run", path_params={"run_id": run_id}
         )
-        return RunInfo.model_validate(response.json())
+        return RunPublic.model_validate(response.json())
 
-    @operation("GET", "/runs", query=("status", "user_id", "page", "page_size"))
+    @operation("GET", "/runs", query=("status", "user_id", "page", "page_size"), response=RunPage)
     async def list_runs(
         self,
         *,
@@ -137,7 +195,7 @@ class OrchestratorAdapter(BaseServiceAdapter):
         user_id: str | None = None,
         page: int = 1,
         page_size: int = 50,
-    ) -> RunList:
+    ) -> RunPage:
         """Runs, newest first, filtered by status and user."""
         params: dict[str, Any] = {"page": page, "page_size": page_size}
         if status is not None:
@@ -145,7 +203,7 @@ class OrchestratorAdapter(BaseServiceAdapter):
         if user_id is not None:
             params["user_id"] = user_id
         response = await self._request("GET", "/runs", operation="list_runs", params=params)
-        return RunList.model_validate(response.json())
+        return RunPage.model_validate(response.json())
 
     @operation("GET", "/runs/{run_id}/events", query=("after",))
     async def run_events(
@@ -163,8 +221,8 @@ class OrchestratorAdapter(BaseServiceAdapter):
         )
         return parse_sse(response.text)
 
-    @operation("POST", "/runs/{run_id}/cancel")
-    async def cancel_run(self, run_id: str) -> dict[str, Any]:
+    @operation("POST", "/runs/{run_id}/cancel", response=CancelAccepted)
+    async def cancel_run(self, run_id: str) -> CancelAccepted:
         """Cancel a run."""
         response = await self._request(
             "POST",
@@ -173,13 +231,12 @@ class OrchestratorAdapter(BaseServiceAdapter):
             path_params={"run_id": run_id},
             ok=(202,),
         )
-        body: dict[str, Any] = response.json()
-        return body
+        return CancelAccepted.model_validate(response.json())
 
-    @operation("POST", "/runs/{run_id}/resume", body=True)
+    @operation("POST", "/runs/{run_id}/resume", body=True, response=RunPublic)
     async def resume_run(
         self, run_id: str, *, approve: bool, edits: str | None = None, comment: str | None = None
-    ) -> RunInfo:
+    ) -> RunPublic:
         """Approve (optionally with edited markdown) or reject a run paused for review."""
         body: dict[str, Any] = {"approve": approve}
         if edits is not None:
@@ -194,9 +251,14 @@ class OrchestratorAdapter(BaseServiceAdapter):
             json=body,
             ok=(202,),
         )
-        return RunInfo.model_validate(response.json())
+        return RunPublic.model_validate(response.json())
 
-    @operation("GET", "/documents/{document_id}/provenance", query=("format",))
+    @operation(
+        "GET",
+        "/documents/{document_id}/provenance",
+        query=("format",),
+        response=dict[str, Any],
+    )
     async def document_provenance(
         self, document_id: str, *, format: Literal["json", "prov-json"] | None = None
     ) -> dict[str, Any]:

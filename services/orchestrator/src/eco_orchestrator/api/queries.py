@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from eco_orchestrator.api._problems import DOC_STORE_FAILED, QUERY_REFUSED
 from eco_orchestrator.deps import OrchestratorDep, SettingsDep
-from eco_orchestrator.models import ExecuteQuery, ExecuteResult, QueryAccepted, QueryCreate
-from eco_shared.problems import ProblemError
+from eco_shared.adapters.orchestrator import (
+    ExecuteQuery,
+    ExecuteResult,
+    QueryAccepted,
+    QueryCreate,
+)
+from eco_shared.problems import ProblemError, ValidationProblem, field_error, problem_responses
 
 router = APIRouter(tags=["queries"])
 
@@ -26,6 +32,7 @@ def _accepted(request: Request, run_id: str, status: str) -> QueryAccepted:
     status_code=202,
     summary="Run a natural-language query as a durable workflow",
     openapi_extra={"x-eco-intent": "run a natural-language query as a workflow"},
+    responses=problem_responses(*QUERY_REFUSED, (503, "The run queue is unavailable")),
 )
 async def create_query(
     body: QueryCreate, request: Request, response: Response, orchestrator: OrchestratorDep
@@ -35,7 +42,19 @@ async def create_query(
     return _accepted(request, run.id, run.status)
 
 
-@router.post("/execute-query", summary="Run a query and wait for its stored document")
+@router.post(
+    "/execute-query",
+    summary="Run a query and wait for its stored document",
+    responses=problem_responses(
+        *QUERY_REFUSED,
+        *DOC_STORE_FAILED,
+        (409, "The run ended cancelled"),
+        (422, "The query is invalid, or needs clarification (`workflows`, `services`)"),
+        (502, "The run failed, or the doc store answered with an error"),
+        (503, "The run queue or the doc store is unavailable"),
+        (504, "The run did not finish within `execute_timeout_s`"),
+    ),
+)
 async def execute_query(
     body: ExecuteQuery, orchestrator: OrchestratorDep, settings: SettingsDep
 ) -> ExecuteResult:
@@ -43,9 +62,10 @@ async def execute_query(
     run = await orchestrator.wait(run.id, settings.execute_timeout_s)
     if run.status == "needs_clarification":
         clarification = (run.result or {}).get("clarification") or {}
-        raise ProblemError(
-            422,
-            clarification.get("message") or "The query needs clarification.",
+        message = clarification.get("message") or "The query needs clarification."
+        raise ValidationProblem(
+            [field_error("body", "query", message)],
+            message,
             title="Query needs clarification",
             run_id=run.id,
             workflows=clarification.get("workflows"),
@@ -64,6 +84,6 @@ async def execute_query(
         status=run.status,
         document_id=run.document_id,
         download_url=str((run.result or {}).get("download_url") or ""),
-        provenance=provenance if isinstance(provenance, dict) else {},
+        provenance=provenance,
         trace_id=run.trace_id,
     )

@@ -4,28 +4,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from eco_orchestrator.deps import EventsDep, OrchestratorDep, SettingsDep
-from eco_orchestrator.events import FINAL_EVENTS
-from eco_orchestrator.models import (
-    TERMINAL,
+from eco_orchestrator.api._problems import NO_RUN
+from eco_orchestrator.deps import OrchestratorDep, SettingsDep
+from eco_orchestrator.events import RunEvent
+from eco_shared.adapters.orchestrator import (
     CancelAccepted,
     ResumeRequest,
     RunPage,
     RunPublic,
     RunStatus,
 )
+from eco_shared.problems import problem_responses
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
 _EVENT_ID = r"^\d{1,20}-\d{1,20}$"
 
 
-@router.get("", summary="List runs, newest first")
+@router.get("", summary="List runs, newest first", responses=problem_responses(422))
 async def list_runs(
     orchestrator: OrchestratorDep,
     settings: SettingsDep,
@@ -35,53 +36,48 @@ async def list_runs(
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RunPage:
     size = min(page_size, settings.max_page_size)
-    runs, total = await orchestrator.repo.list(
+    runs, total = await orchestrator.list_runs(
         status=status, user_id=user_id, page=page, page_size=size
     )
-    return RunPage(items=[RunPublic.of(r) for r in runs], total=total, page=page, page_size=size)
+    return RunPage(items=[r.public() for r in runs], total=total, page=page, page_size=size)
 
 
-@router.get("/{run_id}", summary="A run: status, current node, result, error")
+@router.get(
+    "/{run_id}",
+    summary="A run: status, current node, result, error",
+    responses=problem_responses(NO_RUN),
+)
 async def get_run(run_id: str, orchestrator: OrchestratorDep) -> RunPublic:
-    return RunPublic.of(await orchestrator.get(run_id))
+    return (await orchestrator.get(run_id)).public()
 
 
 @router.get(
     "/{run_id}/events",
     summary="The run's events as server-sent events (resumable with Last-Event-ID)",
     response_class=EventSourceResponse,
+    responses=problem_responses(NO_RUN, (422, "`Last-Event-ID` or `after` is not an event id")),
 )
 async def run_events(
     run_id: str,
     orchestrator: OrchestratorDep,
-    events: EventsDep,
     last_event_id: Annotated[
         str | None, Header(alias="Last-Event-ID", pattern=_EVENT_ID, max_length=41)
     ] = None,
     after: Annotated[str | None, Query(pattern=_EVENT_ID, max_length=41)] = None,
 ) -> EventSourceResponse:
-    run = await orchestrator.get(run_id)
-    start = last_event_id or after or "0-0"
-    finished = run.status in TERMINAL
+    feed = orchestrator.event_feed(await orchestrator.get(run_id), last_event_id or after or "0-0")
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
-        if finished:
-            # a finished run: replay what is left and close
-            for event in await events.read(run_id, start, count=10_000):
-                yield _sse(event)
-            return
-        async for event in events.follow(run_id, start):
+        async for event in feed:
             if event is None:
                 yield ServerSentEvent(comment="keep-alive")
                 continue
             yield _sse(event)
-            if event["type"] in FINAL_EVENTS:
-                return
 
     return EventSourceResponse(stream(), ping=15)
 
 
-def _sse(event: dict[str, Any]) -> ServerSentEvent:
+def _sse(event: RunEvent) -> ServerSentEvent:
     return ServerSentEvent(
         id=event["id"],
         event=event["type"],
@@ -89,12 +85,22 @@ def _sse(event: dict[str, Any]) -> ServerSentEvent:
     )
 
 
-@router.post("/{run_id}/cancel", status_code=202, summary="Cancel a run")
+@router.post(
+    "/{run_id}/cancel",
+    status_code=202,
+    summary="Cancel a run",
+    responses=problem_responses(NO_RUN, (409, "The run has already finished")),
+)
 async def cancel_run(run_id: str, orchestrator: OrchestratorDep) -> CancelAccepted:
     run = await orchestrator.cancel(run_id)
     return CancelAccepted(run_id=run.id, status=run.status)
 
 
-@router.post("/{run_id}/resume", status_code=202, summary="Approve or reject a paused run")
+@router.post(
+    "/{run_id}/resume",
+    status_code=202,
+    summary="Approve or reject a paused run",
+    responses=problem_responses(NO_RUN, (409, "The run is not waiting for review")),
+)
 async def resume_run(run_id: str, body: ResumeRequest, orchestrator: OrchestratorDep) -> RunPublic:
-    return RunPublic.of(await orchestrator.resume(run_id, body))
+    return (await orchestrator.resume(run_id, body)).public()

@@ -7,13 +7,15 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypedDict
 
 import structlog
 from langgraph.errors import GraphBubbleUp
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy
 
@@ -235,6 +237,28 @@ def node(name: str, fn: NodeFn) -> Callable[..., Awaitable[dict[str, Any]]]:
 
     run_node.__name__ = name
     return run_node
+
+
+def linear_graph(
+    name: str,
+    settings: OrchestratorSettings,
+    calls: Sequence[tuple[str, NodeFn]],
+    local: Sequence[tuple[str, NodeFn]] = (),
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """A workflow whose nodes run one after another: first those that call services
+    (`calls`, retried and timed out), then those that only compute (`local`)."""
+    retry, timeout = service_retry(settings), settings.node_timeout_s
+    g: StateGraph[Any, Any, Any, Any] = StateGraph(RunState, context_schema=RunContext)
+    for step, fn in calls:
+        g.add_node(step, node(step, fn), retry_policy=retry, timeout=timeout)
+    for step, fn in local:
+        g.add_node(step, node(step, fn))
+    previous = START
+    for step, _ in [*calls, *local]:
+        g.add_edge(previous, step)
+        previous = step
+    g.add_edge(previous, END)
+    return g.compile(name=name)
 
 
 async def _emit_call(ctx: RunContext, node_name: str, record: CallRecord) -> None:

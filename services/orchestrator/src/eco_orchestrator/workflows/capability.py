@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from eco_orchestrator.settings import OrchestratorSettings
@@ -14,8 +13,7 @@ from eco_orchestrator.workflows._base import (
     RunState,
     ServiceFailure,
     input_ref,
-    node,
-    service_retry,
+    linear_graph,
     sha256_json,
 )
 from eco_shared.tools import ToolNotFoundError
@@ -91,15 +89,4 @@ async def compose(state: RunState, ctx: RunContext) -> dict[str, Any]:
 
 def build(settings: OrchestratorSettings) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The capability graph."""
-    g: StateGraph[Any, Any, Any, Any] = StateGraph(RunState, context_schema=RunContext)
-    g.add_node(
-        "invoke",
-        node("invoke", invoke),
-        retry_policy=service_retry(settings),
-        timeout=settings.node_timeout_s,
-    )
-    g.add_node("compose", node("compose", compose))
-    g.add_edge(START, "invoke")
-    g.add_edge("invoke", "compose")
-    g.add_edge("compose", END)
-    return g.compile(name="capability")
+    return linear_graph("capability", settings, [("invoke", invoke)], [("compose", compose)])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from eco_orchestrator.prompts import load_prompt
@@ -15,55 +14,60 @@ from eco_orchestrator.workflows._base import (
     RunState,
     ServiceFailure,
     input_ref,
+    linear_graph,
     llm_task,
-    node,
-    service_retry,
     sha256_json,
 )
+from eco_shared.text import STOPWORDS, content_stems, stem, words
 
 MAX_DOCUMENTS = 5
-_STOP = set(
-    "a an and are about according as at be by can de did do does doc docs document documents "
-    "documentation for from how i in is it me of on or our say says said show tell that the "
-    "their them there these they this to us was we what when where which who why will with "
-    "written you your search find".split()
+MAX_TERMS = 6
+_SEARCH = ("doc-store", "GET", "/documents")
+# words about asking, not about the subject ("what do our documents say about X")
+_QUESTION_WORDS = (
+    "what how why according doc document documentation say said tell show written search find"
 )
+_QUESTION_STEMS = frozenset(stem(w) for w in _QUESTION_WORDS.split())
 
 
 def keywords(question: str) -> list[str]:
-    """The words of the question worth searching for."""
-    words = re.findall(r"[A-Za-z][A-Za-z0-9_-]{2,}", question.lower())
-    return list(dict.fromkeys(w for w in words if w not in _STOP))[:6]
+    """The words of the question worth searching for, one per stem."""
+    chosen: dict[str, str] = {}
+    for word in words(question):
+        root = stem(word)
+        if len(word) > 2 and word not in STOPWORDS and root not in _QUESTION_STEMS:
+            chosen.setdefault(root, word)
+    return list(chosen.values())[:MAX_TERMS]
 
 
-def _stems(word: str) -> list[str]:
-    """The word and its common inflections (search is by whole words)."""
-    root = word
-    for suffix in ("ies", "ied", "ying", "es", "ed", "ing", "s", "y"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            root = word[: -len(suffix)]
-            break
-    forms = [word, root, word[:-1] if word.endswith("s") else word]
-    if word.endswith(("ies", "ied", "y")):
-        forms += [root + "y", root + "ies", root + "ied", root + "ying"]
-    else:
-        forms += [root + "s", root + "ed", root + "ing", root + "es"]
-    return list(dict.fromkeys(f for f in forms if len(f) >= 3))
+def mentions(sentence: str, stems: set[str]) -> bool:
+    """Whether the sentence has a word with one of the stems."""
+    return not stems.isdisjoint(content_stems(sentence))
 
 
 async def search(state: RunState, ctx: RunContext) -> dict[str, Any]:
-    """Full-text search for every keyword (and its simple stems); rank by hits."""
+    """One full-text search for any of the keywords; the doc store ranks by terms matched."""
     terms = keywords(state["params"].get("question") or state["query"])
+    hits: list[dict[str, Any]] = []
+    if terms:
+        tool = await ctx.tool(*_SEARCH)
+        if "match" in tool.capability.query_params:
+            page = await ctx.call(*_SEARCH, q=" ".join(terms), match="any", page_size=20)
+            hits = list(page.get("items", []))
+        else:
+            hits = await _search_each(ctx, terms)
+    return {"context": {"terms": terms, "hits": hits[:MAX_DOCUMENTS]}}
+
+
+async def _search_each(ctx: RunContext, terms: list[str]) -> list[dict[str, Any]]:
+    # a doc store from before `match=any`: a search a term, ranked by terms matched
     hits: dict[str, dict[str, Any]] = {}
+    matched: dict[str, int] = {}
     for term in terms:
-        for form in _stems(term):
-            page = await ctx.call("doc-store", "GET", "/documents", q=form, page_size=20)
-            for item in page.get("items", []):
-                hit = hits.setdefault(item["id"], {**item, "matched": []})
-                if term not in hit["matched"]:
-                    hit["matched"].append(term)
-    ranked = sorted(hits.values(), key=lambda h: (-len(h["matched"]), str(h.get("id"))))
-    return {"context": {"terms": terms, "hits": ranked[:MAX_DOCUMENTS]}}
+        for item in (await ctx.call(*_SEARCH, q=term, page_size=20)).get("items", []):
+            hits.setdefault(item["id"], item)
+            matched[item["id"]] = matched.get(item["id"], 0) + 1
+    return sorted(hits.values(), key=lambda h: (-matched[h["id"]], str(h["id"])))
 
 
 def _sentences(text: str) -> list[str]:
@@ -74,7 +78,7 @@ def _sentences(text: str) -> list[str]:
 
 async def read(state: RunState, ctx: RunContext) -> dict[str, Any]:
     """Fetch the found documents and keep the passages that mention the keywords."""
-    terms = state["context"]["terms"]
+    stems = {stem(t) for t in state["context"]["terms"]}
     download = await ctx.tool("doc-store", "GET", "/documents/{id}/download")
     passages: list[dict[str, Any]] = []
     inputs: dict[str, dict[str, Any]] = {}
@@ -92,10 +96,8 @@ async def read(state: RunState, ctx: RunContext) -> dict[str, Any]:
         inputs |= input_ref(
             f"eco://doc-store/documents/{hit['id']}?version={hit.get('version')}", hit.get("sha256")
         )
-        stems = [_stems(t)[1] for t in terms]
         for sentence in _sentences(text):
-            low = sentence.lower()
-            if any(s in low for s in stems):
+            if mentions(sentence, stems):
                 passages.append(
                     {
                         "document_id": hit["id"],
@@ -167,13 +169,6 @@ async def answer(state: RunState, ctx: RunContext) -> dict[str, Any]:
 
 def build(settings: OrchestratorSettings) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The document_answer graph."""
-    retry, timeout = service_retry(settings), settings.node_timeout_s
-    g: StateGraph[Any, Any, Any, Any] = StateGraph(RunState, context_schema=RunContext)
-    g.add_node("search", node("search", search), retry_policy=retry, timeout=timeout)
-    g.add_node("read", node("read", read), retry_policy=retry, timeout=timeout)
-    g.add_node("answer", node("answer", answer), retry_policy=retry, timeout=timeout)
-    g.add_edge(START, "search")
-    g.add_edge("search", "read")
-    g.add_edge("read", "answer")
-    g.add_edge("answer", END)
-    return g.compile(name="document_answer")
+    return linear_graph(
+        "document_answer", settings, [("search", search), ("read", read), ("answer", answer)]
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from eco_orchestrator.settings import OrchestratorSettings
@@ -13,8 +12,7 @@ from eco_orchestrator.workflows._base import (
     RunContext,
     RunState,
     input_ref,
-    node,
-    service_retry,
+    linear_graph,
     sha256_json,
 )
 
@@ -127,15 +125,9 @@ async def compose(state: RunState, ctx: RunContext) -> dict[str, Any]:
 
 def build(settings: OrchestratorSettings) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The ecosystem_report graph."""
-    retry, timeout = service_retry(settings), settings.node_timeout_s
-    g: StateGraph[Any, Any, Any, Any] = StateGraph(RunState, context_schema=RunContext)
-    g.add_node("inventory", node("inventory", inventory), retry_policy=retry, timeout=timeout)
-    g.add_node(
-        "error_counts", node("error_counts", error_counts), retry_policy=retry, timeout=timeout
+    return linear_graph(
+        "ecosystem_report",
+        settings,
+        [("inventory", inventory), ("error_counts", error_counts)],
+        [("compose", compose)],
     )
-    g.add_node("compose", node("compose", compose))
-    g.add_edge(START, "inventory")
-    g.add_edge("inventory", "error_counts")
-    g.add_edge("error_counts", "compose")
-    g.add_edge("compose", END)
-    return g.compile(name="ecosystem_report")

@@ -7,7 +7,6 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from eco_orchestrator.prompts import load_prompt
@@ -16,9 +15,8 @@ from eco_orchestrator.workflows._base import (
     RunContext,
     RunState,
     input_ref,
+    linear_graph,
     llm_task,
-    node,
-    service_retry,
     sha256_json,
 )
 
@@ -160,15 +158,9 @@ async def compose(state: RunState, ctx: RunContext) -> dict[str, Any]:
 
 def build(settings: OrchestratorSettings) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The incident_digest graph."""
-    retry, timeout = service_retry(settings), settings.node_timeout_s
-    g: StateGraph[Any, Any, Any, Any] = StateGraph(RunState, context_schema=RunContext)
-    g.add_node("collect", node("collect", collect), retry_policy=retry, timeout=timeout)
-    g.add_node("slow_traces", node("slow_traces", slow_traces), retry_policy=retry, timeout=timeout)
-    g.add_node("summarize", node("summarize", summarize), retry_policy=retry, timeout=timeout)
-    g.add_node("compose", node("compose", compose))
-    g.add_edge(START, "collect")
-    g.add_edge("collect", "slow_traces")
-    g.add_edge("slow_traces", "summarize")
-    g.add_edge("summarize", "compose")
-    g.add_edge("compose", END)
-    return g.compile(name="incident_digest")
+    return linear_graph(
+        "incident_digest",
+        settings,
+        [("collect", collect), ("slow_traces", slow_traces), ("summarize", summarize)],
+        [("compose", compose)],
+    )

@@ -1,0 +1,141 @@
+"""How a run's execution ends: the run record, its event log and the bus, in that order."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+from langgraph.types import StateSnapshot
+
+from eco_orchestrator.events import RunEventLog
+from eco_orchestrator.models import utcnow
+from eco_orchestrator.repository import RunRepository
+from eco_orchestrator.workflows import RunContext
+from eco_shared.bus import EventBus
+
+log = structlog.get_logger(__name__)
+
+
+def timings(ctx: RunContext, t0: float) -> dict[str, float]:
+    """Where an execution's time went: nodes, service calls, and the framework around them."""
+    total = (time.perf_counter() - t0) * 1000
+    nodes, calls = ctx.timings["nodes_ms"], ctx.timings["calls_ms"]
+    return {
+        "total_ms": round(total, 3),
+        "nodes_ms": round(nodes, 3),
+        "calls_ms": round(calls, 3),
+        "node_compute_ms": round(nodes - calls, 3),
+        "framework_ms": round(max(0.0, total - nodes), 3),
+    }
+
+
+class RunOutcomes:
+    """Record that a run was cancelled, failed, paused for review or finished."""
+
+    def __init__(self, repo: RunRepository, events: RunEventLog, bus: EventBus) -> None:
+        self.repo = repo
+        self.events = events
+        self.bus = bus
+
+    async def cancelled(self, run_id: str, reason: str = "cancelled") -> None:
+        """The run ends cancelled (by a user, or rejected by the reviewer)."""
+        await self.repo.update(
+            run_id, status="cancelled", error=reason, finished_at=utcnow(), current_node=None
+        )
+        await self.events.append(run_id, "run.cancelled", reason=reason)
+        await self.bus.publish("run.cancelled", {"run_id": run_id, "reason": reason})
+        log.info("run_cancelled", run_id=run_id)
+
+    async def failed(self, run_id: str, error: str, timings: dict[str, float]) -> None:
+        """The run ends failed with `error`."""
+        await self.repo.update(
+            run_id, status="failed", error=error[:4000], finished_at=utcnow(), timings=timings
+        )
+        await self.events.append(run_id, "run.failed", error=error[:4000])
+        await self.bus.publish("run.failed", {"run_id": run_id, "error": error[:1000]})
+        log.warning("run_failed", run_id=run_id, error=error)
+
+    async def finished(
+        self, run_id: str, snapshot: StateSnapshot, timings: dict[str, float]
+    ) -> None:
+        """The graph stopped without an error: paused, needing clarification, or done."""
+        values: dict[str, Any] = dict(snapshot.values or {})
+        workflow = values.get("workflow")
+        if snapshot.interrupts:
+            await self.repo.update(
+                run_id,
+                status="waiting_review",
+                current_node="review_gate",
+                workflow=workflow,
+                timings=timings,
+                result={
+                    "review": {
+                        "title": values.get("title"),
+                        "quality": values.get("quality"),
+                        "markdown": (values.get("markdown") or "")[:20_000],
+                    }
+                },
+            )
+            await self.events.append(run_id, "run.waiting_review", title=values.get("title"))
+            return
+        if workflow == "needs_clarification":
+            clarification = values.get("clarification") or {}
+            await self.repo.update(
+                run_id,
+                status="needs_clarification",
+                workflow=workflow,
+                current_node=None,
+                result={"clarification": clarification, "intent": values.get("intent")},
+                finished_at=utcnow(),
+                timings=timings,
+            )
+            await self.events.append(run_id, "run.needs_clarification", **clarification)
+            await self.bus.publish(
+                "run.completed", {"run_id": run_id, "status": "needs_clarification"}
+            )
+            return
+        decision = values.get("review_decision") or {}
+        if not decision.get("approve", True) or "document" not in values:
+            await self.cancelled(run_id, "rejected by the reviewer")
+            return
+        document = values["document"]
+        result = {
+            "document_id": document.get("id"),
+            "version": document.get("version"),
+            "title": values.get("title"),
+            "format": values.get("format"),
+            "sha256": document.get("sha256"),
+            "download_url": document.get("download_url"),
+            "quality": values.get("quality"),
+            "intent": values.get("intent"),
+            "params": values.get("params"),
+        }
+        await self.repo.update(
+            run_id,
+            status="completed",
+            workflow=workflow,
+            current_node=None,
+            result=result,
+            document_id=document.get("id"),
+            finished_at=utcnow(),
+            timings=timings,
+        )
+        await self.events.append(
+            run_id,
+            "run.completed",
+            document_id=document.get("id"),
+            workflow=workflow,
+            timings=timings,
+        )
+        await self.bus.publish(
+            "run.completed",
+            {"run_id": run_id, "workflow": workflow, "document_id": document.get("id")},
+        )
+        log.info(
+            "run_completed",
+            run_id=run_id,
+            workflow=workflow,
+            document_id=document.get("id"),
+            **timings,
+        )
