@@ -3,6 +3,7 @@ gateway itself on a real uvicorn server."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,16 @@ import pytest
 
 from eco_llm_gateway.main import build_app
 from eco_llm_gateway.settings import LlmGatewaySettings
-from eco_llm_gateway.testing import ANTHROPIC_KEY, OFFLINE, OPENAI_KEY, ProviderDouble
 from eco_shared.testing.servers import ThreadedServer
+
+# The tests import their provider doubles as `gateway_doubles` (the package beside this file);
+# pytest's importlib mode puts no test directory on sys.path.
+_HERE = str(Path(__file__).parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+# isort: split
+from gateway_doubles import ANTHROPIC_KEY, OFFLINE, OPENAI_KEY, ProviderDouble  # noqa: E402
 
 
 @pytest.fixture

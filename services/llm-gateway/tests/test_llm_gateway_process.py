@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from gateway_doubles import ProviderDouble, provider_config
 
-from eco_llm_gateway.testing import ProviderDouble, provider_config
 from eco_shared.adapters import AdapterError, check_adapter_against_openapi
 from eco_shared.adapters.llm_gateway import LlmGatewayAdapter
 from eco_shared.http import ServiceClient
@@ -52,14 +52,16 @@ async def test_adapter_matches_the_openapi_and_works(
         assert len(summary["sentences"]) == 1
         outline = await gw.outline("# T\n## A\nOne. Two.\n## B\nThree.")
         assert [s["heading"] for s in outline["sections"]] == ["A", "B"]
-        assert "offline/extractive-1" in [m["id"] for m in await gw.models()]
+        assert "offline/extractive-1" in [m.id for m in await gw.models()]
         providers = await gw.providers(probe=True)
-        assert providers["providers"][0]["probe"]["ok"] is True
+        probed = providers.providers[0].probe
+        assert probed is not None
+        assert probed.ok is True
         usage = await gw.usage(caller="orchestrator", since="1h")
-        assert usage["totals"]["calls"] == 6
-        assert usage["totals"]["cache_hits"] == 1
+        assert usage.totals.calls == 6
+        assert usage.totals.cache_hits == 1
         log = await gw.usage_log(caller="orchestrator", limit=2)
-        assert [e["task"] for e in log] == ["outline", "summarize"]
+        assert [e.task for e in log] == ["outline", "summarize"]
         with pytest.raises(AdapterError) as refused:
             await gw.chat([{"role": "user", "content": "x"}], model="nope/nope")
         assert refused.value.status == 404

@@ -62,9 +62,17 @@ def field_error(
 class NotFound(ProblemError):
     """404: `what` (e.g. "Document") `key` does not exist (or is not the caller's)."""
 
-    def __init__(self, what: str, key: object, detail: str | None = None, **ext: Any) -> None:
+    def __init__(
+        self,
+        what: str,
+        key: object,
+        detail: str | None = None,
+        *,
+        title: str | None = None,
+        **ext: Any,
+    ) -> None:
         super().__init__(
-            404, detail or f"No {what.lower()} {key}.", title=f"{what} not found", **ext
+            404, detail or f"No {what.lower()} {key}.", title=title or f"{what} not found", **ext
         )
 
 
@@ -83,10 +91,11 @@ class BadRequest(ProblemError):
         detail: str,
         *,
         title: str = "Bad request",
+        type: str = VALIDATION_TYPE,
         errors: list[dict[str, Any]] | None = None,
         **ext: Any,
     ) -> None:
-        super().__init__(400, detail, title=title, type=VALIDATION_TYPE, errors=errors, **ext)
+        super().__init__(400, detail, title=title, type=type, errors=errors, **ext)
 
 
 class ValidationProblem(ProblemError):
@@ -98,6 +107,7 @@ class ValidationProblem(ProblemError):
         detail: str | None = None,
         *,
         title: str = "Validation failed",
+        type: str = VALIDATION_TYPE,
         **ext: Any,
     ) -> None:
         first = errors[0] if errors else None
@@ -107,7 +117,7 @@ class ValidationProblem(ProblemError):
             422,
             detail or "The request is invalid.",
             title=title,
-            type=VALIDATION_TYPE,
+            type=type,
             errors=list(errors),
             **ext,
         )
@@ -123,10 +133,17 @@ class ValidationProblem(ProblemError):
 class TooLarge(ProblemError):
     """413: a body or value over an explicit limit."""
 
-    def __init__(self, detail: str, *, limit_bytes: int | None = None, **ext: Any) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        title: str = "Content Too Large",
+        limit_bytes: int | None = None,
+        **ext: Any,
+    ) -> None:
         if limit_bytes is not None:
             ext["limit_bytes"] = limit_bytes
-        super().__init__(413, detail, title="Content Too Large", **ext)
+        super().__init__(413, detail, title=title, **ext)
 
 
 class Unavailable(ProblemError):

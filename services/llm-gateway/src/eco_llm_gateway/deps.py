@@ -4,35 +4,30 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header
 
 from eco_llm_gateway.service import Gateway, caller_name
 from eco_llm_gateway.settings import LlmGatewaySettings
-from eco_shared.app import ServiceState
-from eco_shared.http import ServiceClient
+from eco_llm_gateway.state import Resources
+from eco_shared.deps import HttpDep, RedisDep, StateDep, resources_getter, settings_getter
+
+__all__ = [
+    "CallerDep",
+    "HttpDep",
+    "LlmGatewayDep",
+    "RedisDep",
+    "ResourcesDep",
+    "SettingsDep",
+    "StateDep",
+]
+
+SettingsDep = Annotated[LlmGatewaySettings, Depends(settings_getter(LlmGatewaySettings))]
+ResourcesDep = Annotated[Resources, Depends(resources_getter(Resources))]
 
 
-def get_state(request: Request) -> ServiceState:
-    state: ServiceState = request.app.state.eco
-    return state
-
-
-StateDep = Annotated[ServiceState, Depends(get_state)]
-
-
-def get_gateway(state: StateDep) -> Gateway:
-    gateway: Gateway = state.resources["gateway"]
-    return gateway
-
-
-def get_settings(state: StateDep) -> LlmGatewaySettings:
-    settings = state.settings
-    assert isinstance(settings, LlmGatewaySettings)
-    return settings
-
-
-def get_http(state: StateDep) -> ServiceClient:
-    return state.http
+def get_gateway(resources: ResourcesDep) -> Gateway:
+    """The gateway service object."""
+    return resources.gateway
 
 
 def get_caller(
@@ -41,10 +36,9 @@ def get_caller(
         Header(description="The calling service (the shared client sends it); for accounting."),
     ] = None,
 ) -> str:
+    """The caller as accounted (`anonymous` without the header)."""
     return caller_name(x_eco_caller)
 
 
-GatewayDep = Annotated[Gateway, Depends(get_gateway)]
-SettingsDep = Annotated[LlmGatewaySettings, Depends(get_settings)]
-HttpDep = Annotated[ServiceClient, Depends(get_http)]
+LlmGatewayDep = Annotated[Gateway, Depends(get_gateway)]
 CallerDep = Annotated[str, Depends(get_caller)]

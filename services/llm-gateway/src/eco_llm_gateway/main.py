@@ -13,6 +13,7 @@ from eco_llm_gateway.providers import build_provider
 from eco_llm_gateway.repository import GatewayRepository
 from eco_llm_gateway.service import Gateway
 from eco_llm_gateway.settings import LlmGatewaySettings
+from eco_llm_gateway.state import Resources
 from eco_shared.app import ServiceState, create_service_app
 from eco_shared.services import ServiceSpec
 
@@ -28,20 +29,20 @@ log = structlog.get_logger(__name__)
 
 
 @contextlib.asynccontextmanager
-async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[None]:
+async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[Resources]:
     """Build the providers on the shared HTTP client and the gateway on the shared Redis."""
     settings = state.settings
     assert isinstance(settings, LlmGatewaySettings)
     built = {config.name: build_provider(config, state.http) for config in settings.providers}
-    gateway = Gateway(settings, built, GatewayRepository(state.redis, settings))
-    state.resources["gateway"] = gateway
+    repository = GatewayRepository(state.redis, settings)
+    gateway = Gateway(settings, built, repository)
     log.info(
         "providers_configured",
         providers=[f"{p.name}:{p.kind}{':local' if p.local else ''}" for p in built.values()],
         routing=[f"{p}/{m}" for p, m in settings.preference()],
     )
     try:
-        yield
+        yield Resources(providers=built, repository=repository, gateway=gateway)
     finally:
         await gateway.drain()
 

@@ -1,266 +1,57 @@
-"""Wire models: the OpenAI chat-completions shape plus the gateway's own `eco` block."""
+"""The gateway's internal models: what the router decided before calling anyone, and a
+stream that has started. The wire models are `eco_shared.models.llm_gateway`."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-Role = Literal["system", "developer", "user", "assistant"]
-
-
-class TextPart(BaseModel):
-    """One part of an array-valued message content (only text is supported)."""
-
-    type: Literal["text"]
-    text: str
+from eco_llm_gateway.protocol import TaskSpec
+from eco_llm_gateway.providers import Provider, ProviderChunk, ProviderRequest
+from eco_shared.models.llm_gateway import Attempt, Finding
 
 
-class ChatMessage(BaseModel):
-    """One message of a conversation."""
+@dataclass
+class Candidate:
+    """One provider and model the router may call."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    role: Role
-    content: str | list[TextPart]
-    name: str | None = Field(default=None, max_length=64)
-
-    @property
-    def text(self) -> str:
-        """The message's content as plain text."""
-        if isinstance(self.content, str):
-            return self.content
-        return "".join(part.text for part in self.content)
-
-
-class ResponseFormat(BaseModel):
-    type: Literal["text", "json_object"] = "text"
-
-
-class StreamOptions(BaseModel):
-    include_usage: bool = False
-
-
-class ChatCompletionRequest(BaseModel):
-    """`POST /v1/chat/completions`: OpenAI's request shape (unsupported fields are ignored)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    model: str = Field(default="auto", min_length=1, max_length=256)
-    messages: list[ChatMessage] = Field(min_length=1)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, gt=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
-    stop: str | list[str] | None = None
-    n: int = Field(default=1, ge=1, le=1, description="Only one choice is supported.")
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    response_format: ResponseFormat | None = None
-    user: str | None = Field(default=None, max_length=256)
-    cache: bool | None = Field(
-        default=None,
-        description="Gateway extension: true caches this request, false never; "
-        "default: cached when temperature is 0.",
-    )
-
-    @field_validator("stop")
-    @classmethod
-    def _stops(cls, stop: str | list[str] | None) -> list[str] | None:
-        if stop is None:
-            return None
-        stops = [stop] if isinstance(stop, str) else stop
-        if len(stops) > 4 or any(not s or len(s) > 100 for s in stops):
-            raise ValueError("stop takes up to 4 non-empty sequences of at most 100 characters")
-        return stops
-
-    @property
-    def output_limit(self) -> int | None:
-        """The requested cap on output tokens (`max_completion_tokens` wins)."""
-        return self.max_completion_tokens or self.max_tokens
-
-    @property
-    def json_mode(self) -> bool:
-        return self.response_format is not None and self.response_format.type == "json_object"
-
-
-class Usage(BaseModel):
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-
-
-class AssistantMessage(BaseModel):
-    role: Literal["assistant"] = "assistant"
-    content: str
-
-
-class Choice(BaseModel):
-    index: int = 0
-    message: AssistantMessage
-    finish_reason: str
-    logprobs: None = None
-
-
-class Finding(BaseModel):
-    """One piece of sensitive content: its type and where it is, never its value."""
-
-    type: str
-    detail: str | None = None
-    message: int = Field(description="Index of the message it was found in.")
-    start: int
-    end: int
-
-
-class Attempt(BaseModel):
-    """One provider the router tried, and what came of it."""
-
-    provider: str
+    provider: Provider
     model: str
-    outcome: str  # ok | timeout | unavailable | rate_limited | server_error | bad_response | ...
-    status: int | None = None
-    detail: str | None = None
-    duration_ms: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider.name}/{self.model}"
 
 
-class Route(BaseModel):
+@dataclass
+class Plan:
+    """What the router decided before calling anyone."""
+
     requested: str
+    candidates: list[Candidate]
     reason: str
-    attempts: list[Attempt] = Field(default_factory=list)
-
-
-class Sensitivity(BaseModel):
-    detected: bool
-    findings: list[Finding] = Field(default_factory=list)
-
-
-class EcoInfo(BaseModel):
-    """The gateway's account of the call: who answered, why, and from where."""
-
-    provider: str
-    model: str
-    local: bool
-    cache_hit: bool
+    fallback: bool
+    findings: list[Finding]
+    task: TaskSpec | None
+    provider_request: ProviderRequest
+    cache_key: str | None
     caller: str
-    task: str | None = None
-    route: Route
-    sensitive: Sensitivity
+    started: float = field(default_factory=time.perf_counter)
+
+    def request_for(self, candidate: Candidate) -> ProviderRequest:
+        """The provider request with the candidate's own model name."""
+        return replace(self.provider_request, model=candidate.model)
 
 
-class ChatCompletion(BaseModel):
-    """The OpenAI chat-completion response with the gateway's `eco` block."""
+@dataclass
+class StreamStart:
+    """A stream that has produced its first chunk (the provider is committed)."""
 
-    id: str
-    object: Literal["chat.completion"] = "chat.completion"
-    created: int
-    model: str
-    system_fingerprint: str | None = None
-    choices: list[Choice]
-    usage: Usage
-    eco: EcoInfo
-
-
-class ModelCard(BaseModel):
-    id: str
-    object: Literal["model"] = "model"
-    created: int = 0
-    owned_by: str
-    provider: str
-    kind: str
-    local: bool
-
-
-class ModelList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[ModelCard]
-
-
-class LatencyStats(BaseModel):
-    avg_ms: float | None
-    p50_ms: float | None
-    p95_ms: float | None
-
-
-class ProbeResult(BaseModel):
-    ok: bool
-    duration_ms: float
-    error: str | None = None
-
-
-class ProviderStatus(BaseModel):
-    name: str
-    kind: str
-    local: bool
-    base_url: str | None
-    models: list[str]
-    health: Literal["healthy", "degraded", "down", "unknown"]
-    circuit: str | None = Field(description="State of the shared client's breaker for its host.")
-    recent_calls: int
-    recent_errors: int
-    error_rate: float | None
-    latency: LatencyStats
-    total_calls: int
-    total_errors: int
-    last_error: str | None = None
-    last_error_at: str | None = None
-    probe: ProbeResult | None = None
-
-
-class ProviderList(BaseModel):
-    providers: list[ProviderStatus]
-    routing: list[str] = Field(description="The `auto` preference order (provider/model).")
-
-
-class UsageTotals(BaseModel):
-    calls: int = 0
-    errors: int = 0
-    rate_limited: int = 0
-    cache_hits: int = 0
-    sensitive: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost_usd: float = 0.0
-
-
-class CallerUsage(BaseModel):
-    totals: UsageTotals
-    by_provider: dict[str, UsageTotals]
-
-
-class UsageReport(BaseModel):
-    since: str | None
-    until: str
-    caller: str | None
-    provider: str | None
-    complete: bool = Field(
-        description="False when part of the window is older than the retained usage log."
-    )
-    totals: UsageTotals
-    by_caller: dict[str, CallerUsage]
-    by_provider: dict[str, UsageTotals]
-
-
-class UsageLogEntry(BaseModel):
-    id: str
-    time: str
-    caller: str
-    requested_model: str
-    provider: str
-    model: str
-    status: int
-    outcome: str
-    stream: bool
+    plan: Plan
+    candidate: Candidate | None
+    attempts: list[Attempt]
     cache_hit: bool
-    tokens_in: int
-    tokens_out: int
-    cost_usd: float
-    duration_ms: float
-    task: str | None
-    sensitive: bool
-    finding_types: list[str]
-    route_reason: str
-    attempts: list[dict[str, Any]]
-
-
-class UsageLog(BaseModel):
-    entries: list[UsageLogEntry]
+    chunks: AsyncIterator[ProviderChunk]
+    cached: dict[str, Any] | None = None

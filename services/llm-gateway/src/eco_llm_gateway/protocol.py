@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from eco_shared.problems import field_error
+
 TaskName = Literal["classify", "extract_entities", "summarize", "outline"]
 
 ANSWER_SHAPES: dict[str, str] = {
@@ -110,11 +112,12 @@ def find_task(messages: Sequence[tuple[str, str]]) -> tuple[TaskSpec | None, int
             return TaskSpec.model_validate(data), index
         except ValidationError as exc:
             errors = [
-                {
-                    "loc": ["body", "messages", str(index), "content", *map(str, e["loc"])],
-                    "msg": e["msg"],
-                    "type": e["type"],
-                }
+                field_error(
+                    "body",
+                    ".".join(["messages", str(index), "content", *map(str, e["loc"])]),
+                    e["msg"],
+                    type=e["type"],
+                )
                 for e in exc.errors()
             ]
             raise TaskSpecError(f"message {index} carries an invalid task spec", errors) from exc

@@ -15,6 +15,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from eco_llm_gateway.settings import LlmGatewaySettings
+from eco_shared.models.llm_gateway import UsageLogEntry, UsageRecord
+from eco_shared.streams import as_text, text_fields
 
 # Token bucket, refilled continuously at `rate` per second up to `capacity`. One script, so
 # concurrent requests of a caller (on any replica) never both take the last token. The clock
@@ -76,79 +78,56 @@ class RateDecision:
     retry_after_s: float
 
 
-@dataclass(frozen=True)
-class UsageRecord:
-    """One call as the usage log keeps it."""
-
-    caller: str
-    requested_model: str
-    provider: str
-    model: str
-    status: int
-    outcome: str
-    stream: bool
-    cache_hit: bool
-    tokens_in: int
-    tokens_out: int
-    cost_usd: float
-    duration_ms: float
-    task: str | None
-    sensitive: bool
-    finding_types: list[str]
-    route_reason: str
-    attempts: list[dict[str, Any]]
-
-    def fields(self) -> dict[str, str]:
-        return {
-            "caller": self.caller,
-            "requested_model": self.requested_model,
-            "provider": self.provider,
-            "model": self.model,
-            "status": str(self.status),
-            "outcome": self.outcome,
-            "stream": "1" if self.stream else "0",
-            "cache_hit": "1" if self.cache_hit else "0",
-            "tokens_in": str(self.tokens_in),
-            "tokens_out": str(self.tokens_out),
-            "cost_usd": repr(self.cost_usd),
-            "duration_ms": f"{self.duration_ms:.2f}",
-            "task": self.task or "",
-            "sensitive": "1" if self.sensitive else "0",
-            "finding_types": ",".join(self.finding_types),
-            "route_reason": self.route_reason,
-            "attempts": json.dumps(self.attempts, separators=(",", ":")),
-        }
-
-
-def _dec(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _parse_entry(entry_id: Any, raw: dict[Any, Any]) -> dict[str, Any]:
-    f = {_dec(k): _dec(v) for k, v in raw.items()}
-    eid = _dec(entry_id)
-    millis = int(eid.split("-")[0])
+def _fields(record: UsageRecord) -> dict[str, str]:
+    """A usage record as stream fields."""
     return {
-        "id": eid,
-        "time": datetime.fromtimestamp(millis / 1000, UTC).isoformat().replace("+00:00", "Z"),
-        "caller": f.get("caller", ""),
-        "requested_model": f.get("requested_model", ""),
-        "provider": f.get("provider", ""),
-        "model": f.get("model", ""),
-        "status": int(f.get("status", "0")),
-        "outcome": f.get("outcome", ""),
-        "stream": f.get("stream") == "1",
-        "cache_hit": f.get("cache_hit") == "1",
-        "tokens_in": int(f.get("tokens_in", "0")),
-        "tokens_out": int(f.get("tokens_out", "0")),
-        "cost_usd": float(f.get("cost_usd", "0")),
-        "duration_ms": float(f.get("duration_ms", "0")),
-        "task": f.get("task") or None,
-        "sensitive": f.get("sensitive") == "1",
-        "finding_types": [t for t in f.get("finding_types", "").split(",") if t],
-        "route_reason": f.get("route_reason", ""),
-        "attempts": json.loads(f.get("attempts") or "[]"),
+        "caller": record.caller,
+        "requested_model": record.requested_model,
+        "provider": record.provider,
+        "model": record.model,
+        "status": str(record.status),
+        "outcome": record.outcome,
+        "stream": "1" if record.stream else "0",
+        "cache_hit": "1" if record.cache_hit else "0",
+        "tokens_in": str(record.tokens_in),
+        "tokens_out": str(record.tokens_out),
+        "cost_usd": repr(record.cost_usd),
+        "duration_ms": f"{record.duration_ms:.2f}",
+        "task": record.task or "",
+        "sensitive": "1" if record.sensitive else "0",
+        "finding_types": ",".join(record.finding_types),
+        "route_reason": record.route_reason,
+        "attempts": json.dumps(
+            [a.model_dump(mode="json") for a in record.attempts], separators=(",", ":")
+        ),
     }
+
+
+def _parse_entry(entry_id: Any, raw: dict[Any, Any]) -> UsageLogEntry:
+    f = text_fields(raw)
+    eid = as_text(entry_id)
+    millis = int(eid.split("-")[0])
+    return UsageLogEntry(
+        id=eid,
+        time=datetime.fromtimestamp(millis / 1000, UTC).isoformat().replace("+00:00", "Z"),
+        caller=f.get("caller", ""),
+        requested_model=f.get("requested_model", ""),
+        provider=f.get("provider", ""),
+        model=f.get("model", ""),
+        status=int(f.get("status", "0")),
+        outcome=f.get("outcome", ""),
+        stream=f.get("stream") == "1",
+        cache_hit=f.get("cache_hit") == "1",
+        tokens_in=int(f.get("tokens_in", "0")),
+        tokens_out=int(f.get("tokens_out", "0")),
+        cost_usd=float(f.get("cost_usd", "0")),
+        duration_ms=float(f.get("duration_ms", "0")),
+        task=f.get("task") or None,
+        sensitive=f.get("sensitive") == "1",
+        finding_types=[t for t in f.get("finding_types", "").split(",") if t],
+        route_reason=f.get("route_reason", ""),
+        attempts=json.loads(f.get("attempts") or "[]"),
+    )
 
 
 def _increments(record: UsageRecord) -> dict[str, float]:
@@ -197,7 +176,7 @@ class GatewayRepository:
             keys=[self.key(f"ratelimit:{caller}")],
             args=[capacity, self.settings.rate_limit_refill_per_s, cost],
         )
-        return RateDecision(bool(int(allowed)), float(_dec(remaining)), float(_dec(wait)))
+        return RateDecision(bool(int(allowed)), float(as_text(remaining)), float(as_text(wait)))
 
     # -- cache ------------------------------------------------------------------------
 
@@ -230,7 +209,7 @@ class GatewayRepository:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(
                 self.key("usage:log"),
-                record.fields(),  # type: ignore[arg-type]
+                _fields(record),  # type: ignore[arg-type]
                 maxlen=self.settings.usage_log_max_entries,
                 approximate=True,
             )
@@ -244,7 +223,7 @@ class GatewayRepository:
             pipe.zadd(self.key("usage:hours"), {str(hour): hour})
             pipe.zremrangebyscore(self.key("usage:hours"), "-inf", f"({hour - retention}")
             result = await pipe.execute()
-        return _dec(result[0])
+        return as_text(result[0])
 
     async def usage_table(self, since: float | None, until: float) -> tuple[Table, bool]:
         """Totals by (caller, provider) from `since`; False when the log no longer reaches it."""
@@ -260,37 +239,34 @@ class GatewayRepository:
         low = "-inf" if first_full is None else first_full
         hours = await self.redis.zrangebyscore(hours_key, low, "+inf")
         for raw_hour in hours:
-            data = await self.redis.hgetall(self.key(f"usage:hour:{_dec(raw_hour)}"))
+            data = await self.redis.hgetall(self.key(f"usage:hour:{as_text(raw_hour)}"))
             for field, value in data.items():
-                caller, provider, metric = _dec(field).rsplit("|", 2)
-                _add(table, caller, provider, metric, float(_dec(value)))
+                caller, provider, metric = as_text(field).rsplit("|", 2)
+                _add(table, caller, provider, metric, float(as_text(value)))
         return table, complete
 
     async def _from_log(self, table: Table, since: float, until: float) -> bool:
         stream = self.key("usage:log")
         oldest = await self.redis.xrange(stream, "-", "+", count=1)
-        complete = not oldest or int(_dec(oldest[0][0]).split("-")[0]) <= since * 1000
+        complete = not oldest or int(as_text(oldest[0][0]).split("-")[0]) <= since * 1000
         start = f"{int(since * 1000)}-0"
         end = f"{int(until * 1000) - 1}-18446744073709551615"
         while True:
             batch: list[Any] = await self.redis.xrange(stream, start, end, count=1000) or []
             for entry_id, raw in batch:
                 entry = _parse_entry(entry_id, raw)
-                record_like = UsageRecord(
-                    **{k: entry[k] for k in UsageRecord.__dataclass_fields__ if k in entry}
-                )
-                for metric, value in _increments(record_like).items():
-                    _add(table, entry["caller"], entry["provider"], metric, value)
+                for metric, value in _increments(entry).items():
+                    _add(table, entry.caller, entry.provider, metric, value)
             if len(batch) < 1000:
                 return complete
-            start = "(" + _dec(batch[-1][0])
+            start = "(" + as_text(batch[-1][0])
 
     async def usage_log(
         self, *, since: float | None, caller: str | None, limit: int
-    ) -> list[dict[str, Any]]:
+    ) -> list[UsageLogEntry]:
         """The newest log entries (newest first), optionally from one caller and time on."""
         start = "-" if since is None else f"{int(since * 1000)}-0"
-        entries: list[dict[str, Any]] = []
+        entries: list[UsageLogEntry] = []
         end = "+"
         while len(entries) < limit:
             batch: list[Any] = (
@@ -298,13 +274,13 @@ class GatewayRepository:
             )
             for entry_id, raw in batch:
                 entry = _parse_entry(entry_id, raw)
-                if caller is None or entry["caller"] == caller:
+                if caller is None or entry.caller == caller:
                     entries.append(entry)
                     if len(entries) >= limit:
                         break
             if len(batch) < 500:
                 break
-            end = "(" + _dec(batch[-1][0])
+            end = "(" + as_text(batch[-1][0])
         return entries
 
     # -- provider stats ---------------------------------------------------------------
@@ -337,4 +313,4 @@ class GatewayRepository:
             pipe.lrange(self.key(f"provider:{provider}:recent"), 0, -1)
             pipe.hgetall(self.key(f"provider:{provider}:totals"))
             recent, totals = await pipe.execute()
-        return [json.loads(r) for r in recent], {_dec(k): _dec(v) for k, v in totals.items()}
+        return [json.loads(r) for r in recent], text_fields(totals)

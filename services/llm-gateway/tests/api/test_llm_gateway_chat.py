@@ -8,8 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from eco_llm_gateway.testing import OFFLINE, Behavior, ProviderDouble, provider_config, sse_data
+from gateway_doubles import OFFLINE, Behavior, ProviderDouble, provider_config, sse_data
 
 Start = Callable[..., str]
 CLASSIFY = {"task": "classify", "labels": ["search_documents", "query_logs", "other"]}
@@ -122,6 +121,24 @@ def test_bad_input_is_a_4xx_problem(
 ) -> None:
     url = gateway()
     assert problem(chat(url, **body), status)["title"] == title
+
+
+def test_an_invalid_task_spec_names_the_field(gateway: Start) -> None:
+    url = gateway()
+    spec = '{"task": "classify", "labels": ["x"]}'
+    body = problem(chat(url, messages=[{"role": "system", "content": spec}]), 422)
+    assert body["type"] == "urn:eco:problem:task-spec"
+    error = body["errors"][0]
+    assert error["loc"][:4] == ["body", "messages", "0", "content"]
+    assert error["field"].startswith("messages.0.content")
+    assert "two labels" in error["msg"]
+
+
+def test_max_tokens_over_the_limit_names_the_field(gateway: Start) -> None:
+    url = gateway()
+    body = problem(chat(url, max_tokens=100_000), 422)
+    error = {"loc": ["body", "max_tokens"], "field": "max_tokens", "msg": "out of range"}
+    assert body["errors"] == [{**error, "type": "range"}]
 
 
 def test_prompt_over_the_limit_is_413(gateway: Start) -> None:

@@ -8,8 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from eco_llm_gateway.testing import OFFLINE, Behavior, ProviderDouble, provider_config
+from gateway_doubles import OFFLINE, Behavior, ProviderDouble, provider_config
 
 Start = Callable[..., str]
 
@@ -69,6 +68,10 @@ def test_since_counts_only_later_calls(gateway: Start) -> None:
     bad = httpx.get(f"{url}/v1/usage", params={"since": "last tuesday"})
     assert bad.status_code == 422
     assert bad.headers["content-type"].startswith("application/problem+json")
+    assert bad.json()["errors"][0]["field"] == "since"
+    bad_log = httpx.get(f"{url}/v1/usage/log", params={"since": "last tuesday"})
+    assert bad_log.status_code == 422
+    assert bad_log.json()["errors"][0]["field"] == "since"
 
 
 def test_the_log_records_classification_and_routing(

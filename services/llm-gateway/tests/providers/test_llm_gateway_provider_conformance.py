@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from gateway_doubles import Behavior, ProviderDouble, provider_config
 
 from eco_llm_gateway.protocol import TaskSpec
 from eco_llm_gateway.providers import (
@@ -19,7 +20,6 @@ from eco_llm_gateway.providers import (
     build_provider,
 )
 from eco_llm_gateway.settings import ProviderConfig
-from eco_llm_gateway.testing import Behavior, ProviderDouble, provider_config
 from eco_shared.http import ServiceClient
 
 KINDS = ["offline", "openai", "anthropic"]
@@ -147,8 +147,30 @@ async def test_max_tokens_cuts_the_answer_with_finish_length(
 async def test_check_passes_when_the_provider_is_up(
     subject: tuple[Provider, ProviderDouble | None],
 ) -> None:
-    provider, _ = subject
+    provider, double = subject
     await provider.check()
+    if double is not None:
+        # A pass must come from the provider itself: one authenticated model-list call.
+        asked = [r for r in double.requests if r["path"] == "/v1/models"]
+        assert len(asked) == 1
+        headers = asked[0]["headers"]
+        if double.protocol == "openai":
+            assert headers["authorization"] == f"Bearer {double.key}"
+        else:
+            assert headers["x-api-key"] == double.key
+
+
+async def test_check_fails_when_the_provider_is_down(
+    remote: tuple[Provider, ProviderDouble],
+) -> None:
+    provider, double = remote
+    await provider.check()
+    double.server.stop()
+    with pytest.raises(ProviderError) as caught:
+        await provider.check()
+    assert caught.value.provider == provider.name
+    assert caught.value.kind == "unavailable"
+    assert caught.value.fallback
 
 
 # -- remote providers: the wire and its failures ------------------------------------

@@ -1,4 +1,8 @@
-"""Typed client of the llm-gateway: chat completions, the structured tasks, usage."""
+"""Typed client of the llm-gateway: chat completions, the structured tasks, usage.
+
+The wire models live in `eco_shared.models.llm_gateway` (the service answers with them) and
+are re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,71 @@ import json
 from datetime import datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from eco_shared.adapters._base import AdapterError, BaseServiceAdapter, operation
+from eco_shared.models.llm_gateway import (
+    AssistantMessage,
+    Attempt,
+    CallerUsage,
+    ChatCompletion,
+    ChatCompletionRequest,
+    ChatMessage,
+    Choice,
+    EcoInfo,
+    Finding,
+    LatencyStats,
+    ModelCard,
+    ModelList,
+    ProbeResult,
+    ProviderList,
+    ProviderStatus,
+    ResponseFormat,
+    Route,
+    Sensitivity,
+    StreamOptions,
+    TextPart,
+    Usage,
+    UsageLog,
+    UsageLogEntry,
+    UsageRecord,
+    UsageReport,
+    UsageTotals,
+)
 
 CHAT_PATH = "/v1/chat/completions"
+
+__all__ = [
+    "CHAT_PATH",
+    "AssistantMessage",
+    "Attempt",
+    "CallerUsage",
+    "ChatCompletion",
+    "ChatCompletionRequest",
+    "ChatMessage",
+    "ChatResult",
+    "Choice",
+    "EcoInfo",
+    "Finding",
+    "LatencyStats",
+    "LlmGatewayAdapter",
+    "ModelCard",
+    "ModelList",
+    "ProbeResult",
+    "ProviderList",
+    "ProviderStatus",
+    "ResponseFormat",
+    "Route",
+    "Sensitivity",
+    "StreamOptions",
+    "TextPart",
+    "Usage",
+    "UsageLog",
+    "UsageLogEntry",
+    "UsageRecord",
+    "UsageReport",
+    "UsageTotals",
+]
 
 
 class ChatResult(BaseModel):
@@ -22,17 +86,30 @@ class ChatResult(BaseModel):
     model: str
     content: str
     finish_reason: str
-    usage: dict[str, int]
-    eco: dict[str, Any] = Field(default_factory=dict)
+    usage: Usage
+    eco: EcoInfo
+
+    @classmethod
+    def of(cls, completion: ChatCompletion) -> ChatResult:
+        """The first (only) choice of a completion."""
+        choice = completion.choices[0]
+        return cls(
+            id=completion.id,
+            model=completion.model,
+            content=choice.message.content,
+            finish_reason=choice.finish_reason,
+            usage=completion.usage,
+            eco=completion.eco,
+        )
 
     @property
     def provider(self) -> str:
         """The provider that answered (`offline`, `openai`, ...)."""
-        return str(self.eco.get("provider", ""))
+        return self.eco.provider
 
     @property
     def cache_hit(self) -> bool:
-        return bool(self.eco.get("cache_hit", False))
+        return self.eco.cache_hit
 
     def json_content(self) -> dict[str, Any]:
         """The answer parsed as the JSON object a structured task returns."""
@@ -47,7 +124,12 @@ class LlmGatewayAdapter(BaseServiceAdapter):
 
     service_name: ClassVar[str] = "llm-gateway"
 
-    @operation("POST", CHAT_PATH, body=True)
+    async def _complete(self, request: ChatCompletionRequest, operation: str) -> ChatCompletion:
+        body = request.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+        response = await self._request("POST", CHAT_PATH, operation=operation, json=body)
+        return ChatCompletion.model_validate(response.json())
+
+    @operation("POST", CHAT_PATH, body=True, response=ChatCompletion)
     async def chat(
         self,
         messages: list[dict[str, Any]],
@@ -59,61 +141,49 @@ class LlmGatewayAdapter(BaseServiceAdapter):
         cache: bool | None = None,
     ) -> ChatResult:
         """A chat completion (not streamed)."""
-        body: dict[str, Any] = {"model": model, "messages": messages}
-        if temperature is not None:
-            body["temperature"] = temperature
-        if max_tokens is not None:
-            body["max_tokens"] = max_tokens
-        if json_mode:
-            body["response_format"] = {"type": "json_object"}
-        if cache is not None:
-            body["cache"] = cache
-        response = await self._request("POST", CHAT_PATH, operation="chat", json=body)
-        data = response.json()
-        choice = data["choices"][0]
-        return ChatResult(
-            id=data["id"],
-            model=data["model"],
-            content=choice["message"]["content"],
-            finish_reason=choice["finish_reason"],
-            usage=data["usage"],
-            eco=data.get("eco") or {},
+        request = ChatCompletionRequest(
+            model=model,
+            messages=[ChatMessage.model_validate(m) for m in messages],
+            temperature=temperature,
+            max_tokens=max_tokens,
+            cache=cache,
+            response_format=ResponseFormat(type="json_object") if json_mode else None,
         )
+        return ChatResult.of(await self._complete(request, "chat"))
 
     async def _task(
         self, spec: dict[str, Any], text: str, model: str, operation_name: str
     ) -> dict[str, Any]:
-        body = {
-            "model": model,
-            "temperature": 0,
-            "response_format": {"type": "json_object"},
-            "messages": [
-                {"role": "system", "content": json.dumps(spec)},
-                {"role": "user", "content": text},
+        request = ChatCompletionRequest(
+            model=model,
+            temperature=0,
+            response_format=ResponseFormat(type="json_object"),
+            messages=[
+                ChatMessage(role="system", content=json.dumps(spec)),
+                ChatMessage(role="user", content=text),
             ],
-        }
-        response = await self._request("POST", CHAT_PATH, operation=operation_name, json=body)
-        data = response.json()
+        )
+        completion = await self._complete(request, operation_name)
         try:
-            answer = json.loads(data["choices"][0]["message"]["content"])
-        except (KeyError, IndexError, ValueError) as exc:
+            answer = json.loads(completion.choices[0].message.content)
+        except (IndexError, ValueError) as exc:
             raise AdapterError(
                 self.service_name, 502, {"detail": f"not a task answer: {exc}"}
             ) from exc
         if not isinstance(answer, dict):
             raise AdapterError(self.service_name, 502, {"detail": "the answer is not an object"})
         answer.setdefault("task", spec["task"])
-        answer["_eco"] = data.get("eco") or {}
+        answer["_eco"] = completion.eco.model_dump(mode="json")
         return answer
 
-    @operation("POST", CHAT_PATH, body=True)
+    @operation("POST", CHAT_PATH, body=True, response=ChatCompletion)
     async def classify(
         self, text: str, labels: list[str] | list[dict[str, Any]], *, model: str = "auto"
     ) -> dict[str, Any]:
         """`{"label", "confidence", "scores", ...}` for `text` against `labels`."""
         return await self._task({"task": "classify", "labels": labels}, text, model, "classify")
 
-    @operation("POST", CHAT_PATH, body=True)
+    @operation("POST", CHAT_PATH, body=True, response=ChatCompletion)
     async def extract_entities(
         self,
         text: str,
@@ -133,7 +203,7 @@ class LlmGatewayAdapter(BaseServiceAdapter):
             spec["now"] = now.isoformat()
         return await self._task(spec, text, model, "extract_entities")
 
-    @operation("POST", CHAT_PATH, body=True)
+    @operation("POST", CHAT_PATH, body=True, response=ChatCompletion)
     async def summarize(
         self, text: str, *, max_sentences: int | None = None, model: str = "auto"
     ) -> dict[str, Any]:
@@ -143,7 +213,7 @@ class LlmGatewayAdapter(BaseServiceAdapter):
             spec["max_sentences"] = max_sentences
         return await self._task(spec, text, model, "summarize")
 
-    @operation("POST", CHAT_PATH, body=True)
+    @operation("POST", CHAT_PATH, body=True, response=ChatCompletion)
     async def outline(
         self, text: str, *, max_sections: int | None = None, model: str = "auto"
     ) -> dict[str, Any]:
@@ -153,38 +223,35 @@ class LlmGatewayAdapter(BaseServiceAdapter):
             spec["max_sections"] = max_sections
         return await self._task(spec, text, model, "outline")
 
-    @operation("GET", "/v1/models")
-    async def models(self) -> list[dict[str, Any]]:
+    @operation("GET", "/v1/models", response=ModelList)
+    async def models(self) -> list[ModelCard]:
         """Every model the configured providers offer (ids `provider/model`, and `auto`)."""
         response = await self._request("GET", "/v1/models", operation="models")
-        data: list[dict[str, Any]] = response.json()["data"]
-        return data
+        return ModelList.model_validate(response.json()).data
 
-    @operation("GET", "/v1/providers", query=("probe",))
-    async def providers(self, *, probe: bool = False) -> dict[str, Any]:
+    @operation("GET", "/v1/providers", query=("probe",), response=ProviderList)
+    async def providers(self, *, probe: bool = False) -> ProviderList:
         """Health, latency and error rate of each provider."""
         response = await self._request(
             "GET", "/v1/providers", operation="providers", params={"probe": str(probe).lower()}
         )
-        body: dict[str, Any] = response.json()
-        return body
+        return ProviderList.model_validate(response.json())
 
-    @operation("GET", "/v1/usage", query=("caller", "since", "provider"))
+    @operation("GET", "/v1/usage", query=("caller", "since", "provider"), response=UsageReport)
     async def usage(
         self, *, caller: str | None = None, since: str | None = None, provider: str | None = None
-    ) -> dict[str, Any]:
+    ) -> UsageReport:
         """Calls, tokens, estimated cost and cache hits by caller and provider."""
         params = {
             k: v for k, v in {"caller": caller, "since": since, "provider": provider}.items() if v
         }
         response = await self._request("GET", "/v1/usage", operation="usage", params=params)
-        body: dict[str, Any] = response.json()
-        return body
+        return UsageReport.model_validate(response.json())
 
-    @operation("GET", "/v1/usage/log", query=("caller", "since", "limit"))
+    @operation("GET", "/v1/usage/log", query=("caller", "since", "limit"), response=UsageLog)
     async def usage_log(
         self, *, caller: str | None = None, since: str | None = None, limit: int = 100
-    ) -> list[dict[str, Any]]:
+    ) -> list[UsageLogEntry]:
         """The newest calls, each with its classification and routing decision."""
         params: dict[str, Any] = {"limit": limit}
         if caller:
@@ -192,5 +259,4 @@ class LlmGatewayAdapter(BaseServiceAdapter):
         if since:
             params["since"] = since
         response = await self._request("GET", "/v1/usage/log", operation="usage_log", params=params)
-        entries: list[dict[str, Any]] = response.json()["entries"]
-        return entries
+        return UsageLog.model_validate(response.json()).entries

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
 
-from eco_llm_gateway.deps import CallerDep, GatewayDep
-from eco_llm_gateway.models import ChatCompletion, ChatCompletionRequest, EcoInfo
+from eco_llm_gateway.deps import CallerDep, LlmGatewayDep
+from eco_shared.models.llm_gateway import ChatCompletion, ChatCompletionRequest, EcoInfo
+from eco_shared.problems import problem_responses
 
 router = APIRouter(prefix="/v1/chat", tags=["chat"])
 
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
-
-def _headers(eco: EcoInfo | dict[str, Any]) -> dict[str, str]:
-    info = eco if isinstance(eco, EcoInfo) else EcoInfo.model_validate(eco)
+def _headers(info: EcoInfo) -> dict[str, str]:
     reason = info.route.reason.encode("ascii", "replace").decode()[:500]
     return {
         "X-Eco-Provider": info.provider,
@@ -33,31 +29,29 @@ def _headers(eco: EcoInfo | dict[str, Any]) -> dict[str, str]:
     summary="Create a chat completion (OpenAI-compatible; stream=true for server-sent events)",
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "The completion or its stream"},
-        404: {**_PROBLEM, "description": "Unknown model or provider"},
-        413: {**_PROBLEM, "description": "Prompt over the configured size"},
-        422: {
-            **_PROBLEM,
-            "description": "Invalid request, or sensitive content and no local provider",
-        },
-        429: {**_PROBLEM, "description": "Caller over its rate limit (Retry-After)"},
-        502: {**_PROBLEM, "description": "A provider answered garbage (named), fallback tried"},
-        503: {**_PROBLEM, "description": "No provider could answer"},
+        **problem_responses(
+            (400, "The body is not JSON"),
+            (404, "Unknown model or provider"),
+            (413, "Prompt over the configured size"),
+            (422, "Invalid request or task spec, or sensitive content and no local provider"),
+            (429, "Caller over its rate limit (Retry-After)"),
+            (502, "A provider answered garbage (named), fallback tried"),
+            (503, "No provider could answer"),
+        ),
     },
     openapi_extra={"x-eco-intent": "ask a language model; classify, extract, summarize, outline"},
 )
 async def create_chat_completion(
-    body: ChatCompletionRequest, gateway: GatewayDep, caller: CallerDep
+    body: ChatCompletionRequest, gateway: LlmGatewayDep, caller: CallerDep
 ) -> Response:
     """Route the request to a provider (or the cache) and answer in OpenAI's shape."""
     plan = await gateway.plan(body, caller)
     if body.stream:
         start = await gateway.open_stream(plan)
-        assert start.candidate is not None
-        eco = gateway.eco_info(plan, start.candidate, start.attempts, start.cache_hit)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return EventSourceResponse(
             gateway.sse(start, include_usage),
-            headers={**_headers(eco), "Cache-Control": "no-cache"},
+            headers={**_headers(gateway.stream_info(start)), "Cache-Control": "no-cache"},
             ping=15,
             sep="\n",
         )

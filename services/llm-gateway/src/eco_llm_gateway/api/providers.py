@@ -6,16 +6,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from eco_llm_gateway.deps import GatewayDep, HttpDep
-from eco_llm_gateway.models import ProviderList
-from eco_llm_gateway.service import provider_statuses
+from eco_llm_gateway.deps import HttpDep, LlmGatewayDep
+from eco_shared.models.llm_gateway import ProviderList
+from eco_shared.problems import problem_responses
 
 router = APIRouter(prefix="/v1/providers", tags=["providers"])
 
 
-@router.get("", summary="Health, latency and error rate of every configured provider")
+@router.get(
+    "",
+    summary="Health, latency and error rate of every configured provider",
+    responses=problem_responses((422, "probe is not a boolean")),
+)
 async def list_providers(
-    gateway: GatewayDep,
+    gateway: LlmGatewayDep,
     http: HttpDep,
     probe: Annotated[
         bool,
@@ -23,7 +27,4 @@ async def list_providers(
     ] = False,
 ) -> ProviderList:
     """Recent outcomes from the shared usage store; with `probe`, a live check as well."""
-    return ProviderList(
-        providers=await provider_statuses(gateway, http, probe=probe),
-        routing=[f"{p}/{m}" for p, m in gateway.settings.preference()],
-    )
+    return await gateway.provider_list(http, probe=probe)

@@ -1,0 +1,202 @@
+"""Accounting: what each call cost, the usage log, provider outcomes and the cache writes,
+and the background tasks that keep counting after a client hangs up."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+import structlog
+
+from eco_llm_gateway.models import Candidate, Plan
+from eco_llm_gateway.protocol import TaskSpec
+from eco_llm_gateway.providers import ProviderError, ProviderUsage
+from eco_llm_gateway.repository import GatewayRepository
+from eco_shared.models.llm_gateway import Attempt, Finding, UsageRecord
+
+log = structlog.get_logger(__name__)
+
+
+def cost_of(candidate: Candidate, usage: ProviderUsage) -> float:
+    """The estimated USD cost of a call at the provider's configured prices."""
+    config = candidate.provider.config
+    return round(
+        usage.prompt_tokens * config.cost_per_1k_input / 1000
+        + usage.completion_tokens * config.cost_per_1k_output / 1000,
+        8,
+    )
+
+
+def ok_attempt(candidate: Candidate, duration_ms: float) -> Attempt:
+    """The attempt that answered."""
+    return Attempt(
+        provider=candidate.provider.name,
+        model=candidate.model,
+        outcome="ok",
+        duration_ms=round(duration_ms, 2),
+    )
+
+
+class Accounting:
+    """Records every call in the usage log and every provider outcome in its stats."""
+
+    def __init__(self, repository: GatewayRepository) -> None:
+        self.repo = repository
+        self._background: set[asyncio.Task[Any]] = set()
+
+    async def succeeded(self, candidate: Candidate, duration_ms: float) -> None:
+        """Count a call the provider answered."""
+        await self.repo.record_outcome(candidate.provider.name, True, duration_ms)
+
+    async def attempt_failed(
+        self, attempts: list[Attempt], candidate: Candidate, exc: ProviderError, started: float
+    ) -> None:
+        """Note a failed attempt in the route and in the provider's stats."""
+        duration = (time.perf_counter() - started) * 1000
+        attempts.append(
+            Attempt(
+                provider=candidate.provider.name,
+                model=candidate.model,
+                outcome=exc.kind,
+                status=exc.status,
+                detail=exc.detail,
+                duration_ms=round(duration, 2),
+            )
+        )
+        log.warning(
+            "provider_failed",
+            provider=candidate.provider.name,
+            model=candidate.model,
+            kind=exc.kind,
+            status=exc.status,
+            detail=exc.detail,
+        )
+        await self.repo.record_outcome(candidate.provider.name, False, duration, exc.detail)
+
+    async def remember(
+        self,
+        plan: Plan,
+        candidate: Candidate,
+        content: str,
+        finish_reason: str,
+        usage: ProviderUsage,
+    ) -> None:
+        """Cache an answer when the plan allows it."""
+        if plan.cache_key is None:
+            return
+        await self.repo.cache_put(
+            plan.cache_key,
+            {
+                "provider": candidate.provider.name,
+                "model": candidate.model,
+                "content": content,
+                "finish_reason": finish_reason,
+                "usage": [usage.prompt_tokens, usage.completion_tokens],
+            },
+        )
+
+    async def record_plan(
+        self,
+        plan: Plan,
+        candidate: Candidate | None,
+        status: int,
+        outcome: str,
+        stream: bool,
+        usage: ProviderUsage | None,
+        cost: float,
+        attempts: list[Attempt],
+        *,
+        cache_hit: bool = False,
+    ) -> None:
+        """Record a planned call in the usage log."""
+        reason = plan.reason + ("; cache hit" if cache_hit else "")
+        await self.record(
+            caller=plan.caller,
+            requested=plan.requested,
+            status=status,
+            outcome=outcome,
+            stream=stream,
+            started=plan.started,
+            task=plan.task,
+            findings=plan.findings,
+            reason=reason,
+            attempts=attempts,
+            candidate=candidate,
+            usage=usage,
+            cost=cost,
+            cache_hit=cache_hit,
+        )
+
+    async def record(
+        self,
+        *,
+        caller: str,
+        requested: str,
+        status: int,
+        outcome: str,
+        stream: bool,
+        started: float,
+        task: TaskSpec | None,
+        findings: list[Finding],
+        reason: str,
+        attempts: list[Attempt],
+        candidate: Candidate | None = None,
+        usage: ProviderUsage | None = None,
+        cost: float = 0.0,
+        cache_hit: bool = False,
+    ) -> None:
+        """Record one call (answered or refused) in the usage log and the `llm_call` line."""
+        record = UsageRecord(
+            caller=caller,
+            requested_model=requested,
+            provider=candidate.provider.name if candidate else "none",
+            model=candidate.model if candidate else "",
+            status=status,
+            outcome=outcome,
+            stream=stream,
+            cache_hit=cache_hit,
+            tokens_in=usage.prompt_tokens if usage else 0,
+            tokens_out=usage.completion_tokens if usage else 0,
+            cost_usd=cost,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            task=task.task if task else None,
+            sensitive=bool(findings),
+            finding_types=sorted({f.type for f in findings}),
+            route_reason=reason,
+            attempts=attempts,
+        )
+        try:
+            await self.repo.record_usage(record)
+        except Exception:
+            # The answer was given; losing its accounting is logged, not turned into an error.
+            log.exception("usage_record_failed", caller=caller, provider=record.provider)
+        log.info(
+            "llm_call",
+            caller=caller,
+            requested_model=requested,
+            provider=record.provider,
+            model=record.model,
+            status=status,
+            outcome=outcome,
+            cache_hit=cache_hit,
+            tokens_in=record.tokens_in,
+            tokens_out=record.tokens_out,
+            sensitive=record.sensitive,
+            finding_types=record.finding_types,
+            route_reason=reason,
+        )
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run accounting in the background.
+
+        It must survive a client that hangs up mid-stream (the generator is closed)."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        """Wait for accounting still in flight (shutdown)."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)

@@ -1,0 +1,113 @@
+"""`Gateway`: the one service object routes talk to, over routing, answering, streaming,
+accounting and reports."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from eco_llm_gateway.models import Plan, StreamStart
+from eco_llm_gateway.providers import Provider
+from eco_llm_gateway.repository import GatewayRepository
+from eco_llm_gateway.service._accounting import Accounting
+from eco_llm_gateway.service._answers import Answerer, eco_info
+from eco_llm_gateway.service._reports import provider_statuses, usage_report
+from eco_llm_gateway.service._routing import Router
+from eco_llm_gateway.service._streaming import Streamer
+from eco_llm_gateway.settings import LlmGatewaySettings
+from eco_shared.http import ServiceClient
+from eco_shared.models.llm_gateway import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    EcoInfo,
+    ModelCard,
+    ModelList,
+    ProviderList,
+    UsageLog,
+    UsageReport,
+)
+
+
+class Gateway:
+    """One API over the configured providers."""
+
+    def __init__(
+        self,
+        settings: LlmGatewaySettings,
+        providers: dict[str, Provider],
+        repository: GatewayRepository,
+    ) -> None:
+        self.settings = settings
+        self.providers = providers
+        self.repo = repository
+        self.accounting = Accounting(repository)
+        self.router = Router(settings, providers, repository, self.accounting)
+        self._answerer = Answerer(providers, repository, self.accounting)
+        self._streamer = Streamer(providers, repository, self.accounting)
+
+    # -- chat -------------------------------------------------------------------------
+
+    async def plan(self, request: ChatCompletionRequest, caller: str) -> Plan:
+        """Validate, rate-limit, classify and route a request (raises problem+json errors)."""
+        return await self.router.plan(request, caller)
+
+    async def complete(self, plan: Plan) -> ChatCompletion:
+        """Answer a planned request in one piece."""
+        return await self._answerer.complete(plan)
+
+    async def open_stream(self, plan: Plan) -> StreamStart:
+        """Start a planned request's stream (falls back before the first chunk only)."""
+        return await self._streamer.open(plan)
+
+    def sse(self, start: StreamStart, include_usage: bool) -> AsyncIterator[str]:
+        """The started stream as OpenAI chunk events ending with `[DONE]`."""
+        return self._streamer.sse(start, include_usage)
+
+    def stream_info(self, start: StreamStart) -> EcoInfo:
+        """The `eco` block of a started stream (for its headers)."""
+        assert start.candidate is not None
+        return eco_info(start.plan, start.candidate, start.attempts, start.cache_hit)
+
+    async def drain(self) -> None:
+        """Wait for accounting still in flight (shutdown)."""
+        await self.accounting.drain()
+
+    # -- reports ----------------------------------------------------------------------
+
+    def models(self) -> ModelList:
+        """`auto` and `provider/model` for every configured model."""
+        auto = ModelCard(
+            id="auto", owned_by="llm-gateway", provider="auto", kind="router", local=False
+        )
+        cards = [auto]
+        for provider in self.providers.values():
+            cards.extend(
+                ModelCard(
+                    id=f"{provider.name}/{model}",
+                    owned_by=provider.name,
+                    provider=provider.name,
+                    kind=provider.kind,
+                    local=provider.local,
+                )
+                for model in provider.models
+            )
+        return ModelList(data=cards)
+
+    async def provider_list(self, http: ServiceClient, *, probe: bool) -> ProviderList:
+        """Every provider's health, latency and error rate, and the `auto` order."""
+        return ProviderList(
+            providers=await provider_statuses(
+                list(self.providers.values()), self.repo, http, probe_now=probe
+            ),
+            routing=[f"{p}/{m}" for p, m in self.settings.preference()],
+        )
+
+    async def usage(
+        self, *, caller: str | None, since: float | None, provider: str | None
+    ) -> UsageReport:
+        """Usage totals from `since`, by caller and provider."""
+        return await usage_report(self.repo, caller=caller, since=since, provider=provider)
+
+    async def usage_log(self, *, caller: str | None, since: float | None, limit: int) -> UsageLog:
+        """The newest calls first, each with its classification and route."""
+        entries = await self.repo.usage_log(since=since, caller=caller, limit=limit)
+        return UsageLog(entries=entries)

@@ -1,0 +1,280 @@
+"""Wire models of the llm-gateway: OpenAI's chat-completions shape with the gateway's `eco`
+block, and the gateway's own model, provider and usage reports.
+
+The service answers with these models and `eco_shared.adapters.llm_gateway` reads them back,
+so the two cannot disagree on a field.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Role = Literal["system", "developer", "user", "assistant"]
+Health = Literal["healthy", "degraded", "down", "unknown"]
+
+
+class TextPart(BaseModel):
+    """One part of an array-valued message content (only text is supported)."""
+
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(BaseModel):
+    """One message of a conversation."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    role: Role
+    content: str | list[TextPart]
+    name: str | None = Field(default=None, max_length=64)
+
+    @property
+    def text(self) -> str:
+        """The message's content as plain text."""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content)
+
+
+class ResponseFormat(BaseModel):
+    type: Literal["text", "json_object"] = "text"
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(BaseModel):
+    """`POST /v1/chat/completions`: OpenAI's request shape (unsupported fields are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(default="auto", min_length=1, max_length=256)
+    messages: list[ChatMessage] = Field(min_length=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    stop: str | list[str] | None = None
+    n: int = Field(default=1, ge=1, le=1, description="Only one choice is supported.")
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    response_format: ResponseFormat | None = None
+    user: str | None = Field(default=None, max_length=256)
+    cache: bool | None = Field(
+        default=None,
+        description="Gateway extension: true caches this request, false never; "
+        "default: cached when temperature is 0.",
+    )
+
+    @field_validator("stop")
+    @classmethod
+    def _stops(cls, stop: str | list[str] | None) -> list[str] | None:
+        if stop is None:
+            return None
+        stops = [stop] if isinstance(stop, str) else stop
+        if len(stops) > 4 or any(not s or len(s) > 100 for s in stops):
+            raise ValueError("stop takes up to 4 non-empty sequences of at most 100 characters")
+        return stops
+
+    @property
+    def output_limit(self) -> int | None:
+        """The requested cap on output tokens (`max_completion_tokens` wins)."""
+        return self.max_completion_tokens or self.max_tokens
+
+    @property
+    def json_mode(self) -> bool:
+        """Whether a JSON object was asked for (`response_format: json_object`)."""
+        return self.response_format is not None and self.response_format.type == "json_object"
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: str
+    logprobs: None = None
+
+
+class Finding(BaseModel):
+    """One piece of sensitive content: its type and where it is, never its value."""
+
+    type: str
+    detail: str | None = None
+    message: int = Field(description="Index of the message it was found in.")
+    start: int
+    end: int
+
+
+class Attempt(BaseModel):
+    """One provider the router tried, and what came of it."""
+
+    provider: str
+    model: str
+    outcome: str  # ok | timeout | unavailable | rate_limited | server_error | bad_response | ...
+    status: int | None = None
+    detail: str | None = None
+    duration_ms: float
+
+
+class Route(BaseModel):
+    requested: str
+    reason: str
+    attempts: list[Attempt] = Field(default_factory=list)
+
+
+class Sensitivity(BaseModel):
+    detected: bool
+    findings: list[Finding] = Field(default_factory=list)
+
+
+class EcoInfo(BaseModel):
+    """The gateway's account of the call: who answered, why, and from where."""
+
+    provider: str
+    model: str
+    local: bool
+    cache_hit: bool
+    caller: str
+    task: str | None = None
+    route: Route
+    sensitive: Sensitivity
+
+
+class ChatCompletion(BaseModel):
+    """The OpenAI chat-completion response with the gateway's `eco` block."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    system_fingerprint: str | None = None
+    choices: list[Choice]
+    usage: Usage
+    eco: EcoInfo
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str
+    provider: str
+    kind: str
+    local: bool
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class LatencyStats(BaseModel):
+    avg_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+
+
+class ProbeResult(BaseModel):
+    ok: bool
+    duration_ms: float
+    error: str | None = None
+
+
+class ProviderStatus(BaseModel):
+    name: str
+    kind: str
+    local: bool
+    base_url: str | None
+    models: list[str]
+    health: Health
+    circuit: str | None = Field(description="State of the shared client's breaker for its host.")
+    recent_calls: int
+    recent_errors: int
+    error_rate: float | None
+    latency: LatencyStats
+    total_calls: int
+    total_errors: int
+    last_error: str | None = None
+    last_error_at: str | None = None
+    probe: ProbeResult | None = None
+
+
+class ProviderList(BaseModel):
+    providers: list[ProviderStatus]
+    routing: list[str] = Field(description="The `auto` preference order (provider/model).")
+
+
+class UsageTotals(BaseModel):
+    calls: int = 0
+    errors: int = 0
+    rate_limited: int = 0
+    cache_hits: int = 0
+    sensitive: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+
+
+class CallerUsage(BaseModel):
+    totals: UsageTotals
+    by_provider: dict[str, UsageTotals]
+
+
+class UsageReport(BaseModel):
+    since: str | None
+    until: str
+    caller: str | None
+    provider: str | None
+    complete: bool = Field(
+        description="False when part of the window is older than the retained usage log."
+    )
+    totals: UsageTotals
+    by_caller: dict[str, CallerUsage]
+    by_provider: dict[str, UsageTotals]
+
+
+class UsageRecord(BaseModel):
+    """One call as the usage log keeps it."""
+
+    caller: str
+    requested_model: str
+    provider: str
+    model: str
+    status: int
+    outcome: str
+    stream: bool
+    cache_hit: bool
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    duration_ms: float
+    task: str | None
+    sensitive: bool
+    finding_types: list[str]
+    route_reason: str
+    attempts: list[Attempt]
+
+
+class UsageLogEntry(UsageRecord):
+    """A usage record as read back: with its log id and time."""
+
+    id: str
+    time: str
+
+
+class UsageLog(BaseModel):
+    entries: list[UsageLogEntry]
