@@ -11,7 +11,6 @@ that is the logging handler's job, not the shipper's.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from collections import deque
@@ -24,7 +23,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from prometheus_client import CollectorRegistry, Counter
 from redis.exceptions import RedisError, ResponseError
 
-from eco_shared.bus import CONTENT_TYPE, LOGS, SPECVERSION, new_event_id, utc_now_rfc3339
+from eco_shared.bus import LOGS, envelope_fields, new_event_id, utc_now_rfc3339
 from eco_shared.logging import add_log_sink, remove_log_sink
 
 __all__ = ["DROPPED_KEY", "LOG_RECORD_TYPE", "LogShipper"]
@@ -229,17 +228,16 @@ class LogShipper:
     def _fields(self, record: MutableMapping[str, Any]) -> dict[str, str]:
         data = {k: v for k, v in record.items() if not k.startswith("_")}
         timestamp = data.get("timestamp")
-        return {
-            "id": new_event_id(),
-            "source": self.source,
-            "type": LOG_RECORD_TYPE,
-            "time": timestamp if isinstance(timestamp, str) else utc_now_rfc3339(),
-            "specversion": SPECVERSION,
-            "datacontenttype": CONTENT_TYPE,
+        return envelope_fields(
+            id=new_event_id(),
+            source=self.source,
+            type=LOG_RECORD_TYPE,
+            time=timestamp if isinstance(timestamp, str) else utc_now_rfc3339(),
             # a log record is not a message of a trace; its trace_id/span_id are in data
-            "traceparent": "",
-            "data": json.dumps(data, separators=(",", ":"), default=_json_default),
-        }
+            traceparent="",
+            data=data,
+            json_default=_json_default,
+        )
 
     async def _send(self, batch: list[dict[str, str]]) -> None:
         assert self._redis is not None

@@ -12,9 +12,11 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
+from typing import Self
 
 import redis
+
+from eco_shared._closing import Started
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -40,7 +42,7 @@ def redis_server_binary() -> str:
     return found
 
 
-class RedisServer:
+class RedisServer(Started):
     """Start and stop one redis-server process with its data in `data_dir`."""
 
     def __init__(self, data_dir: Path, port: int | None = None, host: str = "127.0.0.1") -> None:
@@ -51,6 +53,7 @@ class RedisServer:
 
     @property
     def url(self) -> str:
+        """The server's Redis URL (database 0)."""
         return f"redis://{self.host}:{self.port}/0"
 
     def command(self) -> list[str]:
@@ -63,7 +66,8 @@ class RedisServer:
             *("--daemonize", "no", "--protected-mode", "no"),
         ]
 
-    def start(self, timeout_s: float = 10.0) -> RedisServer:
+    def start(self, timeout_s: float = 10.0) -> Self:
+        """Start the process and wait until it answers PING."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "redis.log", "ab")  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen(
@@ -91,6 +95,7 @@ class RedisServer:
             client.close()
 
     def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM the server (SIGKILL after `timeout_s`)."""
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()
@@ -105,14 +110,3 @@ class RedisServer:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

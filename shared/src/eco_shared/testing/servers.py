@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import uvicorn
 
+from eco_shared._closing import Started
 from eco_shared.redis_server import free_port
 
 
-class ThreadedServer:
+class ThreadedServer(Started):
     """Run `app` on 127.0.0.1:`port` until stopped; usable as a context manager."""
 
     def __init__(
@@ -30,7 +30,7 @@ class ThreadedServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 10.0) -> ThreadedServer:
+    def start(self, timeout_s: float = 10.0) -> Self:
         self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
         self.thread.start()
         deadline = time.monotonic() + timeout_s
@@ -46,14 +46,3 @@ class ThreadedServer:
         self.server.should_exit = True
         if self.thread is not None:
             self.thread.join(10)
-
-    def __enter__(self) -> ThreadedServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
