@@ -25,6 +25,7 @@ from eco_shared.problems import (
     ValidationProblem,
     problem_responses,
 )
+from eco_shared.redis_server import free_port
 from eco_shared.testing.example_service import ExampleSettings
 from eco_shared.testing.servers import ThreadedServer
 
@@ -72,6 +73,12 @@ async def numbers(
     rows = [n for n in resources.numbers if n > after][: limit + 1]
     items, next_cursor = cut_page(rows, limit, lambda n: (n,))
     return Page[int](items=items, next_cursor=next_cursor)
+
+
+@router.get("/cached", responses=problem_responses(503))
+async def cached(redis: RedisDep) -> dict[str, str | None]:
+    value = await redis.get("k")
+    return {"value": value.decode() if value else None}
 
 
 @contextlib.asynccontextmanager
@@ -169,3 +176,16 @@ def test_time_forms() -> None:
     assert parse_time("", "t") is None
     with pytest.raises(ValidationProblem):
         parse_time("99999-01-01", "t")
+
+
+def test_a_redis_outage_is_503_with_retry_after(redis_prefix: str) -> None:
+    settings = ExampleSettings(
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        redis_prefix=redis_prefix,
+        register_with_discovery=False,
+    )
+    app = create_service_app(settings, routers=[router], lifespan=lifespan, configure_process=False)
+    with ThreadedServer(app) as server:
+        response = httpx.get(f"{server.url}/cached", timeout=30)
+    _problem(response, 503)
+    assert response.headers["retry-after"] == "1"

@@ -19,6 +19,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -310,7 +311,7 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    """Turn HTTP errors, validation errors and crashes into problem+json responses."""
+    """Turn HTTP errors, validation errors, a Redis outage (503) and crashes into problem+json."""
 
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
@@ -346,6 +347,18 @@ def install_problem_handlers(app: FastAPI) -> None:
             title="Malformed request" if malformed else "Validation failed",
             type=VALIDATION_TYPE,
             errors=errors,
+        )
+
+    @app.exception_handler(RedisError)
+    async def _redis_down(request: Request, exc: RedisError) -> JSONResponse:
+        # Redis holds the bus and most state: an outage is a 503 to retry, not a crash
+        log.warning("redis_unavailable", path=request.url.path, error=str(exc)[:200])
+        return problem_response(
+            request,
+            503,
+            "A dependency (Redis) is unavailable; retry shortly.",
+            title="Service unavailable",
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(Exception)
