@@ -100,6 +100,10 @@ async def test_adapter_against_the_real_service_process(
         assert [d.id for d in found.items] == [again.id]
         found = await docs.search_documents("adapter", format="markdown")
         assert [d.id for d in found.items] == [again.id]
+        found = await docs.search_documents("adapters hello elephant", match="any")
+        # Stemmed, one term is enough, most terms first: `created` is now "Adapter PDF".
+        assert [d.id for d in found.items] == [again.id, created.id]
+        assert (await docs.search_documents("adapters elephant")).total == 0
         since = await docs.search_documents(created_after=created.created_at)
         assert [d.id for d in since.items] == [again.id]
         later = await docs.search_documents(created_after=again.created_at + timedelta(seconds=1))

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from eco_doc_store.main import build_app
-from eco_doc_store.migrations import sync_database_url
 from eco_doc_store.settings import DocStoreSettings
+from eco_shared.db import create_engine
 from eco_shared.testing import ServiceProcess
 from eco_shared.testing.servers import ThreadedServer
 
@@ -34,62 +34,61 @@ async def _writer(client: httpx.AsyncClient, n: int, acked: dict[str, str]) -> N
             return
 
 
-def _check_consistency(database_url: str) -> int:
+async def _check_consistency(database_url: str) -> int:
     """Every stored version is whole; the index holds exactly the live latest versions."""
-    engine = sa.create_engine(sync_database_url(database_url))
+    engine = create_engine(database_url)
     try:
-        with engine.connect() as conn:
-            docs = conn.execute(
-                sa.text("SELECT id, latest_version, deleted_at FROM documents")
-            ).all()
-            for doc_id, latest, _ in docs:
-                numbers = (
-                    conn.execute(
-                        sa.text(
-                            "SELECT version FROM document_versions WHERE document_id = :d"
-                            " ORDER BY version"
-                        ),
-                        {"d": doc_id},
-                    )
-                    .scalars()
-                    .all()
-                )
-                assert numbers == list(range(1, latest + 1)), doc_id
-            rows = conn.execute(
-                sa.text(
-                    "SELECT v.sha256, v.size_bytes, c.content FROM document_versions v"
-                    " LEFT JOIN document_contents c ON c.version_id = v.id"
-                )
-            ).all()
-            for sha256, size, content in rows:
-                assert content is not None
-                assert (hashlib.sha256(bytes(content)).hexdigest(), len(content)) == (sha256, size)
-            orphans = conn.execute(
-                sa.text(
-                    "SELECT count(*) FROM document_contents c LEFT JOIN document_versions v"
-                    " ON v.id = c.version_id WHERE v.id IS NULL"
-                )
-            ).scalar_one()
-            assert orphans == 0
-            latest_ids = set(
-                conn.execute(
-                    sa.text(
-                        "SELECT v.id FROM documents d JOIN document_versions v"
-                        " ON v.document_id = d.id AND v.version = d.latest_version"
-                        " WHERE d.deleted_at IS NULL"
-                    )
-                ).scalars()
-            )
-            if conn.dialect.name == "postgresql":
-                indexed = set(
-                    conn.execute(sa.text("SELECT version_id FROM document_search")).scalars()
-                )
-            else:
-                indexed = set(conn.execute(sa.text("SELECT rowid FROM document_fts")).scalars())
-            assert indexed == latest_ids
-            return len(docs)
+        async with engine.connect() as conn:
+            return await conn.run_sync(_check_tables)
     finally:
-        engine.dispose()
+        await engine.dispose()
+
+
+def _check_tables(conn: sa.Connection) -> int:
+    docs = conn.execute(sa.text("SELECT id, latest_version, deleted_at FROM documents")).all()
+    for doc_id, latest, _ in docs:
+        numbers = (
+            conn.execute(
+                sa.text(
+                    "SELECT version FROM document_versions WHERE document_id = :d ORDER BY version"
+                ),
+                {"d": doc_id},
+            )
+            .scalars()
+            .all()
+        )
+        assert numbers == list(range(1, latest + 1)), doc_id
+    rows = conn.execute(
+        sa.text(
+            "SELECT v.sha256, v.size_bytes, c.content FROM document_versions v"
+            " LEFT JOIN document_contents c ON c.version_id = v.id"
+        )
+    ).all()
+    for sha256, size, content in rows:
+        assert content is not None
+        assert (hashlib.sha256(bytes(content)).hexdigest(), len(content)) == (sha256, size)
+    orphans = conn.execute(
+        sa.text(
+            "SELECT count(*) FROM document_contents c LEFT JOIN document_versions v"
+            " ON v.id = c.version_id WHERE v.id IS NULL"
+        )
+    ).scalar_one()
+    assert orphans == 0
+    latest_ids = set(
+        conn.execute(
+            sa.text(
+                "SELECT v.id FROM documents d JOIN document_versions v"
+                " ON v.document_id = d.id AND v.version = d.latest_version"
+                " WHERE d.deleted_at IS NULL"
+            )
+        ).scalars()
+    )
+    if conn.dialect.name == "postgresql":
+        indexed = set(conn.execute(sa.text("SELECT version_id FROM document_search")).scalars())
+    else:
+        indexed = set(conn.execute(sa.text("SELECT rowid FROM document_fts")).scalars())
+    assert indexed == latest_ids
+    return len(docs)
 
 
 @pytest.mark.slow
@@ -110,7 +109,7 @@ async def test_sigkill_mid_write_leaves_whole_documents(
         service.kill()  # while the writers are in the middle of their next writes
         await asyncio.wait_for(asyncio.gather(*writers), timeout=30)
 
-    stored = _check_consistency(database_url)
+    stored = await _check_consistency(database_url)
     assert stored >= len(acked)
 
     # Restarted in-process on the same database (a second process start is slow).

@@ -1,85 +1,146 @@
-"""Alembic migrations: from an empty database, re-run as a no-op, down and up again."""
+"""Alembic migrations: from an empty database, re-run as a no-op, down and up again, and
+0002's backfill of the stemmed index for documents stored before it."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from eco_doc_store.migrations import (
-    VERSION_TABLE,
-    current_revision,
-    downgrade_database,
-    head_revision,
-    sync_database_url,
-    upgrade_database,
-)
+from eco_doc_store.migrations import PACKAGE, VERSION_TABLE
 from eco_doc_store.models import DocStoreTable
+from eco_shared.db import create_engine, current_revision, downgrade, head_revision, migrate
 
 TABLES = {"documents", "document_versions", "document_contents"}
 
 
-def _tables(url: str) -> set[str]:
-    engine = sa.create_engine(sync_database_url(url))
-    try:
-        with engine.connect() as conn:
-            return set(sa.inspect(conn).get_table_names())
-    finally:
-        engine.dispose()
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
 
 
-def _revision(url: str) -> str | None:
-    engine = sa.create_engine(sync_database_url(url))
-    try:
-        with engine.connect() as conn:
-            return current_revision(conn)
-    finally:
-        engine.dispose()
+async def _tables(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        return set(await conn.run_sync(lambda c: sa.inspect(c).get_table_names()))
 
 
-def test_migrations_from_empty_and_rerun_idempotently(database_url: str) -> None:
-    assert _tables(database_url) == set()
-    assert _revision(database_url) is None
-    upgrade_database(database_url)
-    tables = _tables(database_url)
+async def _revision(engine: AsyncEngine) -> str | None:
+    return await current_revision(engine, version_table=VERSION_TABLE)
+
+
+def _schema_diff(conn: sa.Connection) -> list[object]:
+    context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+    return [
+        d
+        for d in compare_metadata(context, DocStoreTable.metadata)
+        if not (d[0] == "remove_table" and d[1].name not in TABLES)
+        and not (d[0] == "remove_index" and d[1].table.name not in TABLES)
+    ]
+
+
+async def test_migrations_from_empty_and_rerun_idempotently(engine: AsyncEngine) -> None:
+    assert await _tables(engine) == set()
+    assert await _revision(engine) is None
+    await migrate(engine, PACKAGE, version_table=VERSION_TABLE)
+    tables = await _tables(engine)
     assert TABLES | {VERSION_TABLE} <= tables
     assert ("document_search" in tables) or ("document_fts" in tables)
-    assert _revision(database_url) == head_revision() == "0001"
+    assert await _revision(engine) == head_revision(PACKAGE) == "0002"
 
-    engine = sa.create_engine(sync_database_url(database_url))
-    try:
-        with engine.begin() as conn:
-            conn.execute(
-                sa.text(
-                    "INSERT INTO documents (id, latest_version, created_at, updated_at)"
-                    " VALUES ('keep-me', 1, '2025-01-01 00:00:00', '2025-01-01 00:00:00')"
-                )
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.text(
+                "INSERT INTO documents (id, latest_version, created_at, updated_at)"
+                " VALUES ('keep-me', 1, '2025-01-01 00:00:00', '2025-01-01 00:00:00')"
             )
-        upgrade_database(database_url)  # a second run changes nothing
-        upgrade_database(database_url)
-        with engine.connect() as conn:
-            assert conn.execute(sa.text("SELECT id FROM documents")).scalars().all() == ["keep-me"]
-            count = conn.execute(sa.text(f"SELECT count(*) FROM {VERSION_TABLE}")).scalar_one()
-            assert count == 1
-            # The models and the migrations describe the same schema.
-            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-            diff = compare_metadata(context, DocStoreTable.metadata)
-            relevant = [
-                d
-                for d in diff
-                if not (d[0] == "remove_table" and d[1].name not in TABLES)
-                and not (d[0] == "remove_index" and d[1].table.name not in TABLES)
-            ]
-            assert relevant == []
-    finally:
-        engine.dispose()
+        )
+    await migrate(engine, PACKAGE, version_table=VERSION_TABLE)  # a second run changes nothing
+    await migrate(engine, PACKAGE, version_table=VERSION_TABLE)
+    async with engine.connect() as conn:
+        assert (await conn.execute(sa.text("SELECT id FROM documents"))).scalars().all() == [
+            "keep-me"
+        ]
+        count = (await conn.execute(sa.text(f"SELECT count(*) FROM {VERSION_TABLE}"))).scalar_one()
+        assert count == 1
+        # The models and the migrations describe the same schema.
+        assert await conn.run_sync(_schema_diff) == []
 
 
-def test_downgrade_and_upgrade_again(database_url: str) -> None:
-    upgrade_database(database_url)
-    downgrade_database(database_url)
-    assert _tables(database_url) - {VERSION_TABLE} == set()
-    assert _revision(database_url) is None
-    upgrade_database(database_url)
-    assert TABLES <= _tables(database_url)
-    assert _revision(database_url) == head_revision()
+async def test_downgrade_and_upgrade_again(engine: AsyncEngine) -> None:
+    await migrate(engine, PACKAGE, version_table=VERSION_TABLE)
+    await downgrade(engine, PACKAGE, version_table=VERSION_TABLE)
+    assert await _tables(engine) - {VERSION_TABLE} == set()
+    assert await _revision(engine) is None
+    await migrate(engine, PACKAGE, version_table=VERSION_TABLE)
+    assert TABLES <= await _tables(engine)
+    assert await _revision(engine) == head_revision(PACKAGE)
+    await downgrade(engine, PACKAGE, version_table=VERSION_TABLE, revision="0001")
+    assert await _revision(engine) == "0001"
+    assert TABLES <= await _tables(engine)
+
+
+async def _store_at_0001(engine: AsyncEngine) -> None:
+    """A document written as the 0001 service did: folded text in the unstemmed index."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.text(
+                "INSERT INTO documents (id, latest_version, created_at, updated_at)"
+                " VALUES ('old-doc', 1, '2025-01-01 00:00:00', '2025-01-01 00:00:00')"
+            )
+        )
+        version_id = (
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO document_versions (document_id, version, title, format, sha256,"
+                    " size_bytes, metadata, provenance, created_at) VALUES ('old-doc', 1,"
+                    " 'Worker notes', 'txt', :sha, 30, '{}', NULL, '2025-01-01 00:00:00')"
+                    " RETURNING id"
+                ),
+                {"sha": "0" * 64},
+            )
+        ).scalar_one()
+        body = "The worker retries failed jobs"
+        await conn.execute(
+            sa.text("INSERT INTO document_contents (version_id, content) VALUES (:v, :c)"),
+            {"v": version_id, "c": body.encode()},
+        )
+        if conn.dialect.name == "postgresql":
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO document_search (document_id, version_id, tsv) VALUES"
+                    " ('old-doc', :v, setweight(to_tsvector('simple', 'Worker notes'), 'A')"
+                    " || setweight(to_tsvector('simple', CAST(:b AS text)), 'B'))"
+                ),
+                {"v": version_id, "b": body},
+            )
+        else:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO document_fts (rowid, title, body) VALUES (:v, 'Worker notes', :b)"
+                ),
+                {"v": version_id, "b": body},
+            )
+
+
+async def test_0002_backfills_documents_stored_before_it(
+    engine: AsyncEngine, make_docstore: Callable[..., str]
+) -> None:
+    await migrate(engine, PACKAGE, version_table=VERSION_TABLE, revision="0001")
+    await _store_at_0001(engine)
+    # The service migrates to head at start-up; the old document must be found by stem.
+    url = make_docstore()
+    assert await _revision(engine) == "0002"
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        for q in ("retry", "retries", "retrying", "job", "workers", "worker notes"):
+            page = (await client.get("/documents", params={"q": q})).json()
+            assert [d["id"] for d in page["items"]] == ["old-doc"], q
+        assert (await client.get("/documents", params={"q": "elephant"})).json()["total"] == 0
+    async with engine.connect() as conn:
+        assert await conn.run_sync(_schema_diff) == []

@@ -1,34 +1,25 @@
-"""FastAPI dependencies: what routes reach through `request.app.state.eco`."""
+"""FastAPI dependencies: the same alias names as in every service."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
-from eco_doc_store.service import DocumentService
+from eco_doc_store.service import DocStoreService
 from eco_doc_store.settings import DocStoreSettings
-from eco_shared.app import ServiceState
+from eco_doc_store.state import Resources
+from eco_shared.deps import BusDep, HttpDep, RedisDep, resources_getter, settings_getter
+
+SettingsDep = Annotated[DocStoreSettings, Depends(settings_getter(DocStoreSettings))]
+ResourcesDep = Annotated[Resources, Depends(resources_getter(Resources))]
 
 
-def get_state(request: Request) -> ServiceState:
-    """The running service's state."""
-    state: ServiceState = request.app.state.eco
-    return state
+def get_doc_store(resources: ResourcesDep) -> DocStoreService:
+    """The service object the lifespan built."""
+    return resources.doc_store
 
 
-def get_documents(request: Request) -> DocumentService:
-    """The document service the lifespan opened."""
-    service: DocumentService = get_state(request).resources["documents"]
-    return service
+DocStoreDep = Annotated[DocStoreService, Depends(get_doc_store)]
 
-
-def get_settings(request: Request) -> DocStoreSettings:
-    """The doc store's settings."""
-    settings = get_state(request).settings
-    assert isinstance(settings, DocStoreSettings)
-    return settings
-
-
-Documents = Annotated[DocumentService, Depends(get_documents)]
-Settings = Annotated[DocStoreSettings, Depends(get_settings)]
+__all__ = ["BusDep", "DocStoreDep", "HttpDep", "RedisDep", "ResourcesDep", "SettingsDep"]

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import structlog
 from fastapi import FastAPI
-from sqlalchemy.engine import make_url
 
 from eco_doc_store.api import documents
-from eco_doc_store.migrations import upgrade_database
-from eco_doc_store.service import DocumentService
+from eco_doc_store.migrations import PACKAGE, VERSION_TABLE
+from eco_doc_store.service import DocStoreService
 from eco_doc_store.settings import DocStoreSettings
+from eco_doc_store.state import Resources
 from eco_shared.app import ServiceState, create_service_app
-from eco_shared.db import create_engine, database_check
+from eco_shared.db import create_engine, database_check, ensure_sqlite_dir, migrate
 from eco_shared.services import ServiceSpec
 
 log = structlog.get_logger(__name__)
@@ -30,26 +28,18 @@ SERVICE = ServiceSpec(
 )
 
 
-def _ensure_sqlite_dir(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-
-
 @contextlib.asynccontextmanager
-async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[None]:
+async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[Resources]:
     """Migrate the database, open the engine, and serve documents until shutdown."""
     settings = state.settings
     assert isinstance(settings, DocStoreSettings)
-    _ensure_sqlite_dir(settings.db_url)
-    await asyncio.to_thread(upgrade_database, settings.db_url)
-    log.info("database_migrated", backend=make_url(settings.db_url).get_backend_name())
+    ensure_sqlite_dir(settings.db_url)
     engine = create_engine(settings.db_url)
-    state.resources["engine"] = engine
-    state.resources["documents"] = DocumentService(engine, state.bus, settings)
-    state.health.add_check("database", database_check(engine))
     try:
-        yield
+        await migrate(engine, PACKAGE, version_table=VERSION_TABLE)
+        log.info("database_migrated", backend=engine.dialect.name)
+        state.health.add_check("database", database_check(engine))
+        yield Resources(engine=engine, doc_store=DocStoreService(engine, state.bus, settings))
     finally:
         await engine.dispose()
 

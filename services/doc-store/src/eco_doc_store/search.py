@@ -1,58 +1,71 @@
-"""Turn what a user typed into safe full-text queries, and documents into indexable text.
+"""Turn what a user typed into search terms, and documents into indexable text.
 
 User text never reaches FTS5 or `websearch_to_tsquery` as syntax: it is split into words
-and quoted phrases, and each becomes one quoted phrase (AND of all), always bound as a
-parameter. So quotes, `%`, `*`, `NEAR`, `OR`, `-` or unbalanced parentheses cannot make a
-query fail; they are just text. Text and queries are folded the same way (NFKD, accents
-dropped) so both backends match "wörld" and "world" alike.
+and quoted phrases, and each becomes one quoted phrase, always bound as a parameter (the
+repository builds the expressions). So quotes, `%`, `*`, `NEAR`, `OR`, `-` or unbalanced
+parentheses cannot make a query fail; they are just text. Text and queries are folded the
+same way (NFKD, accents dropped) so both backends match "wörld" and "world" alike, and
+stemmed the same way (`eco_shared.text.stemmed_text`) so "retries" finds "retry".
 """
 
 from __future__ import annotations
 
 import html
 import re
-import unicodedata
+from dataclasses import dataclass
 
-from eco_doc_store.models import DocumentFormat
+from eco_shared.models.doc_store import DocumentFormat
+from eco_shared.text import fold, stemmed_text
 
 MAX_QUERY_TERMS = 32
+DEFAULT_SEARCH_MAX_CHARS = 200_000
 _UNIT = re.compile(r'"([^"]*)"?|([^\s"]+)')
 _SCRIPT_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")
 
 
-def fold(text: str) -> str:
-    """Compatibility-decompose and drop combining marks: "Wörld ﬁle" -> "World file"."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    if decomposed.isascii():
-        return decomposed
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+@dataclass(frozen=True, slots=True)
+class SearchTerm:
+    """One word or phrase of a query, as typed (folded) and stemmed.
+
+    `stemmed` is None when stemming would drop part of the term (the stemmer knows only
+    Latin letters and digits), so a term is never widened to match less than it says.
+    """
+
+    text: str
+    stemmed: str | None
 
 
-def query_terms(q: str) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class IndexText:
+    """What the full-text index stores for one version: folded and stemmed title and body."""
+
+    title: str
+    body: str
+    stemmed_title: str
+    stemmed_body: str
+
+
+def _stemmed(term: str) -> str | None:
+    if any(ch.isalnum() and not ch.isascii() for ch in term):
+        return None
+    return stemmed_text(term) or None
+
+
+def query_terms(q: str) -> list[SearchTerm]:
     """The words and quoted phrases of `q` that contain something searchable."""
-    terms: list[str] = []
+    terms: list[SearchTerm] = []
     for match in _UNIT.finditer(fold(q)):
         raw = match.group(1) if match.group(1) is not None else match.group(2)
         term = " ".join("".join(ch if ch.isprintable() else " " for ch in raw).split())
         if any(ch.isalnum() for ch in term):
-            terms.append(term)
+            terms.append(SearchTerm(term, _stemmed(term)))
         if len(terms) == MAX_QUERY_TERMS:
             break
     return terms
 
 
-def fts5_match(terms: list[str]) -> str:
-    """An FTS5 MATCH expression: every term as a quoted phrase, all required."""
-    return " ".join('"' + term.replace('"', '""') + '"' for term in terms)
-
-
-def websearch_text(terms: list[str]) -> str:
-    """Input for `websearch_to_tsquery`: every term quoted, so none reads as an operator."""
-    return " ".join('"' + term.replace('"', " ") + '"' for term in terms)
-
-
-def indexable_text(content: bytes, fmt: DocumentFormat, max_chars: int) -> str:
+def document_text(content: bytes, fmt: DocumentFormat, max_chars: int) -> str:
     """The text of a document that the full-text index sees (PDF bodies are not indexed)."""
     if fmt is DocumentFormat.pdf:
         return ""
@@ -61,3 +74,14 @@ def indexable_text(content: bytes, fmt: DocumentFormat, max_chars: int) -> str:
     if fmt is DocumentFormat.html:
         text = html.unescape(_TAG.sub(" ", _SCRIPT_STYLE.sub(" ", text)))
     return fold(text[:max_chars]).replace("\x00", " ")
+
+
+def index_text(title: str, body: str) -> IndexText:
+    """The index entry of a title and a body (as `document_text` made it)."""
+    folded = fold(title)
+    return IndexText(folded, body, stemmed_text(folded), stemmed_text(body))
+
+
+def indexable(content: bytes, fmt: DocumentFormat, title: str, max_chars: int) -> IndexText:
+    """The index entry of one version."""
+    return index_text(title, document_text(content, fmt, max_chars))

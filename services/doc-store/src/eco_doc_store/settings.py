@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from eco_doc_store.search import DEFAULT_SEARCH_MAX_CHARS
 from eco_shared.settings import ServiceSettings
 
 MIB = 1024 * 1024
@@ -26,7 +27,7 @@ class DocStoreSettings(ServiceSettings):
     )
     max_content_bytes: int = Field(default=10 * MIB, gt=0)
     search_max_chars: int = Field(
-        default=200_000,
+        default=DEFAULT_SEARCH_MAX_CHARS,
         gt=0,
         description="How much of a document's text goes into the full-text index.",
     )

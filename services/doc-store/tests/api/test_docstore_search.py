@@ -178,18 +178,23 @@ HOSTILE_QUERIES = [
 ]
 
 
+async def hostile_responses(client: httpx.AsyncClient, **params: str) -> dict[str, httpx.Response]:
+    """Every hostile query answered 200 with a count; the responses by query."""
+    responses = await asyncio.gather(
+        *(client.get("/documents", params={"q": q, **params}) for q in HOSTILE_QUERIES)
+    )
+    for q, response in zip(HOSTILE_QUERIES, responses, strict=True):
+        assert response.status_code == 200, (q, response.text)
+        assert isinstance(response.json()["total"], int)
+    return dict(zip(HOSTILE_QUERIES, responses, strict=True))
+
+
 async def test_hostile_queries_never_500(shared_client: httpx.AsyncClient) -> None:
     await shared_client.post(
         "/documents",
         json={"title": "The fox", "format": "txt", "content": "brown fox and dog, 100% sure"},
     )
-    responses = await asyncio.gather(
-        *(shared_client.get("/documents", params={"q": q}) for q in HOSTILE_QUERIES)
-    )
-    for q, response in zip(HOSTILE_QUERIES, responses, strict=True):
-        assert response.status_code == 200, (q, response.text)
-        assert isinstance(response.json()["total"], int)
-    by_query = dict(zip(HOSTILE_QUERIES, responses, strict=True))
+    by_query = await hostile_responses(shared_client)
     # Operators are words here: "fox NOT" means fox and the word "not".
     assert by_query["fox NOT"].json()["total"] == 0
     assert by_query["-fox"].json()["total"] >= 1

@@ -6,74 +6,46 @@ import base64
 import re
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import unquote
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from eco_shared.adapters._base import BaseServiceAdapter, operation
+from eco_shared.models.doc_store import (
+    DocumentFormat,
+    DocumentPage,
+    DocumentPublic,
+    FormatName,
+    MatchMode,
+    VersionPage,
+    VersionPublic,
+)
 from eco_shared.provenance import ProvenanceRecord
 
-DocumentFormat = Literal["markdown", "json", "txt", "csv", "html", "pdf"]
 _FILENAME_STAR = re.compile(r"filename\*=UTF-8''([^;]+)", re.IGNORECASE)
 _FILENAME = re.compile(r'filename="([^"]*)"', re.IGNORECASE)
 
+# The names this adapter has always answered with.
+Document = DocumentPublic
+DocumentVersion = VersionPublic
 
-class _Wire(BaseModel):
-    # The service may add fields; an older client must keep working.
-    model_config = ConfigDict(extra="ignore")
-
-
-class Document(_Wire):
-    """A document at one version, as the doc store returns it."""
-
-    id: str
-    title: str
-    format: DocumentFormat
-    version: int
-    latest_version: int
-    sha256: str
-    size_bytes: int
-    content_type: str
-    metadata: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-    version_created_at: datetime
-    deleted_at: datetime | None = None
-    download_url: str
-    provenance_url: str
+__all__ = [
+    "DocStoreAdapter",
+    "Document",
+    "DocumentFormat",
+    "DocumentPage",
+    "DocumentPublic",
+    "DocumentVersion",
+    "Download",
+    "FormatName",
+    "MatchMode",
+    "VersionPage",
+    "VersionPublic",
+]
 
 
-class DocumentVersion(_Wire):
-    """One version of a document, without its content."""
-
-    version: int
-    title: str
-    format: DocumentFormat
-    sha256: str
-    size_bytes: int
-    created_at: datetime
-
-
-class DocumentPage(_Wire):
-    """A page of search results."""
-
-    items: list[Document]
-    total: int
-    page: int
-    page_size: int
-
-
-class VersionPage(_Wire):
-    """A page of a document's versions, newest first."""
-
-    items: list[DocumentVersion]
-    total: int
-    page: int
-    page_size: int
-
-
-class Download(_Wire):
+class Download(BaseModel):
     """The bytes of a document version with what the response said about them."""
 
     content: bytes
@@ -112,17 +84,17 @@ class DocStoreAdapter(BaseServiceAdapter):
 
     service_name = "doc-store"
 
-    @operation("POST", "/documents", body=True)
+    @operation("POST", "/documents", body=True, response=DocumentPublic)
     async def create_document(
         self,
         title: str,
-        format: DocumentFormat,
+        format: FormatName,
         content: str | bytes,
         *,
         metadata: dict[str, Any] | None = None,
         provenance: ProvenanceRecord | dict[str, Any] | None = None,
         idempotency_key: str | None = None,
-    ) -> Document:
+    ) -> DocumentPublic:
         """Store a new document; retried safely under an Idempotency-Key (made if not given)."""
         body: dict[str, Any] = {
             "title": title,
@@ -140,19 +112,19 @@ class DocStoreAdapter(BaseServiceAdapter):
             json=body,
             headers={"Idempotency-Key": idempotency_key or uuid.uuid4().hex},
         )
-        return Document.model_validate(response.json())
+        return DocumentPublic.model_validate(response.json())
 
-    @operation("PUT", "/documents/{document_id}", body=True)
+    @operation("PUT", "/documents/{document_id}", body=True, response=DocumentPublic)
     async def add_version(
         self,
         document_id: str,
         content: str | bytes,
         *,
         title: str | None = None,
-        format: DocumentFormat | None = None,
+        format: FormatName | None = None,
         metadata: dict[str, Any] | None = None,
         provenance: ProvenanceRecord | dict[str, Any] | None = None,
-    ) -> Document:
+    ) -> DocumentPublic:
         """Store a new version; omitted title, format and metadata carry over."""
         body: dict[str, Any] = {
             **_content_fields(content),
@@ -168,10 +140,10 @@ class DocStoreAdapter(BaseServiceAdapter):
             path_params={"document_id": document_id},
             json=body,
         )
-        return Document.model_validate(response.json())
+        return DocumentPublic.model_validate(response.json())
 
-    @operation("GET", "/documents/{document_id}", query=("version",))
-    async def get_document(self, document_id: str, version: int | None = None) -> Document:
+    @operation("GET", "/documents/{document_id}", query=("version",), response=DocumentPublic)
+    async def get_document(self, document_id: str, version: int | None = None) -> DocumentPublic:
         """A document at `version` (the latest by default)."""
         response = await self._request(
             "GET",
@@ -180,9 +152,14 @@ class DocStoreAdapter(BaseServiceAdapter):
             path_params={"document_id": document_id},
             params=_params(version=version),
         )
-        return Document.model_validate(response.json())
+        return DocumentPublic.model_validate(response.json())
 
-    @operation("GET", "/documents/{document_id}/versions", query=("page", "page_size"))
+    @operation(
+        "GET",
+        "/documents/{document_id}/versions",
+        query=("page", "page_size"),
+        response=VersionPage,
+    )
     async def list_versions(
         self, document_id: str, page: int = 1, page_size: int = 20
     ) -> VersionPage:
@@ -216,7 +193,12 @@ class DocStoreAdapter(BaseServiceAdapter):
             version=int(number) if number and number.isdigit() else None,
         )
 
-    @operation("GET", "/documents/{document_id}/provenance", query=("version", "format"))
+    @operation(
+        "GET",
+        "/documents/{document_id}/provenance",
+        query=("version", "format"),
+        response=ProvenanceRecord,
+    )
     async def get_provenance(
         self, document_id: str, version: int | None = None
     ) -> ProvenanceRecord:
@@ -230,6 +212,7 @@ class DocStoreAdapter(BaseServiceAdapter):
         )
         return ProvenanceRecord.model_validate(response.json())
 
+    # No `response=`: PROV-JSON is free-form, and the route's schema is the record's.
     @operation("GET", "/documents/{document_id}/provenance", query=("version", "format"))
     async def get_prov_json(self, document_id: str, version: int | None = None) -> dict[str, Any]:
         """W3C PROV-JSON of versions 1..`version` of a document."""
@@ -243,23 +226,33 @@ class DocStoreAdapter(BaseServiceAdapter):
         body: dict[str, Any] = response.json()
         return body
 
-    @operation("GET", "/documents", query=("q", "format", "created_after", "page", "page_size"))
+    @operation(
+        "GET",
+        "/documents",
+        query=("q", "match", "format", "created_after", "page", "page_size"),
+        response=DocumentPage,
+    )
     async def search_documents(
         self,
         q: str | None = None,
         *,
-        format: DocumentFormat | None = None,
+        match: MatchMode | None = None,
+        format: FormatName | None = None,
         created_after: datetime | None = None,
         page: int = 1,
         page_size: int = 20,
     ) -> DocumentPage:
-        """Live documents matching `q`, newest first."""
+        """Live documents matching `q`, newest first.
+
+        `match="any"`: documents with at least one of the terms, most terms matched first.
+        """
         response = await self._request(
             "GET",
             "/documents",
             operation="search_documents",
             params=_params(
                 q=q,
+                match=match,
                 format=format,
                 created_after=created_after.isoformat() if created_after else None,
                 page=page,

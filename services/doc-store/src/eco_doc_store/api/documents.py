@@ -10,18 +10,19 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 
-from eco_doc_store.deps import Documents
-from eco_doc_store.models import (
-    EXTENSIONS,
+from eco_doc_store.deps import DocStoreDep
+from eco_doc_store.models import EXTENSIONS
+from eco_shared.models.doc_store import (
     MAX_PAGE_SIZE,
     DocumentCreate,
     DocumentFormat,
+    DocumentPage,
     DocumentPublic,
     DocumentUpdate,
-    Page,
-    VersionPublic,
+    MatchMode,
+    VersionPage,
 )
-from eco_shared.problems import PROBLEM_JSON
+from eco_shared.problems import problem_responses
 from eco_shared.provenance import ProvenanceRecord
 
 router = APIRouter(prefix="/documents", tags=["documents"])
@@ -40,15 +41,8 @@ IdempotencyKey = Annotated[
         description="Retrying a create with the same key returns the first result.",
     ),
 ]
-_PROBLEMS: dict[int | str, dict[str, object]] = {
-    status: {"content": {PROBLEM_JSON: {}}, "description": description}
-    for status, description in (
-        (404, "No such document, version or page"),
-        (410, "The document was deleted"),
-        (413, "Content over the size limit"),
-        (422, "Invalid request"),
-    )
-}
+_NOT_FOUND = (404, "No such document or version")
+_GONE = (410, "The document was deleted")
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._ -]+")
 
 
@@ -67,11 +61,16 @@ def _disposition(title: str, fmt: DocumentFormat) -> str:
     "",
     status_code=201,
     summary="Store a new document with its provenance",
-    responses={409: {"description": "Idempotency-Key reused for another request"}, **_PROBLEMS},
+    responses=problem_responses(
+        400,
+        (409, "Idempotency-Key reused for another request"),
+        (413, "Content over the size limit"),
+        422,
+    ),
 )
 async def create_document(
     body: DocumentCreate,
-    documents: Documents,
+    documents: DocStoreDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> DocumentPublic:
@@ -82,33 +81,60 @@ async def create_document(
     return document
 
 
-@router.get("", summary="Search documents (full text), newest first")
+@router.get(
+    "",
+    summary="Search documents (full text), newest first or by terms matched",
+    responses=problem_responses((404, "A page past the end"), 422),
+)
 async def search_documents(
-    documents: Documents,
+    documents: DocStoreDep,
     q: Annotated[
         str | None,
-        Query(max_length=500, description='Words and "quoted phrases"; all must match.'),
+        Query(
+            max_length=500,
+            description='Words and "quoted phrases", stemmed ("retries" finds "retry").',
+        ),
     ] = None,
+    match: Annotated[
+        MatchMode,
+        Query(
+            description="`all`: every term must match, newest first. `any`: at least one;"
+            " the documents matching most terms first, then by relevance."
+        ),
+    ] = "all",
     format: Annotated[DocumentFormat | None, Query()] = None,
     created_after: Annotated[datetime | None, Query()] = None,
     page: PageParam = 1,
     page_size: PageSizeParam = 20,
-) -> Page[DocumentPublic]:
+) -> DocumentPage:
     return await documents.search(
-        q=q, format=format, created_after=created_after, page=page, page_size=page_size
+        q=q,
+        match=match,
+        format=format,
+        created_after=created_after,
+        page=page,
+        page_size=page_size,
     )
 
 
-@router.get("/{document_id}", summary="Get a document at a version", responses=_PROBLEMS)
+@router.get(
+    "/{document_id}",
+    summary="Get a document at a version",
+    responses=problem_responses(_NOT_FOUND, _GONE, 422),
+)
 async def get_document(
-    document_id: DocumentId, documents: Documents, version: VersionParam = None
+    document_id: DocumentId, documents: DocStoreDep, version: VersionParam = None
 ) -> DocumentPublic:
     return await documents.get(document_id, version)
 
 
-@router.put("/{document_id}", summary="Add a new version of a document", responses=_PROBLEMS)
+@router.put(
+    "/{document_id}",
+    summary="Add a new version of a document",
+    responses=problem_responses(400, _NOT_FOUND, _GONE, (413, "Content over the size limit"), 422),
+)
 async def update_document(
-    document_id: DocumentId, body: DocumentUpdate, documents: Documents, response: Response
+    document_id: DocumentId, body: DocumentUpdate, documents: DocStoreDep, response: Response
 ) -> DocumentPublic:
     document = await documents.add_version(document_id, body)
     response.headers["Content-Location"] = f"/documents/{document.id}?version={document.version}"
@@ -116,20 +142,27 @@ async def update_document(
 
 
 @router.delete(
-    "/{document_id}", status_code=204, summary="Delete a document (soft)", responses=_PROBLEMS
+    "/{document_id}",
+    status_code=204,
+    summary="Delete a document (soft)",
+    responses=problem_responses((404, "No such document"), 422),
 )
-async def delete_document(document_id: DocumentId, documents: Documents) -> Response:
+async def delete_document(document_id: DocumentId, documents: DocStoreDep) -> Response:
     await documents.delete(document_id)
     return Response(status_code=204)
 
 
-@router.get("/{document_id}/versions", summary="List a document's versions", responses=_PROBLEMS)
+@router.get(
+    "/{document_id}/versions",
+    summary="List a document's versions",
+    responses=problem_responses((404, "No such document, or a page past the end"), 422),
+)
 async def list_versions(
     document_id: DocumentId,
-    documents: Documents,
+    documents: DocStoreDep,
     page: PageParam = 1,
     page_size: PageSizeParam = 20,
-) -> Page[VersionPublic]:
+) -> VersionPage:
     return await documents.list_versions(document_id, page, page_size)
 
 
@@ -137,10 +170,13 @@ async def list_versions(
     "/{document_id}/download",
     summary="Download a document's bytes",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}, **_PROBLEMS},
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        **problem_responses(_NOT_FOUND, _GONE, 422),
+    },
 )
 async def download_document(
-    document_id: DocumentId, documents: Documents, version: VersionParam = None
+    document_id: DocumentId, documents: DocStoreDep, version: VersionParam = None
 ) -> Response:
     document, content = await documents.download(document_id, version)
     return Response(
@@ -159,11 +195,11 @@ async def download_document(
     "/{document_id}/provenance",
     summary="Get a version's provenance record, or W3C PROV-JSON",
     response_model=ProvenanceRecord,
-    responses=_PROBLEMS,
+    responses=problem_responses(_NOT_FOUND, 422),
 )
 async def get_provenance(
     document_id: DocumentId,
-    documents: Documents,
+    documents: DocStoreDep,
     version: VersionParam = None,
     format: Annotated[
         Literal["record", "prov-json"],

@@ -1,0 +1,43 @@
+"""Every query of the doc store (SQLite and PostgreSQL), on a connection the caller owns."""
+
+from eco_doc_store.repository._documents import (
+    claim_next_version,
+    find_by_idempotency_key,
+    get_content,
+    get_document,
+    get_version_row,
+    get_view,
+    insert_document,
+    insert_version,
+    list_versions,
+    mark_deleted,
+    versions_up_to,
+)
+from eco_doc_store.repository._fulltext import index_version, search, unindex_document
+from eco_doc_store.repository._tables import (
+    DocumentRow,
+    IdempotencyKeyTaken,
+    NewVersion,
+    is_postgres,
+)
+
+__all__ = [
+    "DocumentRow",
+    "IdempotencyKeyTaken",
+    "NewVersion",
+    "claim_next_version",
+    "find_by_idempotency_key",
+    "get_content",
+    "get_document",
+    "get_version_row",
+    "get_view",
+    "index_version",
+    "insert_document",
+    "insert_version",
+    "is_postgres",
+    "list_versions",
+    "mark_deleted",
+    "search",
+    "unindex_document",
+    "versions_up_to",
+]

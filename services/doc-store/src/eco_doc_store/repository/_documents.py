@@ -1,0 +1,205 @@
+"""Every query on documents, versions and contents, on a connection the caller owns.
+
+Nothing here commits: the service opens one transaction per write, so a crash between
+two statements leaves nothing behind. Writes start with a write (INSERT or UPDATE) so
+SQLite takes its write lock before it reads, and PostgreSQL locks the document row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from eco_doc_store.repository._tables import (
+    VIEW_COLUMNS,
+    DocumentRow,
+    IdempotencyKeyTaken,
+    NewVersion,
+    contents,
+    documents,
+    versions,
+)
+
+
+async def get_document(conn: AsyncConnection, document_id: str) -> DocumentRow | None:
+    """The document row, deleted or not."""
+    row = (
+        (await conn.execute(sa.select(documents).where(documents.c.id == document_id)))
+        .mappings()
+        .first()
+    )
+    return DocumentRow(**row) if row else None
+
+
+async def find_by_idempotency_key(conn: AsyncConnection, key: str) -> DocumentRow | None:
+    """The document created with this `Idempotency-Key`, if any."""
+    row = (
+        (await conn.execute(sa.select(documents).where(documents.c.idempotency_key == key)))
+        .mappings()
+        .first()
+    )
+    return DocumentRow(**row) if row else None
+
+
+async def insert_document(
+    conn: AsyncConnection,
+    *,
+    document_id: str,
+    idempotency_key: str | None,
+    request_sha256: str | None,
+    now: datetime,
+) -> None:
+    """A new document row at version 1 (`IdempotencyKeyTaken` when the key was used)."""
+    try:
+        await conn.execute(
+            sa.insert(documents).values(
+                id=document_id,
+                idempotency_key=idempotency_key,
+                request_sha256=request_sha256,
+                latest_version=1,
+                created_at=now,
+                updated_at=now,
+                deleted_at=None,
+            )
+        )
+    except sa.exc.IntegrityError:
+        if idempotency_key is None:
+            raise
+        raise IdempotencyKeyTaken(idempotency_key) from None
+
+
+async def claim_next_version(
+    conn: AsyncConnection, document_id: str, now: datetime
+) -> tuple[int, datetime] | None:
+    """Bump a live document to its next version number; None when missing or deleted."""
+    row = (
+        await conn.execute(
+            sa.update(documents)
+            .where(documents.c.id == document_id, documents.c.deleted_at.is_(None))
+            .values(latest_version=documents.c.latest_version + 1, updated_at=now)
+            .returning(documents.c.latest_version, documents.c.created_at)
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def mark_deleted(conn: AsyncConnection, document_id: str, now: datetime) -> int | None:
+    """Soft-delete a live document; return its latest version, None if missing or deleted."""
+    row = (
+        await conn.execute(
+            sa.update(documents)
+            .where(documents.c.id == document_id, documents.c.deleted_at.is_(None))
+            .values(deleted_at=now, updated_at=now)
+            .returning(documents.c.latest_version)
+        )
+    ).first()
+    return row[0] if row else None
+
+
+async def insert_version(conn: AsyncConnection, new: NewVersion) -> int:
+    """Store a version row and its content; return the version row id."""
+    version_id = (
+        await conn.execute(
+            sa.insert(versions)
+            .values(
+                {
+                    "document_id": new.document_id,
+                    "version": new.version,
+                    "title": new.title,
+                    "format": new.format,
+                    "sha256": new.sha256,
+                    "size_bytes": new.size_bytes,
+                    "metadata": new.metadata,
+                    "provenance": new.provenance,
+                    "created_at": new.created_at,
+                }
+            )
+            .returning(versions.c.id)
+        )
+    ).scalar_one()
+    await conn.execute(sa.insert(contents).values(version_id=version_id, content=new.content))
+    return int(version_id)
+
+
+async def get_version_row(
+    conn: AsyncConnection, document_id: str, version: int
+) -> sa.RowMapping | None:
+    """One version row (no content), with its provenance."""
+    return (
+        (
+            await conn.execute(
+                sa.select(versions).where(
+                    versions.c.document_id == document_id, versions.c.version == version
+                )
+            )
+        )
+        .mappings()
+        .first()
+    )
+
+
+async def versions_up_to(
+    conn: AsyncConnection, document_id: str, version: int
+) -> list[sa.RowMapping]:
+    """Versions 1..`version` of a document, oldest first, with their provenance."""
+    result = await conn.execute(
+        sa.select(versions)
+        .where(versions.c.document_id == document_id, versions.c.version <= version)
+        .order_by(versions.c.version)
+    )
+    return list(result.mappings().all())
+
+
+async def list_versions(
+    conn: AsyncConnection, document_id: str, *, offset: int, limit: int
+) -> tuple[list[sa.RowMapping], int]:
+    """A page of a document's versions, newest first, and how many there are."""
+    where = versions.c.document_id == document_id
+    total = (
+        await conn.execute(sa.select(sa.func.count()).select_from(versions).where(where))
+    ).scalar_one()
+    rows = (
+        await conn.execute(
+            sa.select(
+                versions.c.version,
+                versions.c.title,
+                versions.c.format,
+                versions.c.sha256,
+                versions.c.size_bytes,
+                versions.c.created_at,
+            )
+            .where(where)
+            .order_by(versions.c.version.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+    ).mappings()
+    return list(rows.all()), int(total)
+
+
+async def get_view(
+    conn: AsyncConnection, document_id: str, version: int | None
+) -> sa.RowMapping | None:
+    """A document joined with one of its versions (the latest when `version` is None)."""
+    wanted = documents.c.latest_version if version is None else sa.literal(version)
+    return (
+        (
+            await conn.execute(
+                sa.select(*VIEW_COLUMNS)
+                .select_from(documents.join(versions, versions.c.document_id == documents.c.id))
+                .where(documents.c.id == document_id, versions.c.version == wanted)
+            )
+        )
+        .mappings()
+        .first()
+    )
+
+
+async def get_content(conn: AsyncConnection, version_id: int) -> bytes:
+    """The bytes of one version."""
+    value = (
+        await conn.execute(sa.select(contents.c.content).where(contents.c.version_id == version_id))
+    ).scalar_one()
+    return bytes(value)

@@ -1,0 +1,207 @@
+"""Documents and their versions: create, add a version, read, download, list, delete."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from eco_doc_store import repository as repo
+from eco_doc_store.search import indexable
+from eco_doc_store.service._base import (
+    ServiceBase,
+    check_page,
+    document_gone,
+    document_not_found,
+    log,
+    new_view,
+    now,
+    view,
+)
+from eco_doc_store.service._content import (
+    check_claimed_hash,
+    check_encoding,
+    decode_content,
+    provenance_dict,
+    request_fingerprint,
+)
+from eco_shared.models.doc_store import (
+    DocumentCreate,
+    DocumentFormat,
+    DocumentPublic,
+    DocumentUpdate,
+    VersionPage,
+    VersionPublic,
+)
+from eco_shared.problems import Conflict
+
+
+class DocumentOps(ServiceBase):
+    """Validate, write in one transaction, then announce on the bus."""
+
+    async def create(
+        self, body: DocumentCreate, idempotency_key: str | None
+    ) -> tuple[DocumentPublic, bool]:
+        """Store a new document; a known `idempotency_key` returns the first result instead."""
+        check_encoding(body, body.format)
+        content = decode_content(body, self.settings.max_content_bytes)
+        sha256 = hashlib.sha256(content).hexdigest()
+        check_claimed_hash(body.provenance, sha256)
+        fingerprint = None
+        if idempotency_key is not None:
+            fingerprint = request_fingerprint(body, sha256)
+            replay = await self._replay(idempotency_key, fingerprint)
+            if replay is not None:
+                return replay, False
+        document_id = str(uuid.uuid4())
+        created = now()
+        new = repo.NewVersion(
+            document_id=document_id,
+            version=1,
+            title=body.title,
+            format=body.format.value,
+            sha256=sha256,
+            size_bytes=len(content),
+            metadata=body.metadata,
+            provenance=provenance_dict(body.provenance),
+            created_at=created,
+            content=content,
+        )
+        text = indexable(content, body.format, body.title, self.settings.search_max_chars)
+        try:
+            async with self.engine.begin() as conn:
+                await repo.insert_document(
+                    conn,
+                    document_id=document_id,
+                    idempotency_key=idempotency_key,
+                    request_sha256=fingerprint,
+                    now=created,
+                )
+                version_id = await repo.insert_version(conn, new)
+                await repo.index_version(
+                    conn,
+                    document_id=document_id,
+                    old_version_id=None,
+                    version_id=version_id,
+                    text=text,
+                )
+        except repo.IdempotencyKeyTaken:
+            # Another request with the same key won the race; answer with its document.
+            if idempotency_key is None or fingerprint is None:
+                raise
+            replay = await self._replay(idempotency_key, fingerprint)
+            if replay is None:
+                raise
+            return replay, False
+        document = new_view(new, latest_version=1, created_at=created, updated_at=created)
+        log.info("document_stored", document_id=document_id, version=1, size_bytes=len(content))
+        await self._publish("document.stored", document, body.provenance)
+        return document, True
+
+    async def _replay(self, key: str, fingerprint: str) -> DocumentPublic | None:
+        async with self.engine.connect() as conn:
+            existing = await repo.find_by_idempotency_key(conn, key)
+            if existing is None:
+                return None
+            if existing.request_sha256 != fingerprint:
+                raise Conflict(
+                    "This Idempotency-Key was already used for a different request.",
+                    title="Idempotency-Key reused",
+                    document_id=existing.id,
+                )
+            row = await repo.get_view(conn, existing.id, 1)
+        assert row is not None
+        log.info("document_create_replayed", document_id=existing.id)
+        return view(row)
+
+    async def add_version(self, document_id: str, body: DocumentUpdate) -> DocumentPublic:
+        """Store a new version; title, format and metadata carry over when omitted."""
+        content = decode_content(body, self.settings.max_content_bytes)
+        sha256 = hashlib.sha256(content).hexdigest()
+        check_claimed_hash(body.provenance, sha256)
+        created = now()
+        async with self.engine.begin() as conn:
+            claimed = await repo.claim_next_version(conn, document_id, created)
+            if claimed is None:
+                raise await self._missing_or_gone(conn, document_id)
+            version, document_created_at = claimed
+            previous = await repo.get_version_row(conn, document_id, version - 1)
+            assert previous is not None
+            fmt = body.format or DocumentFormat(previous["format"])
+            check_encoding(body, fmt)
+            new = repo.NewVersion(
+                document_id=document_id,
+                version=version,
+                title=body.title or previous["title"],
+                format=fmt.value,
+                sha256=sha256,
+                size_bytes=len(content),
+                metadata=body.metadata if body.metadata is not None else previous["metadata"],
+                provenance=provenance_dict(body.provenance),
+                created_at=created,
+                content=content,
+            )
+            version_id = await repo.insert_version(conn, new)
+            await repo.index_version(
+                conn,
+                document_id=document_id,
+                old_version_id=previous["id"],
+                version_id=version_id,
+                text=indexable(content, fmt, new.title, self.settings.search_max_chars),
+            )
+        document = new_view(
+            new, latest_version=version, created_at=document_created_at, updated_at=created
+        )
+        log.info("document_versioned", document_id=document_id, version=version)
+        await self._publish("document.versioned", document, body.provenance)
+        return document
+
+    async def get(self, document_id: str, version: int | None) -> DocumentPublic:
+        """A live document at `version` (latest by default)."""
+        async with self.engine.connect() as conn:
+            row = await self._view_row(conn, document_id, version)
+        if row["deleted_at"] is not None:
+            raise document_gone(document_id, row["deleted_at"])
+        return view(row)
+
+    async def download(self, document_id: str, version: int | None) -> tuple[DocumentPublic, bytes]:
+        """The document's view and its bytes at `version`."""
+        async with self.engine.connect() as conn:
+            row = await self._view_row(conn, document_id, version)
+            if row["deleted_at"] is not None:
+                raise document_gone(document_id, row["deleted_at"])
+            content = await repo.get_content(conn, row["version_id"])
+        return view(row), content
+
+    async def list_versions(self, document_id: str, page: int, page_size: int) -> VersionPage:
+        """A page of a document's versions, newest first (deleted documents too: audit)."""
+        async with self.engine.connect() as conn:
+            if await repo.get_document(conn, document_id) is None:
+                raise document_not_found(document_id)
+            rows, total = await repo.list_versions(
+                conn, document_id, offset=(page - 1) * page_size, limit=page_size
+            )
+        check_page(page, page_size, total)
+        return VersionPage(
+            items=[VersionPublic.model_validate(dict(r)) for r in rows],
+            total=total,
+            page=page,
+            page_size=page_size,
+        )
+
+    async def delete(self, document_id: str) -> None:
+        """Soft-delete: gone from search and downloads, kept for audit; repeat is a no-op."""
+        deleted_at = now()
+        async with self.engine.begin() as conn:
+            latest = await repo.mark_deleted(conn, document_id, deleted_at)
+            if latest is None:
+                error = await self._missing_or_gone(conn, document_id)
+                if error.status == 404:
+                    raise error
+                return
+            row = await repo.get_version_row(conn, document_id, latest)
+            assert row is not None
+            await repo.unindex_document(conn, document_id, row["id"])
+        log.info("document_deleted", document_id=document_id)
+        await self._emit(
+            "document.deleted", {"document_id": document_id, "deleted_at": deleted_at.isoformat()}
+        )

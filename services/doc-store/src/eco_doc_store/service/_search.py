@@ -1,0 +1,52 @@
+"""Full-text search over the live documents."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from eco_doc_store import repository as repo
+from eco_doc_store.search import query_terms
+from eco_doc_store.service._base import ServiceBase, check_page, view
+from eco_shared.models.doc_store import DocumentFormat, DocumentPage, MatchMode
+
+
+class SearchOps(ServiceBase):
+    """Search titles and text (words and "phrases", stemmed), filter and page."""
+
+    async def search(
+        self,
+        *,
+        q: str | None,
+        format: DocumentFormat | None,
+        created_after: datetime | None,
+        page: int,
+        page_size: int,
+        match: MatchMode = "all",
+    ) -> DocumentPage:
+        """Live documents matching `q`.
+
+        `match="all"`: every term required, newest first. `match="any"`: at least one,
+        the documents matching most terms first, then by relevance, then newest first.
+        """
+        terms = None
+        if q is not None and q.strip():
+            terms = query_terms(q)
+            if not terms:  # nothing searchable (only punctuation): nothing matches
+                check_page(page, page_size, 0)
+                return DocumentPage(items=[], total=0, page=page, page_size=page_size)
+        if created_after is not None and created_after.tzinfo is None:
+            created_after = created_after.replace(tzinfo=UTC)
+        async with self.engine.connect() as conn:
+            rows, total = await repo.search(
+                conn,
+                terms=terms,
+                match=match,
+                format=format.value if format else None,
+                created_after=created_after,
+                offset=(page - 1) * page_size,
+                limit=page_size,
+            )
+        check_page(page, page_size, total)
+        return DocumentPage(
+            items=[view(r) for r in rows], total=total, page=page, page_size=page_size
+        )
