@@ -1,8 +1,8 @@
 """Typed client of discovery, and the wire models its API answers with.
 
 The service builds its requests and responses from these same models, so the adapter and
-the service cannot disagree on a field; `check_adapter_against_openapi` holds the paths and
-parameters.
+the service cannot disagree on a field; `check_adapter_against_openapi` holds the paths,
+parameters and response fields.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ class DiscoveryAdapter(BaseServiceAdapter):
 
     service_name = "discovery"
 
-    @operation("POST", "/instances", body=True)
+    @operation("POST", "/instances", body=True, response=Lease)
     async def register(self, instance: InstanceCreate) -> Lease:
         """Register (or re-register) an instance; the answer is its lease."""
         response = await self._request(
@@ -153,7 +153,7 @@ class DiscoveryAdapter(BaseServiceAdapter):
         )
         return Lease.model_validate(response.json())
 
-    @operation("PUT", "/instances/{instance_id}/heartbeat")
+    @operation("PUT", "/instances/{instance_id}/heartbeat", response=Lease)
     async def heartbeat(self, instance_id: str) -> Lease:
         """Renew an instance's lease (AdapterError 404 when discovery lost it)."""
         response = await self._request(
@@ -174,7 +174,7 @@ class DiscoveryAdapter(BaseServiceAdapter):
             path_params={"instance_id": instance_id},
         )
 
-    @operation("GET", "/instances/{instance_id}")
+    @operation("GET", "/instances/{instance_id}", response=InstancePublic)
     async def get_instance(self, instance_id: str) -> InstancePublic:
         """One instance with its status, last check and capability state."""
         response = await self._request(
@@ -185,13 +185,13 @@ class DiscoveryAdapter(BaseServiceAdapter):
         )
         return InstancePublic.model_validate(response.json())
 
-    @operation("GET", "/services")
+    @operation("GET", "/services", response=ServiceList)
     async def list_services(self) -> ServiceList:
         """Every service with its instance counts and health."""
         response = await self._request("GET", "/services", operation="list_services")
         return ServiceList.model_validate(response.json())
 
-    @operation("GET", "/services/{name}", query=("healthy",))
+    @operation("GET", "/services/{name}", query=("healthy",), response=ServiceInstances)
     async def get_service(self, name: str, *, healthy: bool = False) -> ServiceInstances:
         """The instances of one service (only passing ones when `healthy`)."""
         response = await self._request(
@@ -203,7 +203,7 @@ class DiscoveryAdapter(BaseServiceAdapter):
         )
         return ServiceInstances.model_validate(response.json())
 
-    @operation("GET", "/services/{name}/openapi")
+    @operation("GET", "/services/{name}/openapi", response=dict[str, Any])
     async def service_openapi(self, name: str) -> dict[str, Any]:
         """The OpenAPI document discovery stored for a service."""
         response = await self._request(
@@ -215,7 +215,12 @@ class DiscoveryAdapter(BaseServiceAdapter):
         spec: dict[str, Any] = response.json()
         return spec
 
-    @operation("GET", "/capabilities", query=("q", "service", "tag", "limit", "offset"))
+    @operation(
+        "GET",
+        "/capabilities",
+        query=("q", "service", "tag", "limit", "offset"),
+        response=CapabilityPage,
+    )
     async def search_capabilities(
         self,
         q: str | None = None,

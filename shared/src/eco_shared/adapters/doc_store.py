@@ -212,8 +212,13 @@ class DocStoreAdapter(BaseServiceAdapter):
         )
         return ProvenanceRecord.model_validate(response.json())
 
-    # No `response=`: PROV-JSON is free-form, and the route's schema is the record's.
-    @operation("GET", "/documents/{document_id}/provenance", query=("version", "format"))
+    # PROV-JSON is free-form: the adapter reads any object the route returns
+    @operation(
+        "GET",
+        "/documents/{document_id}/provenance",
+        query=("version", "format"),
+        response=dict[str, Any],
+    )
     async def get_prov_json(self, document_id: str, version: int | None = None) -> dict[str, Any]:
         """W3C PROV-JSON of versions 1..`version` of a document."""
         response = await self._request(

@@ -1,7 +1,8 @@
 """Typed client of the log collector, and the wire models its API answers with.
 
 The service builds its responses from these same models, so the adapter and the service
-cannot disagree on a field; `check_adapter_against_openapi` holds the paths and parameters.
+cannot disagree on a field; `check_adapter_against_openapi` holds the paths, parameters and
+response fields. The pages are `eco_shared.pagination.Page` with their item type.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from eco_shared.adapters._base import AdapterError, BaseServiceAdapter, operation
+from eco_shared.pagination import Page
 from eco_shared.sse import aiter_sse
 
 Level = Literal["debug", "info", "warning", "error", "critical"]
@@ -36,11 +38,8 @@ class LogRecordOut(BaseModel):
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
-class LogPage(BaseModel):
+class LogPage(Page[LogRecordOut]):
     """A page of log records, newest first; pass `next_cursor` back for the next page."""
-
-    items: list[LogRecordOut]
-    next_cursor: str | None = None
 
 
 class EventOut(BaseModel):
@@ -57,11 +56,8 @@ class EventOut(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
-class EventPage(BaseModel):
+class EventPage(Page[EventOut]):
     """A page of events, newest first."""
-
-    items: list[EventOut]
-    next_cursor: str | None = None
 
 
 class SpanOut(BaseModel):
@@ -164,11 +160,8 @@ class IngestErrorOut(BaseModel):
     raw: dict[str, Any] = Field(default_factory=dict)
 
 
-class IngestErrorPage(BaseModel):
+class IngestErrorPage(Page[IngestErrorOut]):
     """A page of ingest errors, newest first."""
-
-    items: list[IngestErrorOut]
-    next_cursor: str | None = None
 
 
 def _params(**values: Any) -> dict[str, Any]:
@@ -188,6 +181,7 @@ class LogCollectorAdapter(BaseServiceAdapter):
         "GET",
         "/logs",
         query=("service", "level", "trace_id", "q", "since", "until", "limit", "cursor"),
+        response=LogPage,
     )
     async def logs(
         self,
@@ -219,6 +213,7 @@ class LogCollectorAdapter(BaseServiceAdapter):
         "GET",
         "/events",
         query=("type", "source", "trace_id", "since", "until", "limit", "cursor"),
+        response=EventPage,
     )
     async def events(
         self,
@@ -244,7 +239,7 @@ class LogCollectorAdapter(BaseServiceAdapter):
         response = await self._request("GET", "/events", operation="events", params=params)
         return EventPage.model_validate(response.json())
 
-    @operation("GET", "/traces/{trace_id}")
+    @operation("GET", "/traces/{trace_id}", response=TraceDetail)
     async def trace(self, trace_id: str) -> TraceDetail | None:
         """One trace's span tree with its logs and events; None when nothing is stored."""
         try:
@@ -257,7 +252,12 @@ class LogCollectorAdapter(BaseServiceAdapter):
             raise
         return TraceDetail.model_validate(response.json())
 
-    @operation("GET", "/traces", query=("service", "since", "min_duration_ms", "limit"))
+    @operation(
+        "GET",
+        "/traces",
+        query=("service", "since", "min_duration_ms", "limit"),
+        response=TraceList,
+    )
     async def traces(
         self,
         *,
@@ -271,7 +271,7 @@ class LogCollectorAdapter(BaseServiceAdapter):
         response = await self._request("GET", "/traces", operation="traces", params=params)
         return TraceList.model_validate(response.json())
 
-    @operation("GET", "/stats", query=("since", "until"))
+    @operation("GET", "/stats", query=("since", "until"), response=Stats)
     async def stats(
         self, *, since: datetime | str | None = None, until: datetime | str | None = None
     ) -> Stats:
@@ -280,7 +280,7 @@ class LogCollectorAdapter(BaseServiceAdapter):
         response = await self._request("GET", "/stats", operation="stats", params=params)
         return Stats.model_validate(response.json())
 
-    @operation("GET", "/ingest-errors", query=("limit", "cursor"))
+    @operation("GET", "/ingest-errors", query=("limit", "cursor"), response=IngestErrorPage)
     async def ingest_errors(
         self, *, limit: int | None = None, cursor: str | None = None
     ) -> IngestErrorPage:
