@@ -42,8 +42,9 @@ import structlog
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from eco_doc_store.migrations import sync_database_url, upgrade_database
+from eco_doc_store.migrations import PACKAGE, VERSION_TABLE
 from eco_doc_store.models import Document, DocumentContent, DocumentVersion
+from eco_shared.db import create_engine, migrate
 from eco_shared.redis_server import RedisServer
 from eco_shared.testing import ServiceProcess
 
@@ -251,7 +252,10 @@ async def bench_search(url: str, queries: int) -> tuple[float, float, dict[str, 
 
 def sync_engine(url: str) -> sa.Engine:
     """A synchronous engine with the same SQLite settings as the service's (WAL, NORMAL)."""
-    engine = sa.create_engine(sync_database_url(url))
+    parsed = make_url(url)
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    engine = sa.create_engine(parsed.render_as_string(hide_password=False))
     if engine.dialect.name == "sqlite":
 
         @sa.event.listens_for(engine, "connect")
@@ -263,6 +267,15 @@ def sync_engine(url: str) -> sa.Engine:
             cursor.close()
 
     return engine
+
+
+async def migrate_database(url: str) -> None:
+    """The doc store's schema, by the same runner the service uses at start-up."""
+    engine = create_engine(url)
+    try:
+        await migrate(engine, PACKAGE, version_table=VERSION_TABLE)
+    finally:
+        await engine.dispose()
 
 
 @contextlib.contextmanager
@@ -322,7 +335,7 @@ def main() -> None:
     ):
         tmp = Path(tmp_name)
         backend = make_url(db_url).get_backend_name()
-        upgrade_database(db_url)
+        asyncio.run(migrate_database(db_url))
         service = ServiceProcess(
             "eco_doc_store.main:create_app",
             env={

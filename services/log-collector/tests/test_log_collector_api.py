@@ -115,6 +115,15 @@ def test_trace_text_and_time_filters(
         until=_iso(now - timedelta(minutes=5)),
     ).json()["items"]
     assert [i["message"] for i in window] == ["100% done"]
+    # the shared time parser: epoch seconds too
+    epoch = _get(
+        shared_collector,
+        "/logs",
+        service=service,
+        since=str((now - timedelta(minutes=20)).timestamp()),
+        until=str(int((now - timedelta(minutes=5)).timestamp())),
+    ).json()["items"]
+    assert [i["message"] for i in epoch] == ["100% done"]
 
 
 @pytest.mark.parametrize(
@@ -257,3 +266,27 @@ def test_stats_count_by_service_and_level_and_report_lag(
     assert stats["dropped_records"] == 7
     assert stats["dropped_by_instance"] == {"svc-1": 5, "svc-2": 2}
     assert _get(shared_collector, "/stats", since="never").status_code == 422
+
+
+def test_every_route_declares_the_problems_it_can_return(
+    shared_collector: ServiceProcess,
+) -> None:
+    spec = _get(shared_collector, "/openapi.json").json()
+    expected = {
+        ("get", "/logs"): {"422"},
+        ("get", "/logs/tail"): {"422", "503"},
+        ("get", "/events"): {"422"},
+        ("get", "/traces"): {"422"},
+        ("get", "/traces/{trace_id}"): {"404", "422"},
+        ("get", "/stats"): {"422", "503"},
+        ("get", "/ingest-errors"): {"422"},
+        ("post", "/v1/traces"): {"400", "413", "415"},
+    }
+    for (method, path), statuses in expected.items():
+        responses = spec["paths"][path][method]["responses"]
+        problems = {
+            status
+            for status, response in responses.items()
+            if "application/problem+json" in response.get("content", {})
+        }
+        assert statuses <= problems, (method, path, sorted(problems))

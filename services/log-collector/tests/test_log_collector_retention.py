@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from eco_log_collector import migrations, service
+from eco_log_collector import migrations
 from eco_log_collector import repository as repo
 from eco_log_collector.records import to_us
+from eco_log_collector.service import Retention
 from eco_shared.db import create_engine
 from eco_shared.testing import wait_until
 
@@ -59,24 +60,24 @@ async def test_purge_deletes_only_what_is_older_than_the_window(database_url: st
             _log("new", NOW - timedelta(days=1)),
             _log("future", NOW + timedelta(days=1)),
         ]
-        async with engine.begin() as conn:
-            await repo.insert_ignoring_duplicates(conn, repo.LOGS, old + kept)
-            await repo.insert_ignoring_duplicates(
-                conn,
-                repo.SPANS,
-                [
+        await repo.LogRepository(engine).insert(
+            {
+                "logs": old + kept,
+                "spans": [
                     _span("0000000000000001", cutoff - timedelta(hours=1)),
                     _span("0000000000000002", cutoff + timedelta(hours=1)),
                 ],
-            )
-        deleted = await service.purge_expired(engine, retention_days=7, batch_size=3, now=NOW)
+            }
+        )
+        retention = Retention(repo.LogRepository(engine), retention_days=7, batch_size=3)
+        deleted = await retention.purge(now=NOW)
         assert deleted == {"logs": 7, "events": 0, "spans": 1, "ingest_errors": 0}
         async with engine.connect() as conn:
             left = sorted((await conn.execute(select(repo.LOGS.c.event_id))).scalars())
             spans = list((await conn.execute(select(repo.SPANS.c.span_id))).scalars())
         assert left == ["at-cutoff", "future", "new"]
         assert spans == ["0000000000000002"]
-        again = await service.purge_expired(engine, retention_days=7, batch_size=3, now=NOW)
+        again = await retention.purge(now=NOW)
         assert sum(again.values()) == 0
     finally:
         await engine.dispose()
@@ -108,24 +109,3 @@ def test_the_periodic_job_runs_in_the_service(
     wait_until(purged, timeout_s=20, interval_s=0.2)
     items = httpx.get(f"{collector.url}/logs", params={"service": "retained"}).json()["items"]
     assert [i["message"] for i in items] == ["recent"]
-
-
-async def test_migrations_are_idempotent_and_match_the_models(database_url: str) -> None:
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-    from sqlmodel import SQLModel
-
-    engine = create_engine(database_url)
-    try:
-        await migrations.upgrade(engine)
-        await migrations.upgrade(engine)  # a second start-up changes nothing
-
-        def diff(conn: Any) -> list[Any]:
-            return compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
-
-        async with engine.connect() as conn:
-            assert await conn.run_sync(diff) == []
-            version = (await conn.execute(select(func.count()).select_from(repo.LOGS))).scalar_one()
-        assert version == 0
-    finally:
-        await engine.dispose()

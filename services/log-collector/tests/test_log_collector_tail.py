@@ -83,3 +83,15 @@ def test_tail_refuses_invalid_parameters(shared_collector: ServiceProcess) -> No
     assert bad_level.headers["content-type"] == "application/problem+json"
     bad_id = httpx.get(f"{shared_collector.url}/logs/tail", headers={"Last-Event-ID": "nope"})
     assert bad_id.status_code == 422
+
+
+def test_a_follower_over_the_limit_is_told_to_come_back(start_collector: Any) -> None:
+    collector = start_collector(ECO_LOG_COLLECTOR_MAX_TAIL_CLIENTS="1")
+    with httpx.stream("GET", f"{collector.url}/logs/tail", timeout=10) as first:
+        events = _sse(first.iter_lines())  # held: a dropped iterator closes the stream
+        assert next(events)[0] == "ready"
+        refused = httpx.get(f"{collector.url}/logs/tail", timeout=10)
+        assert refused.status_code == 503
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.headers["retry-after"] == "5"
+        assert refused.json()["title"] == "Too many tail clients"

@@ -1,31 +1,44 @@
-"""Dependencies of the routes: the service state, its settings and its database engine."""
+"""Dependencies of the routes, under the names every service uses.
+
+The routes need no SQL session of their own (the repository opens its connections), so
+there is no `SessionDep`.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated
 
-from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncEngine
+from fastapi import Depends
 
+from eco_log_collector.service import LogCollector
 from eco_log_collector.settings import LogCollectorSettings
-from eco_shared.app import ServiceState
+from eco_log_collector.state import Resources
+from eco_shared.deps import (
+    BusDep,
+    HttpDep,
+    RedisDep,
+    StateDep,
+    resources_getter,
+    settings_getter,
+)
+
+__all__ = [
+    "BusDep",
+    "HttpDep",
+    "LogCollectorDep",
+    "RedisDep",
+    "ResourcesDep",
+    "SettingsDep",
+    "StateDep",
+]
+
+SettingsDep = Annotated[LogCollectorSettings, Depends(settings_getter(LogCollectorSettings))]
+ResourcesDep = Annotated[Resources, Depends(resources_getter(Resources))]
 
 
-def get_state(request: Request) -> ServiceState:
-    """The running service's state."""
-    return cast(ServiceState, request.app.state.eco)
+def get_log_collector(resources: ResourcesDep) -> LogCollector:
+    """The service object the lifespan built."""
+    return resources.collector
 
 
-def get_settings(state: Annotated[ServiceState, Depends(get_state)]) -> LogCollectorSettings:
-    """The collector's settings."""
-    return cast(LogCollectorSettings, state.settings)
-
-
-def get_engine(state: Annotated[ServiceState, Depends(get_state)]) -> AsyncEngine:
-    """The database engine the lifespan opened."""
-    return cast(AsyncEngine, state.resources["engine"])
-
-
-State = Annotated[ServiceState, Depends(get_state)]
-Settings = Annotated[LogCollectorSettings, Depends(get_settings)]
-Engine = Annotated[AsyncEngine, Depends(get_engine)]
+LogCollectorDep = Annotated[LogCollector, Depends(get_log_collector)]

@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from fastapi import FastAPI
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from sqlalchemy.engine import make_url
 
-from eco_log_collector import migrations, service
+from eco_log_collector import migrations
 from eco_log_collector.api import events, ingest_errors, logs, otlp, stats, traces
+from eco_log_collector.service import LogCollector
 from eco_log_collector.settings import LogCollectorSettings
+from eco_log_collector.state import Resources
 from eco_shared.app import ServiceState, create_service_app
 from eco_shared.bus import EVENTS, LOGS
-from eco_shared.db import create_engine, database_check
+from eco_shared.db import create_engine, database_check, ensure_sqlite_dir
 from eco_shared.services import ServiceSpec
 
 SERVICE = ServiceSpec(
@@ -29,50 +29,45 @@ SERVICE = ServiceSpec(
 
 
 @contextlib.asynccontextmanager
-async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[None]:
+async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[Resources]:
     """Open the database (migrated), consume `eco.logs` and `eco.events`, run retention."""
     settings = state.settings
-    assert isinstance(settings, LogCollectorSettings)
-    url = make_url(settings.db_url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    if not isinstance(settings, LogCollectorSettings):
+        raise TypeError("the log collector runs on LogCollectorSettings")
+    ensure_sqlite_dir(settings.db_url)
     engine = create_engine(settings.db_url)
-    await migrations.upgrade(engine)
-    state.resources["engine"] = engine
-    state.health.add_check("database", database_check(engine))
-    ingestor = service.Ingestor(engine)
-    options = {
-        "consumer": settings.consumer_name,
-        "batch_size": settings.batch_size,
-        "block_ms": settings.block_ms,
-        "reclaim_idle_ms": settings.reclaim_idle_ms,
-        "max_deliveries": settings.max_deliveries,
-        "batch_handler": True,
-    }
-    group = settings.consumer_group
-    # the collector's own Redis calls must not become spans: it would trace itself forever
-    with suppress_instrumentation():
-        consumers = [
-            state.bus.subscribe(LOGS, group, ingestor.handle_logs, **options),  # type: ignore[call-overload]
-            state.bus.subscribe(EVENTS, group, ingestor.handle_events, **options),  # type: ignore[call-overload]
-        ]
-        for consumer in consumers:
-            consumer.start()
-        retention = asyncio.create_task(
-            service.retention_loop(
-                engine,
-                retention_days=settings.retention_days,
-                batch_size=settings.retention_batch_size,
-                interval_s=settings.retention_interval_s,
-            ),
-            name="log-collector-retention",
-        )
     try:
-        yield
+        await migrations.upgrade(engine)
+        state.health.add_check("database", database_check(engine))
+        collector = LogCollector.create(engine, state.redis, settings)
+        options = {
+            "consumer": settings.consumer_name,
+            "batch_size": settings.batch_size,
+            "block_ms": settings.block_ms,
+            "reclaim_idle_ms": settings.reclaim_idle_ms,
+            "max_deliveries": settings.max_deliveries,
+            "batch_handler": True,
+        }
+        group = settings.consumer_group
+        ingest = collector.ingest
+        # the collector's own Redis calls must not become spans: it would trace itself forever
+        with suppress_instrumentation():
+            consumers = [
+                state.bus.subscribe(LOGS, group, ingest.handle_logs, **options),  # type: ignore[call-overload]
+                state.bus.subscribe(EVENTS, group, ingest.handle_events, **options),  # type: ignore[call-overload]
+            ]
+            for consumer in consumers:
+                consumer.start()
+            retention = asyncio.create_task(
+                collector.retention.run(), name="log-collector-retention"
+            )
+        try:
+            yield Resources(engine=engine, collector=collector)
+        finally:
+            retention.cancel()
+            await asyncio.gather(retention, return_exceptions=True)
+            await asyncio.gather(*(c.stop() for c in consumers))
     finally:
-        retention.cancel()
-        await asyncio.gather(retention, return_exceptions=True)
-        await asyncio.gather(*(c.stop() for c in consumers))
         await engine.dispose()
 
 

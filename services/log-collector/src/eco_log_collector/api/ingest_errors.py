@@ -2,46 +2,22 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Query
-
-from eco_log_collector import repository as repo
-from eco_log_collector.api._params import parse_cursor
-from eco_log_collector.deps import Engine
-from eco_log_collector.models import IngestErrorOut, IngestErrorPage
-from eco_log_collector.records import from_us
+from eco_log_collector.api._params import CursorQuery, LimitQuery
+from eco_log_collector.deps import LogCollectorDep
+from eco_log_collector.models import IngestErrorPage
+from eco_shared.problems import problem_responses
 
 router = APIRouter(prefix="/ingest-errors", tags=["ingest errors"])
 
 
-@router.get("", summary="Entries stored as parse errors, newest first")
+@router.get(
+    "",
+    summary="Entries stored as parse errors, newest first",
+    responses=problem_responses((422, "A bad limit or cursor")),
+)
 async def list_ingest_errors(
-    engine: Engine,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    collector: LogCollectorDep, limit: LimitQuery = 100, cursor: CursorQuery = None
 ) -> IngestErrorPage:
-    rows = await repo.query_ingest_errors(engine, limit, parse_cursor(cursor))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = []
-    for row in rows:
-        try:
-            raw = json.loads(row["raw"])
-        except ValueError:
-            raw = {}
-        items.append(
-            IngestErrorOut(
-                id=row["id"],
-                event_id=row["event_id"],
-                stream=row["stream"],
-                entry_id=row["entry_id"],
-                source=row["source"],
-                reason=row["reason"],
-                time=from_us(row["time_us"]),
-                raw=raw if isinstance(raw, dict) else {"value": raw},
-            )
-        )
-    next_cursor = repo.encode_cursor(rows[-1]["time_us"], rows[-1]["id"]) if more else None
-    return IngestErrorPage(items=items, next_cursor=next_cursor)
+    return await collector.queries.ingest_errors(limit=limit, cursor=cursor)

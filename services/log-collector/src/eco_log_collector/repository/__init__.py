@@ -1,0 +1,31 @@
+"""Every query of the log collector: SQL (`LogRepository`) and Redis (`StreamRepository`)."""
+
+from eco_log_collector.repository._sql import LogRepository, TraceListing, TraceListRow, TraceRows
+from eco_log_collector.repository._streams import UNDELIVERED_CAP, StreamRepository
+from eco_log_collector.repository._tables import (
+    ERRORS,
+    EVENTS,
+    LOGS,
+    SPANS,
+    TABLES,
+    EventQuery,
+    Kind,
+    LogQuery,
+)
+
+__all__ = [
+    "ERRORS",
+    "EVENTS",
+    "LOGS",
+    "SPANS",
+    "TABLES",
+    "UNDELIVERED_CAP",
+    "EventQuery",
+    "Kind",
+    "LogQuery",
+    "LogRepository",
+    "StreamRepository",
+    "TraceListRow",
+    "TraceListing",
+    "TraceRows",
+]

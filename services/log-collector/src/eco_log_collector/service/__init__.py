@@ -1,0 +1,30 @@
+"""The log collector's logic: ingestion, queries and traces, the live tail, retention.
+
+Routes and the lifespan work with one `LogCollector`; its parts call the repositories,
+never Redis or SQL themselves.
+"""
+
+from eco_log_collector.service._collector import LogCollector
+from eco_log_collector.service._ingest import Ingestor
+from eco_log_collector.service._queries import Queries, level_filter
+from eco_log_collector.service._retention import Retention
+from eco_log_collector.service._tail import LiveTail, TailFilter
+from eco_log_collector.service._traces import MAX_TRACE_ITEMS, Traces, build_trace
+from eco_log_collector.service._views import event_out, ingest_error_out, log_out, span_out
+
+__all__ = [
+    "MAX_TRACE_ITEMS",
+    "Ingestor",
+    "LiveTail",
+    "LogCollector",
+    "Queries",
+    "Retention",
+    "TailFilter",
+    "Traces",
+    "build_trace",
+    "event_out",
+    "ingest_error_out",
+    "level_filter",
+    "log_out",
+    "span_out",
+]

@@ -1,0 +1,146 @@
+"""Queries: pages of logs, events and ingest errors, and the stats over a window."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from eco_log_collector.models import EventPage, IngestErrorPage, LogPage, Stats
+from eco_log_collector.records import from_us, level_number
+from eco_log_collector.repository import EventQuery, LogQuery, LogRepository, StreamRepository
+from eco_log_collector.service._views import event_out, ingest_error_out, log_out
+from eco_shared.pagination import cut_page, decode_cursor
+from eco_shared.problems import BadRequest, Unavailable, ValidationProblem
+
+
+def level_filter(level: str | None) -> int | None:
+    """The minimum level number of a `level` query parameter."""
+    return level_number(level) if level else None
+
+
+def _after(cursor: str | None) -> tuple[int, int] | None:
+    if not cursor:
+        return None
+    try:
+        time_value, row_id = decode_cursor(cursor, int, int)
+    except BadRequest:
+        # this API has always answered a foreign cursor like any bad query parameter
+        raise ValidationProblem.field(
+            "query", "cursor", "not a cursor this service handed out"
+        ) from None
+    return time_value, row_id
+
+
+def _page_key(row: Mapping[Any, Any]) -> tuple[int, int]:
+    return row["time_us"], row["id"]
+
+
+class Queries:
+    """Newest-first pages (cursor = the (time, id) of the last row) and stats."""
+
+    def __init__(
+        self,
+        repo: LogRepository,
+        streams: StreamRepository,
+        *,
+        max_page_size: int,
+        stream_keys: Mapping[str, str],
+        dropped_key: str,
+        group: str,
+    ) -> None:
+        self.repo = repo
+        self.streams = streams
+        self.max_page_size = max_page_size
+        self.stream_keys = dict(stream_keys)
+        self.dropped_key = dropped_key
+        self.group = group
+
+    async def logs(
+        self,
+        *,
+        service: str | None = None,
+        level: str | None = None,
+        trace_id: str | None = None,
+        q: str | None = None,
+        since_us: int | None = None,
+        until_us: int | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> LogPage:
+        """Log records at or above `level`, newest first."""
+        limit = min(limit, self.max_page_size)
+        query = LogQuery(
+            service=service,
+            min_level_no=level_filter(level),
+            trace_id=trace_id.lower() if trace_id else None,
+            q=q or None,
+            since_us=since_us,
+            until_us=until_us,
+            limit=limit,
+            after=_after(cursor),
+        )
+        rows, next_cursor = cut_page(await self.repo.logs(query), limit, _page_key)
+        return LogPage(items=[log_out(r) for r in rows], next_cursor=next_cursor)
+
+    async def events(
+        self,
+        *,
+        type: str | None = None,
+        source: str | None = None,
+        trace_id: str | None = None,
+        since_us: int | None = None,
+        until_us: int | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> EventPage:
+        """Domain events, newest first."""
+        limit = min(limit, self.max_page_size)
+        query = EventQuery(
+            type=type,
+            source=source,
+            trace_id=trace_id.lower() if trace_id else None,
+            since_us=since_us,
+            until_us=until_us,
+            limit=limit,
+            after=_after(cursor),
+        )
+        rows, next_cursor = cut_page(await self.repo.events(query), limit, _page_key)
+        return EventPage(items=[event_out(r) for r in rows], next_cursor=next_cursor)
+
+    async def ingest_errors(
+        self, *, limit: int = 100, cursor: str | None = None
+    ) -> IngestErrorPage:
+        """Entries stored as parse errors, newest first."""
+        limit = min(limit, self.max_page_size)
+        rows = await self.repo.ingest_errors(limit, _after(cursor))
+        page, next_cursor = cut_page(rows, limit, _page_key)
+        return IngestErrorPage(items=[ingest_error_out(r) for r in page], next_cursor=next_cursor)
+
+    async def stats(self, *, since_us: int, until_us: int) -> Stats:
+        """Counts by service and level in [since, until), totals, ingest lag, dropped records."""
+        by_service: dict[str, dict[str, int]] = {}
+        in_window = 0
+        for service, level, count in await self.repo.log_counts(since_us, until_us):
+            by_service.setdefault(service, {})[level] = count
+            in_window += count
+        totals = await self.repo.totals()
+        try:
+            streams = [
+                await self.streams.lag(key, name, self.group)
+                for name, key in self.stream_keys.items()
+            ]
+            dropped = await self.streams.dropped_records(self.dropped_key)
+        except RedisError as exc:
+            raise Unavailable(f"Redis is unavailable: {type(exc).__name__}") from None
+        return Stats(
+            since=from_us(since_us),
+            until=from_us(until_us),
+            logs_by_service=by_service,
+            logs_in_window=in_window,
+            totals=totals,
+            streams=streams,
+            dropped_records=sum(dropped.values()),
+            dropped_by_instance=dropped,
+        )
