@@ -110,10 +110,17 @@ def _stream_events(redis_url: str, prefix: str, *types: str) -> list[dict[str, A
 class WatchCollector:
     """Reads `GET /watch` in a thread and keeps every server-sent event it receives."""
 
-    def __init__(self, url: str, params: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.url = url
         self.params = params or {}
+        self.headers = headers or {}
         self.events: list[dict[str, Any]] = []
+        self.pings = 0
         self.connected = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -128,7 +135,9 @@ class WatchCollector:
     def _run(self) -> None:
         with (
             httpx.Client(timeout=httpx.Timeout(5.0)) as client,
-            client.stream("GET", f"{self.url}/watch", params=self.params) as response,
+            client.stream(
+                "GET", f"{self.url}/watch", params=self.params, headers=self.headers
+            ) as response,
         ):
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
@@ -149,7 +158,9 @@ class WatchCollector:
                                     }
                                 )
                         current = {}
-                    elif not line.startswith(":"):
+                    elif line.startswith(":"):
+                        self.pings += 1
+                    else:
                         name, _, value = line.partition(":")
                         current[name] = value.removeprefix(" ")
             except httpx.HTTPError:
@@ -175,8 +186,8 @@ def watch() -> Iterator[Callable[..., WatchCollector]]:
     """Start live watch-feed collectors; they stop after the test."""
     started: list[WatchCollector] = []
 
-    def start(url: str, **params: str) -> WatchCollector:
-        collector = WatchCollector(url, params).start()
+    def start(url: str, headers: dict[str, str] | None = None, **params: str) -> WatchCollector:
+        collector = WatchCollector(url, params, headers).start()
         started.append(collector)
         return collector
 

@@ -105,6 +105,9 @@ async def test_redis_restart_gives_503_then_resumes_and_lost_records_reregister(
             down = await http.get("/services")
             assert down.status_code == 503
             assert down.headers["content-type"] == "application/problem+json"
+            assert down.headers["retry-after"] == "1"
+            assert down.json()["title"] == "Registry unavailable"
+            assert down.json()["status"] == 503
             assert (await http.get("/health/ready")).status_code == 503
             assert (await http.put("/instances/worker-1/heartbeat")).status_code == 503
 

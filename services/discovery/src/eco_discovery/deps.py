@@ -1,31 +1,40 @@
-"""Dependencies of the routes: the discovery service and the app state."""
+"""Dependencies of the routes, under the alias names every service uses."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from eco_discovery.service import DiscoveryService
 from eco_discovery.settings import DiscoverySettings
-from eco_shared.app import ServiceState
+from eco_discovery.state import Resources
+from eco_shared.deps import (
+    BusDep,
+    HttpDep,
+    RedisDep,
+    StateDep,
+    resources_getter,
+    settings_getter,
+)
+
+__all__ = [
+    "BusDep",
+    "DiscoveryDep",
+    "HttpDep",
+    "RedisDep",
+    "ResourcesDep",
+    "SettingsDep",
+    "StateDep",
+]
+
+SettingsDep = Annotated[DiscoverySettings, Depends(settings_getter(DiscoverySettings))]
+ResourcesDep = Annotated[Resources, Depends(resources_getter(Resources))]
 
 
-async def get_state(request: Request) -> ServiceState:
-    state: ServiceState = request.app.state.eco
-    return state
+def get_discovery(resources: ResourcesDep) -> DiscoveryService:
+    """The discovery service object."""
+    return resources.discovery
 
 
-async def get_discovery(request: Request) -> DiscoveryService:
-    service: DiscoveryService = request.app.state.eco.resources["discovery"]
-    return service
-
-
-async def get_settings(request: Request) -> DiscoverySettings:
-    settings: DiscoverySettings = request.app.state.eco.settings
-    return settings
-
-
-State = Annotated[ServiceState, Depends(get_state)]
-Discovery = Annotated[DiscoveryService, Depends(get_discovery)]
-Settings = Annotated[DiscoverySettings, Depends(get_settings)]
+DiscoveryDep = Annotated[DiscoveryService, Depends(get_discovery)]

@@ -11,11 +11,13 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
 from eco_discovery.api import capabilities, instances, services, watch
-from eco_discovery.repository import Registry
+from eco_discovery.repository import CapabilityStore, EventFeed, Registry
 from eco_discovery.service import DiscoveryService
 from eco_discovery.settings import DiscoverySettings
+from eco_discovery.state import Resources
 from eco_shared.app import ServiceState, create_service_app
-from eco_shared.problems import problem_response
+from eco_shared.bus import EVENTS
+from eco_shared.problems import Unavailable, problem_response
 from eco_shared.services import ServiceSpec
 
 SERVICE = ServiceSpec(
@@ -28,7 +30,7 @@ SERVICE = ServiceSpec(
 
 
 @contextlib.asynccontextmanager
-async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[None]:
+async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[Resources]:
     """Open the registry and the probe client; run the reaper, prober and own lease."""
     settings = state.settings
     assert isinstance(settings, DiscoverySettings)
@@ -39,25 +41,46 @@ async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[None]:
         limits=httpx.Limits(max_connections=settings.probe_concurrency),
         headers={"X-Eco-Caller": settings.service_name},
     )
-    registry = Registry(state.redis, settings.key("discovery:"))
-    discovery = DiscoveryService(settings, registry, state.bus, probe_client)
-    state.resources["discovery"] = discovery
-    state.health.add_check("self_preservation", discovery.self_preservation_check, required=False)
+    base = settings.key("discovery:")
+    registry = Registry(state.redis, base)
+    caps = CapabilityStore(state.redis, base)
+    events = EventFeed(state.redis, state.bus.key(EVENTS), block_ms=settings.watch_block_ms)
+    discovery = DiscoveryService(
+        settings,
+        registry=registry,
+        capabilities=caps,
+        events=events,
+        bus=state.bus,
+        probe_client=probe_client,
+    )
+    state.health.add_check(
+        "self_preservation", discovery.reaper.self_preservation_check, required=False
+    )
     discovery.start()
     try:
-        yield
+        yield Resources(
+            registry=registry,
+            capabilities=caps,
+            events=events,
+            probe_client=probe_client,
+            discovery=discovery,
+        )
     finally:
         await discovery.stop()
         await probe_client.aclose()
 
 
+_REGISTRY_DOWN = Unavailable(
+    "The registry's store (Redis) is unavailable; retry shortly.",
+    title="Registry unavailable",
+    retry_after_s=1,
+)
+
+
 async def _redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    down = _REGISTRY_DOWN
     return problem_response(
-        request,
-        503,
-        "The registry's store (Redis) is unavailable; retry shortly.",
-        title="Registry unavailable",
-        headers={"Retry-After": "1"},
+        request, down.status, down.detail, title=down.title, type=down.type, headers=down.headers
     )
 
 
@@ -71,6 +94,7 @@ def build_app(settings: DiscoverySettings, *, configure_process: bool = True) ->
         lifespan=lifespan,
         configure_process=configure_process,
     )
+    # Every route reads Redis: its outage is one 503 with Retry-After, never a 500.
     app.add_exception_handler(RedisError, _redis_unavailable)
     app.add_exception_handler(ConnectionError, _redis_unavailable)
     return app

@@ -129,6 +129,9 @@ def test_bad_registrations_get_problem_json(discovery: ThreadedServer) -> None:
         problem = response.json()
         assert problem["status"] == 422
         assert field in {e["field"] for e in problem["errors"]}, overrides
+        for error in problem["errors"]:  # one shape, from the schema or from the limits
+            assert set(error) == {"loc", "field", "msg", "type"}, overrides
+            assert error["loc"][0] == "body", overrides
     assert httpx.get(f"{discovery.url}/instances/widgets-1").status_code == 404
 
 
@@ -148,6 +151,7 @@ def test_malformed_and_unknown_get_4xx(discovery: ThreadedServer) -> None:
         assert response.status_code == 404, response.request.url
         assert response.headers["content-type"] == "application/problem+json"
         assert "nobody" in response.json()["detail"]
+        assert response.json()["title"].endswith("not found")
     assert httpx.get(f"{url}/capabilities", params={"limit": 0}).status_code == 422
     assert httpx.get(f"{url}/capabilities", params={"limit": 1000}).status_code == 422
     assert httpx.get(f"{url}/watch", params={"since": "yesterday"}).status_code == 422

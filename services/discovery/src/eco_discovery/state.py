@@ -1,0 +1,21 @@
+"""What discovery's lifespan opens: the repositories, the probe client and the service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from eco_discovery.repository import CapabilityStore, EventFeed, Registry
+from eco_discovery.service import DiscoveryService
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """Discovery's own resources (the shared Redis, bus and HTTP client are on the state)."""
+
+    registry: Registry
+    capabilities: CapabilityStore
+    events: EventFeed
+    probe_client: httpx.AsyncClient
+    discovery: DiscoveryService
