@@ -14,8 +14,7 @@ from datetime import UTC, datetime
 from eco_shared.problems import ValidationProblem
 
 TIME_HELP = (
-    "an RFC 3339 time (2024-05-01T12:00:00Z), epoch seconds, "
-    "or an age such as 30s, 15m, 2h, 7d"
+    "an RFC 3339 time (2024-05-01T12:00:00Z), epoch seconds, or an age such as 30s, 15m, 2h, 7d"
 )
 _AGE = re.compile(r"(\d{1,9}(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
 _EPOCH = re.compile(r"\d{1,12}(?:\.\d+)?")
