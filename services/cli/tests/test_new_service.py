@@ -42,8 +42,23 @@ def workspace(tmp_path: Path) -> Path:
 def test_generated_service_is_wired_in_and_lint_clean(workspace: Path) -> None:
     service = new_service(workspace, "weather-report-for-the-city-x", port=5123, sync=False)
     module = service / "src" / "eco_weather_report_for_the_city_x"
-    for rel in ("main.py", "settings.py", "deps.py", "models.py", "repository.py", "service.py"):
+    for rel in (
+        "main.py",
+        "settings.py",
+        "state.py",
+        "deps.py",
+        "models.py",
+        "repository.py",
+        "service.py",
+    ):
         assert (module / rel).exists(), rel
+    # The shape every service has: typed resources, the standard dependency names.
+    state = (module / "state.py").read_text()
+    assert "@dataclass(frozen=True, slots=True)\nclass Resources:" in state
+    deps = (module / "deps.py").read_text()
+    for alias in ("SettingsDep", "ResourcesDep", "WeatherReportForTheCityXDep", "RedisDep"):
+        assert f'"{alias}"' in deps, alias
+    assert "from eco_shared.deps import" in deps
     assert (module / "api" / "notes.py").exists()
     assert (service / "tests" / "test_weather_report_for_the_city_x_api.py").exists()
     main = (module / "main.py").read_text()
@@ -91,7 +106,7 @@ def test_generated_service_tests_pass_against_real_redis(
         timeout=110,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "3 passed" in result.stdout
+    assert "4 passed" in result.stdout
 
 
 # The service lives inside the template's own repository, so copier sees its in-progress

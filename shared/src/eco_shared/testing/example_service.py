@@ -2,7 +2,9 @@
 
 `uvicorn --factory eco_shared.testing.example_service:create_app` (settings from
 `ECO_EXAMPLE_*`). `GET /relay?to=URL` calls another service through the shared client, so a
-chain of these processes makes one trace across several services.
+chain of these processes makes one trace across several services. It has the rooms of a
+real service in one file: settings, models, routes on the shared dependencies, errors from
+the problem factories, declared in OpenAPI.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query
 from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
-from eco_shared.app import ServiceState, create_service_app
-from eco_shared.problems import ProblemError
+from eco_shared.app import create_service_app
+from eco_shared.deps import HttpDep, settings_getter
+from eco_shared.problems import NotFound, problem_responses
 from eco_shared.settings import ServiceSettings
 from eco_shared.telemetry import current_trace_ids
 
@@ -31,6 +34,9 @@ class ExampleSettings(ServiceSettings):
     port: int = 0
 
 
+SettingsDep = Annotated[ExampleSettings, Depends(settings_getter(ExampleSettings))]
+
+
 class Item(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     quantity: int = Field(ge=0)
@@ -44,35 +50,35 @@ async def create_item(item: Item) -> Item:
     return item
 
 
-@router.get("/{item_id}", summary="Get an item (only 1 exists)")
+@router.get("/{item_id}", summary="Get an item (only 1 exists)", responses=problem_responses(404))
 async def get_item(item_id: int) -> Item:
     if item_id != 1:
-        raise ProblemError(404, f"No item with id {item_id}.", title="Item not found")
+        raise NotFound("Item", item_id, f"No item with id {item_id}.")
     return Item(name="one", quantity=1)
 
 
 misc = APIRouter(tags=["misc"])
 
 
-@misc.get("/crash", summary="Raise an unhandled error")
+@misc.get("/crash", summary="Raise an unhandled error", responses=problem_responses(500))
 async def crash() -> None:
     raise RuntimeError("secret internal detail")
 
 
 @misc.get("/relay", summary="Call another service and report what it said")
 async def relay(
-    request: Request,
+    settings: SettingsDep,
+    http: HttpDep,
     to: Annotated[list[str], Query()] = [],  # noqa: B006
 ) -> dict[str, object]:
-    state: ServiceState = request.app.state.eco
     trace_id = current_trace_ids()[0]
     log.info("relay_called", remaining_hops=len(to))
     if not to:
-        return {"service": state.settings.service_name, "hops": [], "trace_id": trace_id}
+        return {"service": settings.service_name, "hops": [], "trace_id": trace_id}
     first, rest = to[0], to[1:]
     params = [("to", url) for url in rest]
-    response = await state.http.get(f"{first}/relay", params=params, operation="relay")
-    return {"service": state.settings.service_name, "next": response.json(), "trace_id": trace_id}
+    response = await http.get(f"{first}/relay", params=params, operation="relay")
+    return {"service": settings.service_name, "next": response.json(), "trace_id": trace_id}
 
 
 def build_app(settings: ExampleSettings, *, configure_process: bool = True) -> FastAPI:

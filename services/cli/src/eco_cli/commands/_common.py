@@ -1,0 +1,90 @@
+"""What every command shares: options, JSON output, and running against the ecosystem.
+
+Adapters, httpx and the event loop are imported when a command runs, not when `eco`
+starts, so `eco --help` and `eco up` stay quick.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from eco_cli.client import Eco
+
+T = TypeVar("T")
+EXIT_NOT_FOUND = 1
+EXIT_NOT_RUNNING = 3
+
+console = Console(highlight=False)
+DataDir = Annotated[Path, typer.Option(envvar="ECO_DATA_DIR", help="Where eco up keeps state.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+DEFAULT_DATA_DIR = Path(".eco")
+
+
+def jsonable(value: Any) -> Any:
+    """`value` with models and datetimes turned into plain JSON values."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def emit_json(value: Any) -> None:
+    """Print `value` as JSON on stdout."""
+    typer.echo(json.dumps(jsonable(value), indent=2, default=str))
+
+
+def run(data_dir: Path, body: Callable[[Eco], Awaitable[T]]) -> T:
+    """Connect, run `body`, and turn the ecosystem's errors into messages and exit codes."""
+    import asyncio
+    import os
+    import sys
+
+    import httpx
+
+    from eco_cli.client import NotRunningError, connect
+    from eco_shared.adapters import AdapterError
+    from eco_shared.directory import ServiceNotFoundError
+    from eco_shared.http import ServiceCallError
+    from eco_shared.logging import configure_logging
+
+    # Logs go to stderr and only when they matter: stdout belongs to the answer (and --json).
+    configure_logging("cli", level=os.environ.get("ECO_LOG_LEVEL", "ERROR"), stream=sys.stderr)
+
+    async def main() -> T:
+        async with connect(data_dir) as eco:
+            return await body(eco)
+
+    try:
+        return asyncio.run(main())
+    except NotRunningError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(EXIT_NOT_RUNNING) from None
+    except ServiceNotFoundError as exc:
+        typer.secho(f"{exc} (is it running? `eco services` lists what is)", fg="red", err=True)
+        raise typer.Exit(EXIT_NOT_RUNNING) from None
+    except AdapterError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(EXIT_NOT_FOUND if exc.status == 404 else 2) from None
+    except (ServiceCallError, httpx.HTTPError) as exc:
+        typer.secho(f"a service did not answer: {exc}", fg="red", err=True)
+        raise typer.Exit(EXIT_NOT_RUNNING) from None
+
+
+def not_found(what: str) -> typer.Exit:
+    """Say that `what` does not exist; the exit to raise."""
+    typer.secho(f"no {what}", fg="red", err=True)
+    return typer.Exit(EXIT_NOT_FOUND)
