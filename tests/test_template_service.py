@@ -18,7 +18,7 @@ import pytest
 from eco_shared.testing.processes import port_open, processes_under
 
 NAME = "notebook"
-PORT = 5110
+PORT = 5120
 PORTS = (5045, 5055, 5080, 5087, 5099, PORT)
 
 

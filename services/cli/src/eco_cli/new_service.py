@@ -17,7 +17,7 @@ from pathlib import Path
 import tomlkit
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
-FIRST_TEMPLATE_PORT = 5110
+FIRST_TEMPLATE_PORT = 5120
 
 
 class NewServiceError(Exception):
@@ -44,7 +44,7 @@ def used_ports(root: Path) -> set[int]:
 
 
 def next_port(root: Path) -> int:
-    """The first free port from 5110 up (5045-5099 belong to the core services)."""
+    """The first free port from 5120 up (5030-5110 belong to the core services)."""
     taken = used_ports(root)
     port = FIRST_TEMPLATE_PORT
     while port in taken:

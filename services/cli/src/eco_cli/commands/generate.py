@@ -11,7 +11,7 @@ import typer
 def new_service_command(
     name: Annotated[str, typer.Argument(help="Service name, e.g. weather")],
     port: Annotated[
-        int | None, typer.Option(help="Port (default: the next free from 5110)")
+        int | None, typer.Option(help="Port (default: the next free from 5120)")
     ] = None,
     description: Annotated[str, typer.Option(help="One line on what it does")] = "",
     sync: Annotated[bool, typer.Option(help="Run uv lock/sync and regenerate manifests")] = True,
