@@ -14,7 +14,7 @@ import fcntl
 import importlib
 import os
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -122,22 +122,38 @@ async def current_revision(engine: AsyncEngine, *, version_table: str) -> str | 
 
 
 async def migrate(
-    engine: AsyncEngine, package: str, *, version_table: str, revision: str = "head"
+    engine: AsyncEngine,
+    package: str,
+    *,
+    version_table: str,
+    revision: str = "head",
+    prepare: Callable[[Connection], object] | None = None,
 ) -> None:
-    """Upgrade to `revision`; idempotent, and one replica at a time on PostgreSQL.
+    """Upgrade to `revision`; idempotent, and one replica at a time.
 
     On PostgreSQL a session advisory lock (keyed by the version table, so services sharing
     a database do not wait for each other) is held for the whole upgrade; on SQLite an
     exclusive lock on a file beside the database does the same for processes on this host.
+    `prepare(connection)` runs first under the same lock (e.g. to adopt an old version table).
     """
-    await _run(engine, package, version_table, lambda cfg: command.upgrade(cfg, revision))
+
+    def step(connection: Connection) -> None:
+        if prepare is not None:
+            prepare(connection)
+        command.upgrade(_alembic_config(package, version_table, connection), revision)
+
+    await _run(engine, version_table, step)
 
 
 async def downgrade(
     engine: AsyncEngine, package: str, *, version_table: str, revision: str = "base"
 ) -> None:
     """Migrate down to `revision` (tests and operators only)."""
-    await _run(engine, package, version_table, lambda cfg: command.downgrade(cfg, revision))
+
+    def step(connection: Connection) -> None:
+        command.downgrade(_alembic_config(package, version_table, connection), revision)
+
+    await _run(engine, version_table, step)
 
 
 @contextlib.asynccontextmanager
@@ -157,7 +173,7 @@ async def _sqlite_file_lock(engine: AsyncEngine) -> AsyncIterator[None]:
         os.close(fd)
 
 
-async def _run(engine: AsyncEngine, package: str, version_table: str, step: Any) -> None:
+async def _run(engine: AsyncEngine, version_table: str, step: Callable[[Connection], None]) -> None:
     key = zlib.crc32(version_table.encode())
     async with _sqlite_file_lock(engine), engine.connect() as conn:
         postgres = conn.dialect.name == "postgresql"
@@ -165,7 +181,7 @@ async def _run(engine: AsyncEngine, package: str, version_table: str, step: Any)
             await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
             await conn.commit()
         try:
-            await conn.run_sync(lambda c: step(_alembic_config(package, version_table, c)))
+            await conn.run_sync(step)
             await conn.commit()
         finally:
             if postgres:

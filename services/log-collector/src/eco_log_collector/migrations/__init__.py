@@ -19,5 +19,10 @@ __all__ = ["LEGACY_VERSION_TABLE", "PACKAGE", "VERSION_TABLE", "upgrade"]
 
 async def upgrade(engine: AsyncEngine) -> None:
     """Bring the schema to the newest revision; a no-op when it is already there."""
-    await adopt_legacy_version(engine, VERSION_TABLE)
-    await migrate(engine, PACKAGE, version_table=VERSION_TABLE)
+    await migrate(
+        engine,
+        PACKAGE,
+        version_table=VERSION_TABLE,
+        # under migrate's lock, so replicas starting together move the row once
+        prepare=lambda connection: adopt_legacy_version(connection, VERSION_TABLE),
+    )

@@ -8,20 +8,19 @@ holds nothing (so a move interrupted half-way is finished at the next start).
 
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 LEGACY_VERSION_TABLE = "alembic_version"
 # a table the first revision creates: proof that the legacy row is the collector's
 _OWN_TABLE = "log_records"
 
 
-def _adopt(connection: Connection, version_table: str) -> list[str]:
+def adopt_legacy_version(connection: Connection, version_table: str) -> list[str]:
+    """Move our revision from `alembic_version` to `version_table`; return what moved."""
     tables = set(inspect(connection).get_table_names())
     if LEGACY_VERSION_TABLE not in tables or _OWN_TABLE not in tables:
         return []
@@ -47,13 +46,3 @@ def _adopt(connection: Connection, version_table: str) -> list[str]:
     if not left:
         connection.execute(text(f'DROP TABLE "{LEGACY_VERSION_TABLE}"'))
     return moving
-
-
-async def adopt_legacy_version(engine: AsyncEngine, version_table: str) -> list[str]:
-    """Move our revision from `alembic_version` to `version_table`; return what moved."""
-    async with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # the key `eco_shared.db.migrate` locks with: replicas move the row one at a time
-            key = zlib.crc32(version_table.encode())
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-        return await conn.run_sync(_adopt, version_table)
