@@ -48,6 +48,11 @@ async def get_thing(key: str) -> dict[str, str]:
     raise NotFound("Thing", key)
 
 
+@router.delete("/things/{key}", status_code=204, responses=problem_responses(404))
+async def delete_thing(key: str) -> None:
+    raise NotFound("Thing", key)
+
+
 @router.get("/limits", responses=problem_responses(413, 422, 503))
 async def limits(kind: str) -> None:
     if kind == "large":
@@ -189,3 +194,10 @@ def test_a_redis_outage_is_503_with_retry_after(redis_prefix: str) -> None:
         response = httpx.get(f"{server.url}/cached", timeout=30)
     _problem(response, 503)
     assert response.headers["retry-after"] == "1"
+
+
+def test_405_allow_names_every_method_of_the_path(service: str) -> None:
+    # GET and DELETE are two routes: Starlette alone would name only the first one's methods
+    response = httpx.request("PUT", f"{service}/things/x1")
+    _problem(response, 405)
+    assert response.headers["allow"] == "DELETE, GET"
