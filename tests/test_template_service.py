@@ -70,7 +70,7 @@ def test_generated_service_is_reachable_from_natural_language(
         f"services/{NAME}",
         extra={"ECO_TEST_REDIS_URL": redis_url},
     )
-    assert "4 passed" in out
+    assert "5 passed" in out
 
     def run_eco(*args: str) -> Any:
         return json.loads(sh(*eco, *args, "--json"))

@@ -106,7 +106,7 @@ def test_generated_service_tests_pass_against_real_redis(
         timeout=110,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "4 passed" in result.stdout
+    assert "5 passed" in result.stdout
 
 
 # The service lives inside the template's own repository, so copier sees its in-progress

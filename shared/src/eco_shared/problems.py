@@ -8,6 +8,7 @@ which shows the `ProblemDetails` schema under `application/problem+json` in Open
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -18,13 +19,39 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import Match, compile_path
 
-PROBLEM_JSON = "application/problem+json"
+from eco_shared._problem_schema import (
+    PROBLEM_JSON,
+    FieldErrorModel,
+    ProblemDetails,
+    _phrase,
+    problem_openapi,
+    problem_responses,
+)
+
 VALIDATION_TYPE = "urn:eco:problem:validation"
+
+__all__ = [
+    "PROBLEM_JSON",
+    "VALIDATION_TYPE",
+    "BadRequest",
+    "Conflict",
+    "FieldErrorModel",
+    "NotFound",
+    "ProblemDetails",
+    "ProblemError",
+    "TooLarge",
+    "Unavailable",
+    "ValidationProblem",
+    "field_error",
+    "install_problem_handlers",
+    "problem_openapi",
+    "problem_response",
+    "problem_responses",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -159,108 +186,6 @@ class Unavailable(ProblemError):
         )
 
 
-class FieldErrorModel(BaseModel):
-    """One entry of a problem's `errors`."""
-
-    loc: list[str]
-    field: str | None = None
-    msg: str
-    type: str
-
-
-class ProblemDetails(BaseModel):
-    """RFC 9457 problem details, as every error of every service is shaped."""
-
-    model_config = ConfigDict(extra="allow", title="ProblemDetails")
-
-    type: str = Field("about:blank", description="A URI naming the kind of problem.")
-    title: str
-    status: int = Field(ge=400, le=599)
-    detail: str | None = None
-    instance: str | None = Field(None, description="The request path.")
-    errors: list[FieldErrorModel] | None = None
-
-
-_DESCRIPTIONS = {
-    400: "Malformed request",
-    401: "Not authenticated",
-    403: "Not allowed",
-    404: "Not found",
-    405: "Method not allowed",
-    409: "Conflict",
-    410: "Gone",
-    412: "Precondition failed",
-    413: "Content too large",
-    415: "Unsupported media type",
-    422: "Validation failed",
-    429: "Too many requests",
-    500: "Internal error",
-    502: "Bad gateway",
-    503: "Unavailable",
-    504: "Gateway timeout",
-}
-_PROBLEM_SCHEMA_REF = {"$ref": "#/components/schemas/ProblemDetails"}
-
-
-def problem_responses(*statuses: int | tuple[int, str]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for the problems a route can return: `problem_responses(404, 409)`.
-
-    A `(status, description)` pair names what the problem means for this route.
-    """
-    responses: dict[int | str, dict[str, Any]] = {}
-    for item in statuses:
-        status, description = item if isinstance(item, tuple) else (item, None)
-        responses[status] = {
-            "description": description or _DESCRIPTIONS.get(status, _phrase(status)),
-            "content": {PROBLEM_JSON: {"schema": dict(_PROBLEM_SCHEMA_REF)}},
-        }
-    return responses
-
-
-def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
-    """Finish an app's OpenAPI: the `ProblemDetails` schema, and problem+json everywhere.
-
-    FastAPI's own `HTTPValidationError` 422 is replaced by ours (this service answers
-    validation errors as problem+json), and every operation that takes a body may answer 413.
-    """
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    components["ProblemDetails"] = ProblemDetails.model_json_schema(
-        ref_template="#/components/schemas/{model}"
-    )
-    defs = components["ProblemDetails"].pop("$defs", {})
-    components.update(defs)
-    validation = problem_responses(422)[422]
-    for path_item in schema.get("paths", {}).values():
-        for operation in path_item.values():
-            if not isinstance(operation, dict) or "responses" not in operation:
-                continue
-            responses = operation["responses"]
-            current = responses.get("422")
-            if current is not None and PROBLEM_JSON not in current.get("content", {}):
-                responses["422"] = dict(validation)
-            if "requestBody" in operation and "413" not in responses:
-                responses["413"] = problem_responses(413)[413]
-    for name in ("HTTPValidationError", "ValidationError"):
-        if not _schema_referenced(schema, name):
-            components.pop(name, None)
-    return schema
-
-
-def _schema_referenced(schema: dict[str, Any], name: str) -> bool:
-    target = f"#/components/schemas/{name}"
-
-    def walk(node: Any) -> bool:
-        if isinstance(node, dict):
-            return any(v == target if k == "$ref" else walk(v) for k, v in node.items())
-        if isinstance(node, list):
-            return any(walk(v) for v in node)
-        return False
-
-    return walk(schema.get("paths", {})) or any(
-        walk(v) for k, v in schema.get("components", {}).get("schemas", {}).items() if k != name
-    )
-
-
 def problem_response(
     request: Request | None,
     status: int,
@@ -290,18 +215,20 @@ def problem_response(
     )
 
 
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
-
-
 _METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method some route serves at this path (Starlette names only the first route's)."""
+    """The methods of the resource this path names (Starlette names only one route's).
+
+    The resource is the first path template of the app's OpenAPI document that matches, in
+    route order, as Starlette routes it: GET and DELETE on `/notes/{id}` are two routes of
+    one resource, while `/notes/search`, declared first, is its own even though
+    `/notes/{id}` matches it too. Paths outside the document get every method a route serves.
+    """
+    for regex, methods in _resource_table(request.app):
+        if regex.match(request.url.path):
+            return ", ".join(methods)
     allowed = [
         method
         for method in _METHODS
@@ -311,6 +238,19 @@ def _allowed_methods(request: Request) -> str:
         )
     ]
     return ", ".join(allowed)
+
+
+def _resource_table(app: FastAPI) -> list[tuple[re.Pattern[str], list[str]]]:
+    table: list[tuple[re.Pattern[str], list[str]]] | None = getattr(
+        app.state, "eco_resource_table", None
+    )
+    if table is None:
+        table = [
+            (compile_path(path)[0], sorted(m.upper() for m in item if m.upper() in _METHODS))
+            for path, item in app.openapi().get("paths", {}).items()
+        ]
+        app.state.eco_resource_table = table
+    return table
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
