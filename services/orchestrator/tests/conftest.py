@@ -3,13 +3,17 @@
 Discovery points at a port where nothing listens, so every run meets a service that is
 down; the tests that need the whole ecosystem live in the root `tests/test_flagship.py`.
 One orchestrator per module and database backend (SQLite, and PostgreSQL when
-`ECO_TEST_DATABASE_URL` is set), because a process takes seconds to start.
+`ECO_TEST_DATABASE_URL` is set), because a process takes seconds to start; a test that
+needs its own settings starts one with `start_orchestrator(**settings)`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -20,13 +24,12 @@ from eco_shared.testing import ServiceProcess
 APP = "eco_orchestrator.main:create_app"
 
 
-@pytest.fixture(scope="module")
-def orchestrator(
-    redis_url: str, module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+@contextlib.contextmanager
+def running_orchestrator(
+    redis_url: str, prefix: str, database_url: str, data_dir: Path, **settings: str
 ) -> Iterator[ServiceProcess]:
-    """An orchestrator process on its own Redis prefix and database, discovery absent."""
-    prefix = f"test-{uuid.uuid4().hex[:12]}:"
-    data_dir = tmp_path_factory.mktemp("orch")
+    """An orchestrator process on the Redis key prefix `prefix`, discovery absent;
+    `settings` are `ECO_ORCHESTRATOR_<NAME>` values."""
     env = {
         "ECO_REDIS_URL": redis_url,
         "ECO_REDIS_PREFIX": prefix,
@@ -35,16 +38,42 @@ def orchestrator(
         "ECO_LOG_FORMAT": "json",
         "ECO_DISCOVERY_URL": f"http://127.0.0.1:{free_port()}",
         "ECO_ORCHESTRATOR_REGISTER_WITH_DISCOVERY": "false",
-        "ECO_ORCHESTRATOR_DATABASE_URL": module_database_url,
-        "ECO_ORCHESTRATOR_NODE_MAX_ATTEMPTS": "2",
-        "ECO_ORCHESTRATOR_CHECKPOINT_RETENTION_S": "0",
-        "ECO_ORCHESTRATOR_PRUNE_INTERVAL_S": "0.5",
-        "ECO_ORCHESTRATOR_MAX_QUERY_CHARS": "500",
+        "ECO_ORCHESTRATOR_DATABASE_URL": database_url,
+        **{f"ECO_ORCHESTRATOR_{name.upper()}": value for name, value in settings.items()},
     }
     proc = ServiceProcess(APP, env=env, port_env="ECO_ORCHESTRATOR_PORT", log_dir=data_dir)
     proc.start(timeout_s=90)
-    yield proc
-    proc.terminate()
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+
+
+@pytest.fixture
+def start_orchestrator(
+    redis_url: str, redis_prefix: str, module_database_url: str, tmp_path: Path
+) -> Callable[..., contextlib.AbstractContextManager[ServiceProcess]]:
+    """`with start_orchestrator(**settings) as proc:` an orchestrator of this test alone."""
+    return functools.partial(
+        running_orchestrator, redis_url, redis_prefix, module_database_url, tmp_path
+    )
+
+
+@pytest.fixture(scope="module")
+def orchestrator(
+    redis_url: str, module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    """An orchestrator with short limits (two attempts a node, queries up to 500 chars)."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}:"
+    data_dir = tmp_path_factory.mktemp("orch")
+    short = {
+        "node_max_attempts": "2",
+        "checkpoint_retention_s": "0",
+        "prune_interval_s": "0.5",
+        "max_query_chars": "500",
+    }
+    with running_orchestrator(redis_url, prefix, module_database_url, data_dir, **short) as proc:
+        yield proc
     client = redis.Redis.from_url(redis_url)
     try:
         keys = list(client.scan_iter(match=f"{prefix}*", count=1000))

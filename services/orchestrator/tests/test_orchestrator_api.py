@@ -35,14 +35,23 @@ def _wait_status(client: httpx.Client, run_id: str, statuses: set[str], timeout_
         ({"query": "x" * 6000}, 413),
         ({"query": "ok", "format": "docx"}, 422),
         ({"query": "ok", "review": "maybe"}, 422),
+        # strict types: the schema says boolean, so neither 0 nor "true" is one
+        ({"query": "ok", "review": 0}, 422),
+        ({"query": "ok", "review": "true"}, 422),
+        ({"query": 7}, 422),
+        ({"query": "\x1c\u00a0"}, 422),
+        ([], 422),
+        ("{", 400),
     ],
 )
-def test_bad_queries_are_problems(
-    orchestrator: ServiceProcess, body: dict[str, Any], status: int
-) -> None:
+def test_bad_queries_are_problems(orchestrator: ServiceProcess, body: Any, status: int) -> None:
     with httpx.Client(base_url=orchestrator.url, timeout=10) as client:
         before = client.get("/runs").json()["total"]
-        response = client.post("/queries", json=body)
+        if isinstance(body, str):
+            headers = {"content-type": "application/json"}
+            response = client.post("/queries", content=body, headers=headers)
+        else:
+            response = client.post("/queries", json=body)
         assert response.status_code == status, response.text
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.json()["status"] == status
@@ -62,6 +71,10 @@ def test_unknown_runs_are_404(orchestrator: ServiceProcess) -> None:
             assert response.json()["title"] == "Run not found"
         response = client.post("/runs/nope/resume", json={"approve": True})
         assert response.status_code == 404
+        for bad in ({"approve": "yes"}, {"approve": 1}, {"approve": True, "edits": 7}):
+            response = client.post("/runs/nope/resume", json=bad)
+            assert response.status_code == 422, (bad, response.text)
+            assert response.headers["content-type"].startswith("application/problem+json")
         assert client.get("/runs", params={"status": "bogus"}).status_code == 422
         assert client.get("/runs", params={"page_size": 100000}).status_code == 422
 
@@ -154,3 +167,22 @@ async def test_adapter_matches_the_spec_and_works(orchestrator: ServiceProcess) 
             await adapter.execute_query("How healthy is the ecosystem?", timeout_s=60)
         assert failed.value.status == 502
         assert "discovery" in failed.value.problem["detail"]
+
+
+def _aware(value: str | None) -> bool:
+    return value is None or value.endswith("Z") or value[-6] in "+-"
+
+
+def test_zip_is_a_format_and_times_carry_their_offset(orchestrator: ServiceProcess) -> None:
+    with httpx.Client(base_url=orchestrator.url, timeout=30) as client:
+        accepted = client.post("/queries", json={"query": "What went wrong?", "format": "zip"})
+        assert accepted.status_code == 202, accepted.text
+        run_id = accepted.json()["run_id"]
+        run = _wait_status(client, run_id, {"failed", "cancelled", "completed"})
+        assert run["format"] == "zip"
+        assert run["download_url"] is None  # nothing stored: discovery is away
+        # read back from the run store (SQLite keeps datetimes naive): RFC 3339 with offset
+        listed = client.get("/runs", params={"page_size": 200}).json()["items"]
+        for item in [run, *listed]:
+            for field in ("created_at", "updated_at", "started_at", "finished_at"):
+                assert _aware(item[field]), (field, item[field])

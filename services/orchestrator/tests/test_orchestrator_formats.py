@@ -12,7 +12,7 @@ import zlib
 
 import pytest
 
-from eco_orchestrator.formats import render
+from eco_orchestrator.formats import FORMATS, download_url, render, stored_format
 
 MARKDOWN = """# Retry policy
 
@@ -80,3 +80,17 @@ def test_html_json_txt_csv() -> None:
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown format"):
         render("docx", "T", MARKDOWN)
+
+
+def test_zip_is_stored_as_markdown_and_downloaded_as_the_bundle() -> None:
+    out = render("zip", "T", MARKDOWN)
+    assert (out.format, out.content) == ("markdown", MARKDOWN)
+    assert stored_format("zip") == "markdown"
+    assert stored_format("pdf") == "pdf"
+    base = "http://127.0.0.1:5087/documents/abc/download"
+    assert download_url(base, "zip") == base + "?format=zip"
+    # the doc store names the version; the bundle is asked of that same version
+    assert download_url(base + "?version=2", "zip") == base + "?version=2&format=zip"
+    assert download_url(base + "?format=original", "zip") == base + "?format=zip"
+    assert download_url(base, "markdown") == base
+    assert "zip" in FORMATS

@@ -9,11 +9,16 @@ import io
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import markdown as md_lib
 from fpdf import FPDF
 from fpdf.enums import WrapMode, XPos, YPos
+
+from eco_shared.adapters.orchestrator import Format
+
+FORMATS: tuple[str, ...] = get_args(Format)
 
 EXTENSIONS = {
     "markdown": "md",
@@ -23,6 +28,22 @@ EXTENSIONS = {
     "csv": "csv",
     "pdf": "pdf",
 }
+# formats the doc store assembles at download time from a document stored in another one
+BUNDLES = {"zip": "markdown"}
+
+
+def stored_format(fmt: str) -> str:
+    """The format a run stores its document in: a bundle's base format, else `fmt` itself."""
+    return BUNDLES.get(fmt, fmt)
+
+
+def download_url(url: str, fmt: str) -> str:
+    """The doc store's download URL of a document, asking for the bundle when `fmt` is one."""
+    if fmt not in BUNDLES:
+        return url
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "format"] + [("format", fmt)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 @dataclass(frozen=True)
@@ -44,7 +65,8 @@ def _done(fmt: str, data: bytes, binary: bool = False) -> Rendered:
 
 
 def render(fmt: str, title: str, markdown: str, data: dict[str, Any] | None = None) -> Rendered:
-    """The document in `fmt` (markdown, json, html, txt, csv, pdf)."""
+    """The document in `fmt` (markdown, json, html, txt, csv, pdf; a bundle as its base)."""
+    fmt = stored_format(fmt)
     if fmt == "markdown":
         return _done(fmt, markdown.encode())
     if fmt == "json":

@@ -60,4 +60,5 @@ class Run(RunBase, table=True):
         """The public view of this run."""
         data = self.model_dump()
         data["run_id"] = data.pop("id")
+        data["download_url"] = (self.result or {}).get("download_url")
         return RunPublic.model_validate(data)

@@ -59,7 +59,7 @@ class Orchestrator:
         span = trace.get_current_span().get_span_context()
         run = Run(
             id=uuid.uuid4().hex,
-            query=body.query,
+            query=body.query.strip(),
             format=body.format,
             format_explicit="format" in body.model_fields_set,
             user_id=body.user_id,

@@ -6,16 +6,17 @@ cannot drift apart.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 import httpx
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, StrictBool
 
 from eco_shared import sse
 from eco_shared.adapters._base import BaseServiceAdapter, operation
 
-Format = Literal["markdown", "json", "html", "txt", "csv", "pdf"]
+# "zip" is stored as markdown and downloaded from the doc store as an RO-Crate bundle
+Format = Literal["markdown", "json", "html", "txt", "csv", "pdf", "zip"]
 RunStatus = Literal[
     "queued",
     "running",
@@ -25,28 +26,40 @@ RunStatus = Literal[
     "cancelled",
     "needs_clarification",
 ]
+# the default of ECO_ORCHESTRATOR_MAX_QUERY_CHARS, so the schema says what the service enforces
+MAX_QUERY_CHARS = 2000
+# a schema-valid resume body stays under the 1 MiB body limit even when every character is
+# JSON-escaped astral (12 bytes)
+MAX_EDITS_CHARS = 80_000
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands datetimes back naive; they were written as UTC
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
 class QueryCreate(BaseModel):
     """A natural-language query to run."""
 
-    query: str = Field(min_length=1, description="What to do, in plain words.")
+    query: str = Field(
+        min_length=1,
+        description="What to do, in plain words (at most the service's `max_query_chars`).",
+        # not blank: \x1c-\x1f are whitespace to Python, not to the Rust regex pydantic uses
+        pattern=r"[^\s\x1c-\x1f]",
+        json_schema_extra={"maxLength": MAX_QUERY_CHARS},
+    )
     format: Format = "markdown"
     user_id: str | None = Field(default=None, max_length=200)
-    review: bool = Field(default=False, description="Pause for approval before storing.")
-
-    @field_validator("query")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("query must not be blank")
-        return value.strip()
+    review: StrictBool = Field(default=False, description="Pause for approval before storing.")
 
 
 class ExecuteQuery(QueryCreate):
     """A query whose result the caller waits for (the seed's contract)."""
 
-    review: bool = False
+    review: StrictBool = False
 
 
 class QueryAccepted(BaseModel):
@@ -62,7 +75,7 @@ class RunPublic(BaseModel):
     """A run as the API shows it: status, current node, result, error."""
 
     run_id: str
-    status: str
+    status: RunStatus
     query: str
     format: str
     user_id: str | None
@@ -77,10 +90,13 @@ class RunPublic(BaseModel):
     executions: int
     timings: dict[str, Any] | None
     checkpoints_pruned: bool
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    download_url: str | None = Field(
+        default=None, description="Where the stored document is fetched (in the run's format)."
+    )
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
 
 
 class RunPage(BaseModel):
@@ -95,9 +111,9 @@ class RunPage(BaseModel):
 class ResumeRequest(BaseModel):
     """The reviewer's verdict on a paused run."""
 
-    approve: bool
+    approve: StrictBool
     edits: str | None = Field(
-        default=None, max_length=1_000_000, description="Replacement markdown content."
+        default=None, max_length=MAX_EDITS_CHARS, description="Replacement markdown content."
     )
     comment: str | None = Field(default=None, max_length=2000)
 

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ def run_contract(
     *,
     exclude_checks: Mapping[str, str] | None = None,
     exclude_paths: Mapping[str, str] | None = None,
+    upstream_errors: Mapping[str, tuple[Sequence[int], str]] | None = None,
     max_examples: int = 30,
     seed: int = 20261201,
     headers: Mapping[str, str] | None = None,
@@ -56,7 +58,9 @@ def run_contract(
 
     `exclude_checks` and `exclude_paths` map each exclusion to its reason; a path is
     excluded only when schemathesis cannot drive it (a server-sent-events stream that stays
-    open), and the service's own tests cover it instead.
+    open), and the service's own tests cover it instead. `upstream_errors` maps a path to
+    the declared 5xx statuses it answers by design while an upstream the test leaves out is
+    away (with the reason); any other 5xx there, and a 500 anywhere, still fails.
     """
     excluded = {**EXCLUDED_CHECKS, **(exclude_checks or {})}
     command = [
@@ -91,10 +95,27 @@ def run_contract(
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
     env = {**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_TELEMETRY": "false"}
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout_s, env=env, check=False
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "schemathesis.toml"
+        config.write_text(_config(upstream_errors or {}))
+        command = [command[0], "--config-file", str(config), *command[1:]]
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout_s, env=env, check=False
+        )
     return ContractRun(done.returncode, done.stdout + done.stderr)
+
+
+def _config(upstream_errors: Mapping[str, tuple[Sequence[int], str]]) -> str:
+    blocks = []
+    for path, (statuses, _reason) in sorted(upstream_errors.items()):
+        if any(not 500 <= s <= 599 or s == 500 for s in statuses):
+            raise ValueError(f"{path}: only declared 5xx other than 500 may be expected")
+        expected = ", ".join(f'"{s}"' for s in ["2xx", "3xx", "4xx", *map(str, statuses)])
+        blocks.append(
+            f"[[operations]]\ninclude-path = {path!r}\n"
+            f"checks.not_a_server_error.expected-statuses = [{expected}]\n"
+        )
+    return "\n".join(blocks)
 
 
 def assert_contract(base_url: str, **kwargs: object) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 NO_RUN = (404, "No run with that id")
+MALFORMED = (400, "The body is not valid JSON")
 QUERY_REFUSED = (
+    MALFORMED,
     (413, "The query is far over the length limit"),
     (422, "The query is blank, too long, or names an unknown format"),
 )

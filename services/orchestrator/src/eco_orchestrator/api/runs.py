@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from eco_orchestrator.api._problems import NO_RUN
+from eco_orchestrator.api._problems import MALFORMED, NO_RUN
 from eco_orchestrator.deps import OrchestratorDep, SettingsDep
 from eco_orchestrator.events import RunEvent
 from eco_shared.adapters.orchestrator import (
@@ -100,7 +100,7 @@ async def cancel_run(run_id: str, orchestrator: OrchestratorDep) -> CancelAccept
     "/{run_id}/resume",
     status_code=202,
     summary="Approve or reject a paused run",
-    responses=problem_responses(NO_RUN, (409, "The run is not waiting for review")),
+    responses=problem_responses(MALFORMED, NO_RUN, (409, "The run is not waiting for review")),
 )
 async def resume_run(run_id: str, body: ResumeRequest, orchestrator: OrchestratorDep) -> RunPublic:
     return (await orchestrator.resume(run_id, body)).public()

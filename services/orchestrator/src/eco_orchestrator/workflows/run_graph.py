@@ -210,9 +210,11 @@ async def store(state: RunState, ctx: RunContext) -> dict[str, Any]:
         "doc-store", "POST", "/documents", body=body, headers={"Idempotency-Key": state["run_id"]}
     )
     download_url = document.get("download_url")
-    if isinstance(download_url, str) and download_url.startswith("/"):
-        # the doc store answers with a path; callers need a URL they can fetch
-        document["download_url"] = await ctx.directory.resolve("doc-store") + download_url
+    if isinstance(download_url, str):
+        if download_url.startswith("/"):
+            # the doc store answers with a path; callers need a URL they can fetch
+            download_url = await ctx.directory.resolve("doc-store") + download_url
+        document["download_url"] = formats.download_url(download_url, state["format"])
     await ctx.emit(
         "document.stored",
         document_id=document.get("id"),

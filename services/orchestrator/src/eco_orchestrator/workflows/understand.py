@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from eco_orchestrator.formats import FORMATS
 from eco_orchestrator.prompts import load_prompt
-from eco_orchestrator.settings import FORMATS
 from eco_orchestrator.workflows._base import RunContext, RunState, llm_task, merge, now_iso
 
 WORKFLOWS: dict[str, str] = {
