@@ -94,8 +94,12 @@ class EventBus(AsyncClosing):
         *,
         stream: str = EVENTS,
         id: str | None = None,
+        time: str | None = None,
     ) -> Event:
-        """Append one event to `stream` inside a PRODUCER span; return it with its entry id."""
+        """Append one event to `stream` inside a PRODUCER span; return it with its entry id.
+
+        `id` and `time` (RFC 3339) default to new ones; an outbox relay passes the staged ones.
+        """
         with _tracer.start_as_current_span(
             f"send {stream}", kind=SpanKind.PRODUCER, attributes=_send_attributes(stream)
         ) as span:
@@ -104,6 +108,7 @@ class EventBus(AsyncClosing):
                 source=self.source,
                 data=dict(data),
                 id=id or new_event_id(),
+                time=time or utc_now_rfc3339(),
                 traceparent=_current_traceparent(),
                 stream=stream,
             )
