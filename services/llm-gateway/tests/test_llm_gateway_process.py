@@ -65,6 +65,18 @@ async def test_adapter_matches_the_openapi_and_works(
         with pytest.raises(AdapterError) as refused:
             await gw.chat([{"role": "user", "content": "x"}], model="nope/nope")
         assert refused.value.status == 404
+        # The adapter reads the problem behind the OpenAI-shaped error.
+        assert refused.value.problem["type"] == "urn:eco:problem:unknown-model"
+        assert refused.value.problem["code"] == "model_not_found"
+        assert "nope/nope" in str(refused.value)
+        with pytest.raises(AdapterError) as unsupported:
+            await gw.chat([{"role": "user", "content": "x"}], max_tokens=10**6)
+        assert unsupported.value.status == 400
+        assert unsupported.value.problem["param"] == "max_tokens"
+        card = await gw.model("offline/extractive-1")
+        assert card is not None
+        assert card.provider == "offline"
+        assert await gw.model("nope/nope") is None
 
 
 def test_providers_come_from_the_environment_and_secrets_stay_out_of_logs(

@@ -28,7 +28,7 @@ import structlog
 from eco_shared.adapters._base import AdapterError
 from eco_shared.capabilities import Capability
 from eco_shared.directory import ServiceDirectory
-from eco_shared.http import ServiceClient, ServiceUnavailableError
+from eco_shared.http import ServiceClient, ServiceUnavailableError, read_problem
 from eco_shared.sse import aiter_sse
 
 __all__ = ["Tool", "ToolArgumentError", "ToolNotFoundError", "ToolRegistry", "tool_name"]
@@ -157,7 +157,7 @@ class ToolRegistry:
                 operation="search_capabilities",
             )
             if response.status_code != 200:
-                raise AdapterError("discovery", response.status_code, _problem(response))
+                raise AdapterError("discovery", response.status_code, read_problem(response))
             payload = response.json()
             page = _capability_items(payload)
             items.extend(page)
@@ -269,7 +269,7 @@ class ToolRegistry:
             self.directory.invalidate(tool.service)
             response = await self._send(tool, path, kwargs)
         if response.status_code >= 400:
-            raise AdapterError(tool.service, response.status_code, _problem(response))
+            raise AdapterError(tool.service, response.status_code, read_problem(response))
         return response
 
     async def _send(self, tool: Tool, path: str, kwargs: dict[str, Any]) -> httpx.Response:
@@ -340,14 +340,6 @@ def _split_arguments(tool: Tool, arguments: Mapping[str, Any]) -> tuple[str, dic
         if name in arguments and arguments[name] is not None
     }
     return path, query, arguments.get("body")
-
-
-def _problem(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {"detail": response.text[:500]}
-    return body if isinstance(body, dict) else {"detail": body}
 
 
 def _capability_items(payload: Any) -> list[tuple[str, Capability]]:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
 
 from eco_llm_gateway.api import chat, models, providers, usage
-from eco_llm_gateway.providers import build_provider
+from eco_llm_gateway.openai_errors import install_openai_errors, openai_openapi
+from eco_llm_gateway.providers import build_provider, provider_class
 from eco_llm_gateway.repository import GatewayRepository
-from eco_llm_gateway.service import Gateway
+from eco_llm_gateway.service import Gateway, request_schema
 from eco_llm_gateway.settings import LlmGatewaySettings
 from eco_llm_gateway.state import Resources
 from eco_shared.app import ServiceState, create_service_app
@@ -49,7 +51,7 @@ async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[Resources
 
 def build_app(settings: LlmGatewaySettings, *, configure_process: bool = True) -> FastAPI:
     """The gateway app for the given settings."""
-    return create_service_app(
+    app = create_service_app(
         settings,
         title="llm-gateway",
         description="One API over LLM providers: routing, privacy, cache and accounting.",
@@ -63,6 +65,25 @@ def build_app(settings: LlmGatewaySettings, *, configure_process: bool = True) -
         },
         configure_process=configure_process,
     )
+    install_openai_errors(app)
+    generate = app.openapi
+    honoured = {p for c in settings.providers for p in provider_class(c.kind).honours}
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = openai_openapi(generate())
+            request_schema(
+                schema["components"]["schemas"]["ChatCompletionRequest"],
+                honoured,
+                max_messages=settings.max_messages,
+                max_output_tokens=settings.max_output_tokens,
+                max_prompt_chars=settings.max_prompt_chars,
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
 
 
 def create_app() -> FastAPI:

@@ -38,6 +38,7 @@ class Plan:
     provider_request: ProviderRequest
     cache_key: str | None
     caller: str
+    params: tuple[str, ...] = ()  # optional parameters set; a candidate drops what it cannot honour
     started: float = field(default_factory=time.perf_counter)
 
     def request_for(self, candidate: Candidate) -> ProviderRequest:

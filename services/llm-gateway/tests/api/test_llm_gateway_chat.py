@@ -22,9 +22,13 @@ def chat(url: str, *, caller: str = "tester", **body: Any) -> httpx.Response:
 
 
 def problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The problem details behind an error in OpenAI's shape (the shape `/v1/*` answers in)."""
     assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
+    assert response.headers["content-type"].startswith("application/json")
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code", "eco"}
+    assert error["message"]
+    body: dict[str, Any] = error["eco"]
     assert body["status"] == status
     return body
 
@@ -99,19 +103,24 @@ def test_gateway_is_usable_by_an_openai_client(gateway: Start) -> None:
 @pytest.mark.parametrize(
     ("body", "status", "title"),
     [
-        ({"messages": []}, 422, "Validation failed"),
-        ({"messages": [{"role": "user", "content": "  "}]}, 422, "Empty messages"),
-        ({"messages": [{"role": "wizard", "content": "hi"}]}, 422, "Validation failed"),
+        ({"messages": []}, 400, "Validation failed"),
+        ({"messages": [{"role": "user", "content": "  "}]}, 400, "Empty messages"),
+        ({"messages": [{"role": "wizard", "content": "hi"}]}, 400, "Validation failed"),
         ({"model": "nope"}, 404, "Unknown model"),
         ({"model": "offline/gpt-9"}, 404, "Unknown model"),
         ({"model": "ghost/model"}, 404, "Unknown model"),
-        ({"max_tokens": 0}, 422, "Validation failed"),
-        ({"max_tokens": 100_000}, 422, "max_tokens out of range"),
-        ({"temperature": 3}, 422, "Validation failed"),
-        ({"n": 2}, 422, "Validation failed"),
+        ({"max_tokens": 0}, 400, "Validation failed"),
+        ({"max_tokens": 100_000}, 400, "max_tokens out of range"),
+        ({"temperature": 3}, 400, "Validation failed"),
+        ({"n": 2}, 400, "Unsupported parameter"),
+        (
+            {"tools": [{"type": "function", "function": {"name": "f"}}]},
+            400,
+            "Unsupported parameter",
+        ),
         (
             {"messages": [{"role": "system", "content": '{"task": "classify", "labels": ["x"]}'}]},
-            422,
+            400,
             "Invalid task spec",
         ),
     ],
@@ -126,7 +135,7 @@ def test_bad_input_is_a_4xx_problem(
 def test_an_invalid_task_spec_names_the_field(gateway: Start) -> None:
     url = gateway()
     spec = '{"task": "classify", "labels": ["x"]}'
-    body = problem(chat(url, messages=[{"role": "system", "content": spec}]), 422)
+    body = problem(chat(url, messages=[{"role": "system", "content": spec}]), 400)
     assert body["type"] == "urn:eco:problem:task-spec"
     error = body["errors"][0]
     assert error["loc"][:4] == ["body", "messages", "0", "content"]
@@ -136,7 +145,7 @@ def test_an_invalid_task_spec_names_the_field(gateway: Start) -> None:
 
 def test_max_tokens_over_the_limit_names_the_field(gateway: Start) -> None:
     url = gateway()
-    body = problem(chat(url, max_tokens=100_000), 422)
+    body = problem(chat(url, max_tokens=100_000), 400)
     error = {"loc": ["body", "max_tokens"], "field": "max_tokens", "msg": "out of range"}
     assert body["errors"] == [{**error, "type": "range"}]
 
@@ -307,7 +316,7 @@ def test_sensitive_without_a_local_provider_is_refused(
     gateway: Start, openai_double: ProviderDouble
 ) -> None:
     url = gateway([provider_config(openai_double)])
-    body = problem(chat(url, messages=[{"role": "user", "content": SECRET_PROMPT}]), 422)
+    body = problem(chat(url, messages=[{"role": "user", "content": SECRET_PROMPT}]), 400)
     assert body["type"] == "urn:eco:problem:sensitive-content"
     assert {f["type"] for f in body["findings"]} == {"api_key", "email"}
     assert "jane.doe" not in json.dumps(body)

@@ -1,4 +1,5 @@
-"""The gateway's OpenAPI declares the problems each route can return, as problem+json."""
+"""The gateway's OpenAPI declares the errors each route can return: in OpenAI's shape on
+`/v1/*` (a 422 is a 400 there), problem+json elsewhere."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import pytest
 from eco_llm_gateway.main import build_app
 from eco_llm_gateway.settings import LlmGatewaySettings
 
-PROBLEM = {"$ref": "#/components/schemas/ProblemDetails"}
+OPENAI_ERROR = {"$ref": "#/components/schemas/OpenAIError"}
 DECLARED = [
-    ("post", "/v1/chat/completions", {"400", "404", "413", "422", "429", "502", "503"}),
-    ("get", "/v1/providers", {"422"}),
-    ("get", "/v1/usage", {"422"}),
-    ("get", "/v1/usage/log", {"422"}),
+    ("post", "/v1/chat/completions", {"400", "404", "413", "429", "502", "503"}),
+    ("get", "/v1/models/{model}", {"404"}),
+    ("get", "/v1/providers", {"400"}),
+    ("get", "/v1/usage", {"400"}),
+    ("get", "/v1/usage/log", {"400"}),
 ]
 
 
@@ -36,9 +38,20 @@ def test_routes_declare_their_problems(
 ) -> None:
     responses = spec["paths"][path][method]["responses"]
     assert statuses <= set(responses)
+    assert "422" not in responses
     for status in statuses:
         content = responses[status]["content"]
-        assert content["application/problem+json"]["schema"] == PROBLEM, status
+        assert content == {"application/json": {"schema": OPENAI_ERROR}}, status
+
+
+def test_the_request_schema_says_what_no_provider_honours(spec: dict[str, Any]) -> None:
+    request = spec["components"]["schemas"]["ChatCompletionRequest"]
+    dropped, honoured = request["anyOf"]
+    assert dropped["properties"]["drop_params"] == {"const": True}
+    assert honoured["properties"]["tools"] == {"type": "null"}
+    assert honoured["properties"]["n"] == {"enum": [None, 1]}
+    assert "seed" not in honoured["properties"]  # the offline provider is deterministic
+    assert request["properties"]["messages"]["maxItems"] == 256
 
 
 def test_usage_log_entries_carry_typed_attempts(spec: dict[str, Any]) -> None:

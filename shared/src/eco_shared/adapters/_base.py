@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from eco_shared.capabilities import Capability, openapi_operations, resolve_refs
 from eco_shared.directory import ServiceDirectory
-from eco_shared.http import ServiceClient
+from eco_shared.http import ServiceClient, read_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -225,15 +225,7 @@ class BaseServiceAdapter:
             method, url, service=self.service_name, operation=operation, **kwargs
         )
         if response.status_code not in ok:
-            try:
-                problem = response.json()
-            except ValueError:
-                problem = {"detail": response.text[:500]}
-            raise AdapterError(
-                self.service_name,
-                response.status_code,
-                problem if isinstance(problem, dict) else {"detail": problem},
-            )
+            raise AdapterError(self.service_name, response.status_code, read_problem(response))
         return response
 
     @operation("GET", "/health")

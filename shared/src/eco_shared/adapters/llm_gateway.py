@@ -26,6 +26,8 @@ from eco_shared.models.llm_gateway import (
     LatencyStats,
     ModelCard,
     ModelList,
+    OpenAIError,
+    OpenAIErrorDetail,
     ProbeResult,
     ProviderList,
     ProviderStatus,
@@ -60,6 +62,8 @@ __all__ = [
     "LlmGatewayAdapter",
     "ModelCard",
     "ModelList",
+    "OpenAIError",
+    "OpenAIErrorDetail",
     "ProbeResult",
     "ProviderList",
     "ProviderStatus",
@@ -120,7 +124,14 @@ class ChatResult(BaseModel):
 
 
 class LlmGatewayAdapter(BaseServiceAdapter):
-    """The llm-gateway, found through discovery as `llm-gateway`."""
+    """The llm-gateway, found through discovery as `llm-gateway`.
+
+    Errors raise `AdapterError` whose `problem` is the gateway's problem details (read from
+    its OpenAI-shaped error bodies by `eco_shared.http.read_problem`): 400 (invalid or
+    unsupported parameter, `param` names it; task spec; sensitive content without a local
+    provider), 404 (unknown model), 413, 429 (rate limit), 502 (a provider answered garbage)
+    and 503 (no provider could answer).
+    """
 
     service_name: ClassVar[str] = "llm-gateway"
 
@@ -228,6 +239,19 @@ class LlmGatewayAdapter(BaseServiceAdapter):
         """Every model the configured providers offer (ids `provider/model`, and `auto`)."""
         response = await self._request("GET", "/v1/models", operation="models")
         return ModelList.model_validate(response.json()).data
+
+    @operation("GET", "/v1/models/{model}", response=ModelCard)
+    async def model(self, model: str) -> ModelCard | None:
+        """One model (`auto` or `provider/model`), or None when no provider offers it."""
+        try:
+            response = await self._request(
+                "GET", "/v1/models/{model}", operation="model", path_params={"model": model}
+            )
+        except AdapterError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return ModelCard.model_validate(response.json())
 
     @operation("GET", "/v1/providers", query=("probe",), response=ProviderList)
     async def providers(self, *, probe: bool = False) -> ProviderList:

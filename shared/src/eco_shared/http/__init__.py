@@ -10,11 +10,17 @@ breaker, `_records` the call records, `_errors` what a failed call raises.
 
 from eco_shared.http._breaker import BreakerState, CircuitBreaker, Clock
 from eco_shared.http._client import DEFAULT_TIMEOUT, SERVICE_URL_SCHEME, Resolver, ServiceClient
-from eco_shared.http._errors import CircuitOpenError, ServiceCallError, ServiceUnavailableError
+from eco_shared.http._errors import (
+    CircuitOpenError,
+    ServiceCallError,
+    ServiceUnavailableError,
+    read_problem,
+)
 from eco_shared.http._records import CallHook, CallRecord, Outcome, record_calls
 from eco_shared.http._retry import IDEMPOTENT_METHODS, RETRY_STATUSES, RetryPolicy, retry_after_s
 
 __all__ = [
+    "read_problem",
     "DEFAULT_TIMEOUT",
     "IDEMPOTENT_METHODS",
     "RETRY_STATUSES",

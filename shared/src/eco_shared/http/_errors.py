@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
 
 def describe(error: BaseException) -> str:
     """`Type: message` (or just the type when the message is empty)."""
@@ -34,3 +39,28 @@ class ServiceUnavailableError(ServiceCallError):
         )
         self.url = url
         self.attempts = attempts
+
+
+def read_problem(response: httpx.Response) -> dict[str, Any]:
+    """The problem details of an error response, whichever shape the service answered in.
+
+    problem+json as it is; OpenAI's `{"error": {...}}` (the gateway's `/v1/*`) as the
+    problem it carries under `eco`, with `message` as `detail` and `param`/`code` kept; any
+    other body as `detail` text.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        return {"detail": response.text[:500]}
+    if not isinstance(body, Mapping):
+        return {"detail": body}
+    error = body.get("error")
+    if not isinstance(error, Mapping):
+        return dict(body)
+    eco = error.get("eco")
+    problem = dict(eco) if isinstance(eco, Mapping) else {}
+    problem.setdefault("detail", error.get("message"))
+    for name in ("param", "code"):
+        if error.get(name) is not None:
+            problem.setdefault(name, error[name])
+    return problem

@@ -7,9 +7,10 @@ so the two cannot disagree on a field.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.config import JsonDict
 
 Role = Literal["system", "developer", "user", "assistant"]
 Health = Literal["healthy", "degraded", "down", "unknown"]
@@ -18,6 +19,8 @@ Health = Literal["healthy", "degraded", "down", "unknown"]
 class TextPart(BaseModel):
     """One part of an array-valued message content (only text is supported)."""
 
+    model_config = ConfigDict(strict=True)
+
     type: Literal["text"]
     text: str
 
@@ -25,7 +28,7 @@ class TextPart(BaseModel):
 class ChatMessage(BaseModel):
     """One message of a conversation."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     role: Role
     content: str | list[TextPart]
@@ -40,45 +43,111 @@ class ChatMessage(BaseModel):
 
 
 class ResponseFormat(BaseModel):
-    type: Literal["text", "json_object"] = "text"
+    """`text`, `json_object`, or `json_schema` (structured outputs: no provider honours it yet)."""
+
+    model_config = ConfigDict(strict=True)
+
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    json_schema: dict[str, Any] | None = None
 
 
 class StreamOptions(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
-    """`POST /v1/chat/completions`: OpenAI's request shape (unsupported fields are ignored)."""
+StopSequence = Annotated[str, Field(min_length=1, max_length=100)]
 
-    model_config = ConfigDict(extra="ignore")
+
+def _integral(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# JSON Schema's integer includes 5.0; strict validation alone would refuse it. (Limits go
+# before it in `Annotated`, or the schema shows them as "ge" rather than "minimum".)
+_INTEGRAL = BeforeValidator(_integral)
+JsonInt = Annotated[int, _INTEGRAL]
+
+# A message whose text is not blank (the gateway refuses a conversation of blank messages).
+_NOT_BLANK = "\\S"
+_SOME_TEXT: JsonDict = {
+    "type": "object",
+    "required": ["content"],
+    "properties": {
+        "content": {
+            "anyOf": [
+                {"type": "string", "pattern": _NOT_BLANK},
+                {
+                    "type": "array",
+                    "contains": {
+                        "type": "object",
+                        "required": ["text"],
+                        "properties": {"text": {"type": "string", "pattern": _NOT_BLANK}},
+                    },
+                },
+            ]
+        }
+    },
+}
+
+
+class ChatCompletionRequest(BaseModel):
+    """`POST /v1/chat/completions`: OpenAI's request shape.
+
+    Parameters a provider cannot honour (`tools`, `n` > 1, `logprobs`, ...) are refused with a
+    400 naming them, unless `drop_params` is true; fields OpenAI does not define are ignored.
+    """
+
+    # strict: a request the schema calls invalid (`"cache": 0`) is refused, not coerced
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     model: str = Field(default="auto", min_length=1, max_length=256)
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(
+        min_length=1,
+        description="At least one message must have text that is not blank.",
+        json_schema_extra={"contains": _SOME_TEXT},
+    )
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
-    stop: str | list[str] | None = None
-    n: int = Field(default=1, ge=1, le=1, description="Only one choice is supported.")
+    max_tokens: Annotated[int, Field(ge=1), _INTEGRAL] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1), _INTEGRAL] | None = None
+    stop: StopSequence | Annotated[list[StopSequence], Field(max_length=4)] | None = None
+    n: Annotated[int, Field(ge=1, le=128), _INTEGRAL] | None = Field(
+        default=None, description="Choices wanted (only 1)."
+    )
+    seed: JsonInt | None = None
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    logit_bias: dict[str, float] | None = None
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int, Field(ge=0, le=20), _INTEGRAL] | None = None
+    tools: list[dict[str, Any]] | None = Field(default=None, min_length=1, max_length=128)
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    functions: list[dict[str, Any]] | None = Field(default=None, min_length=1, max_length=128)
+    function_call: str | dict[str, Any] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     response_format: ResponseFormat | None = None
     user: str | None = Field(default=None, max_length=256)
+    drop_params: bool = Field(
+        default=False,
+        description="Gateway extension (LiteLLM's name): drop parameters the provider cannot "
+        "honour instead of refusing them; the answer names them in `eco.dropped_params`.",
+    )
     cache: bool | None = Field(
         default=None,
         description="Gateway extension: true caches this request, false never; "
         "default: cached when temperature is 0.",
     )
 
-    @field_validator("stop")
-    @classmethod
-    def _stops(cls, stop: str | list[str] | None) -> list[str] | None:
-        if stop is None:
-            return None
-        stops = [stop] if isinstance(stop, str) else stop
-        if len(stops) > 4 or any(not s or len(s) > 100 for s in stops):
-            raise ValueError("stop takes up to 4 non-empty sequences of at most 100 characters")
-        return stops
+    @property
+    def stops(self) -> list[str]:
+        """The stop sequences as a list."""
+        if self.stop is None:
+            return []
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop)
 
     @property
     def output_limit(self) -> int | None:
@@ -127,6 +196,7 @@ class Attempt(BaseModel):
     outcome: str  # ok | timeout | unavailable | rate_limited | server_error | bad_response | ...
     status: int | None = None
     detail: str | None = None
+    retry_after_s: float | None = Field(default=None, description="The provider's Retry-After.")
     duration_ms: float
 
 
@@ -152,6 +222,10 @@ class EcoInfo(BaseModel):
     task: str | None = None
     route: Route
     sensitive: Sensitivity
+    dropped_params: list[str] = Field(
+        default_factory=list,
+        description="Parameters dropped because the provider cannot honour them (drop_params).",
+    )
 
 
 class ChatCompletion(BaseModel):
@@ -165,6 +239,26 @@ class ChatCompletion(BaseModel):
     choices: list[Choice]
     usage: Usage
     eco: EcoInfo
+
+
+class OpenAIErrorDetail(BaseModel):
+    """OpenAI's error object; `eco` is the gateway's problem details (RFC 9457) behind it."""
+
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+    eco: dict[str, Any] | None = Field(
+        default=None, description="The problem details: type URN, title, status, errors, ..."
+    )
+
+
+class OpenAIError(BaseModel):
+    """Every error on `/v1/*`, in OpenAI's shape (the official SDKs read `error.message`)."""
+
+    model_config = ConfigDict(title="OpenAIError")
+
+    error: OpenAIErrorDetail
 
 
 class ModelCard(BaseModel):

@@ -1,4 +1,5 @@
-"""`POST /v1/chat/completions` in OpenAI's shape, with server-sent-event streaming."""
+"""`POST /v1/chat/completions` in OpenAI's shape, with server-sent-event streaming; errors
+in OpenAI's shape too (`openai_errors`)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def _headers(info: EcoInfo) -> dict[str, str]:
         "X-Eco-Model": f"{info.provider}/{info.model}",
         "X-Eco-Cache": "hit" if info.cache_hit else "miss",
         "X-Eco-Route": reason,
+        **({"X-Eco-Dropped-Params": ",".join(info.dropped_params)} if info.dropped_params else {}),
     }
 
 
@@ -30,10 +32,13 @@ def _headers(info: EcoInfo) -> dict[str, str]:
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "The completion or its stream"},
         **problem_responses(
-            (400, "The body is not JSON"),
+            (
+                400,
+                "Malformed JSON, an invalid or unsupported parameter (named in `param`), an "
+                "invalid task spec, or sensitive content and no local provider",
+            ),
             (404, "Unknown model or provider"),
             (413, "Prompt over the configured size"),
-            (422, "Invalid request or task spec, or sensitive content and no local provider"),
             (429, "Caller over its rate limit (Retry-After)"),
             (502, "A provider answered garbage (named), fallback tried"),
             (503, "No provider could answer"),

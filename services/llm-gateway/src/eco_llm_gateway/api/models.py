@@ -1,11 +1,12 @@
-"""`GET /v1/models`: what each configured provider offers."""
+"""`GET /v1/models` and `GET /v1/models/{model}`: what each configured provider offers."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
 from eco_llm_gateway.deps import LlmGatewayDep
-from eco_shared.models.llm_gateway import ModelList
+from eco_shared.models.llm_gateway import ModelCard, ModelList
+from eco_shared.problems import problem_responses
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -15,3 +16,13 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
 async def list_models(gateway: LlmGatewayDep) -> ModelList:
     """OpenAI's model list; ids are `provider/model`, plus `auto` for routed requests."""
     return gateway.models()
+
+
+@router.get(
+    "/{model:path}",
+    summary="One model (`auto` or `provider/model`)",
+    responses=problem_responses((404, "No such model")),
+)
+async def get_model(model: str, gateway: LlmGatewayDep) -> ModelCard:
+    """OpenAI's model object, as `client.models.retrieve(id)` reads it."""
+    return gateway.model(model)

@@ -17,6 +17,17 @@ from eco_llm_gateway.providers.openai import OpenAIProvider
 from eco_llm_gateway.settings import ProviderConfig
 from eco_shared.http import ServiceClient
 
+_KINDS: dict[str, type[Provider]] = {
+    "offline": OfflineProvider,
+    "openai": OpenAIProvider,
+    "anthropic": AnthropicProvider,
+}
+
+
+def provider_class(kind: str) -> type[Provider]:
+    """The provider class of a configured kind."""
+    return _KINDS[kind]
+
 
 def build_provider(config: ProviderConfig, http: ServiceClient) -> Provider:
     """The provider a configuration describes (remote ones call out through `http`)."""
@@ -40,5 +51,6 @@ __all__ = [
     "ProviderResponse",
     "ProviderUsage",
     "build_provider",
+    "provider_class",
     "count_tokens",
 ]

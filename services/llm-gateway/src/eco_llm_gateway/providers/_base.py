@@ -6,7 +6,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from eco_llm_gateway.protocol import TaskSpec
 from eco_llm_gateway.settings import ProviderConfig
@@ -76,6 +76,10 @@ class ProviderRequest:
     stop: tuple[str, ...] = ()
     json_mode: bool = False
     task: TaskSpec | None = None
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,8 @@ class Provider(ABC):
     """One LLM provider behind the gateway's single interface."""
 
     kind: str
+    # Optional OpenAI parameters it honours (see service._params); the rest are refused or dropped.
+    honours: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config

@@ -67,8 +67,12 @@ def _plain(found: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _truncate(content: str, max_tokens: int | None) -> tuple[str, str]:
-    """Cut plain text to `max_tokens` estimated tokens (JSON is never cut: it would not parse)."""
+def _truncate(content: str, max_tokens: int | None, stop: tuple[str, ...]) -> tuple[str, str]:
+    """Cut plain text at the first stop sequence and to `max_tokens` estimated tokens (JSON is
+    never cut: it would not parse)."""
+    cuts = [content.find(s) for s in stop if s in content]
+    if cuts:
+        content = content[: min(cuts)]
     if max_tokens is None or count_tokens(content) <= max_tokens:
         return content, "stop"
     pieces = re.findall(r"\s*(?:\w+|[^\w\s])", content)
@@ -79,6 +83,7 @@ class OfflineProvider(Provider):
     """Answers locally and identically every time; always available."""
 
     kind = "offline"
+    honours = frozenset({"seed"})  # deterministic: every seed gives the same answer
 
     def _answer(self, request: ProviderRequest) -> tuple[str, str]:
         messages = [(m.role, m.content) for m in request.messages]
@@ -89,7 +94,7 @@ class OfflineProvider(Provider):
         found = describe(last_user)
         if request.json_mode:
             return json.dumps(found, ensure_ascii=False), "stop"
-        return _truncate(_plain(found), request.max_tokens)
+        return _truncate(_plain(found), request.max_tokens, request.stop)
 
     def _usage(self, request: ProviderRequest, content: str) -> ProviderUsage:
         prompt = sum(count_tokens(m.content) for m in request.messages)

@@ -22,6 +22,7 @@ class OpenAIProvider(RemoteProvider):
     """`POST {base_url}/chat/completions`, streamed as server-sent events."""
 
     kind = "openai"
+    honours = frozenset({"seed", "presence_penalty", "frequency_penalty", "logit_bias"})
 
     def _headers(self) -> dict[str, str]:
         headers = {"accept": "application/json"}
@@ -53,6 +54,12 @@ class OpenAIProvider(RemoteProvider):
             body["max_tokens"] = request.max_tokens
         if request.stop:
             body["stop"] = list(request.stop)
+        for name in ("seed", "presence_penalty", "frequency_penalty"):
+            value = getattr(request, name)
+            if value is not None:
+                body[name] = value
+        if request.logit_bias:
+            body["logit_bias"] = dict(request.logit_bias)
         if request.json_mode or request.task is not None:
             body["response_format"] = {"type": "json_object"}
         if stream:

@@ -62,6 +62,7 @@ class Accounting:
                 outcome=exc.kind,
                 status=exc.status,
                 detail=exc.detail,
+                retry_after_s=exc.retry_after_s,
                 duration_ms=round(duration, 2),
             )
         )

@@ -12,6 +12,7 @@ from eco_llm_gateway.protocol import check_answer
 from eco_llm_gateway.providers import Provider, ProviderError, ProviderUsage
 from eco_llm_gateway.repository import GatewayRepository
 from eco_llm_gateway.service._accounting import Accounting, cost_of, ok_attempt
+from eco_llm_gateway.service._params import missing
 from eco_shared.models.llm_gateway import (
     AssistantMessage,
     Attempt,
@@ -45,6 +46,7 @@ def eco_info(plan: Plan, candidate: Candidate, attempts: list[Attempt], cache_hi
         task=plan.task.task if plan.task else None,
         route=Route(requested=plan.requested, reason=reason, attempts=attempts),
         sensitive=Sensitivity(detected=bool(plan.findings), findings=plan.findings),
+        dropped_params=missing(candidate, plan.params),
     )
 
 
@@ -90,9 +92,10 @@ async def all_failed(
         detail = f"Every provider failed: {names}."
     await accounting.record_plan(plan, None, status, "failed", stream, None, 0.0, attempts)
     headers = None
-    waits = [a for a in attempts if a.outcome == "rate_limited"]
-    if waits and len(waits) == len(attempts):
-        headers = {"Retry-After": "1"}
+    if status == 503:
+        # Clients (the OpenAI SDKs among them) retry a 503 after Retry-After.
+        waits = [a.retry_after_s for a in attempts if a.retry_after_s is not None]
+        headers = {"Retry-After": str(max(1, min(60, round(max(waits, default=1)))))}
     # 502 and 503 here name the provider and every attempt; no shared factory carries those.
     return ProblemError(
         status,

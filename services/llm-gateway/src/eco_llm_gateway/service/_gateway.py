@@ -11,7 +11,7 @@ from eco_llm_gateway.repository import GatewayRepository
 from eco_llm_gateway.service._accounting import Accounting
 from eco_llm_gateway.service._answers import Answerer, eco_info
 from eco_llm_gateway.service._reports import provider_statuses, usage_report
-from eco_llm_gateway.service._routing import Router
+from eco_llm_gateway.service._routing import UNKNOWN_MODEL, Router
 from eco_llm_gateway.service._streaming import Streamer
 from eco_llm_gateway.settings import LlmGatewaySettings
 from eco_shared.http import ServiceClient
@@ -25,6 +25,7 @@ from eco_shared.models.llm_gateway import (
     UsageLog,
     UsageReport,
 )
+from eco_shared.problems import NotFound
 
 
 class Gateway:
@@ -91,6 +92,19 @@ class Gateway:
                 for model in provider.models
             )
         return ModelList(data=cards)
+
+    def model(self, model_id: str) -> ModelCard:
+        """One model card (404 when no configured provider offers it)."""
+        card = next((c for c in self.models().data if c.id == model_id), None)
+        if card is None:
+            raise NotFound(
+                "Model",
+                model_id,
+                f"The model {model_id!r} does not exist; see GET /v1/models.",
+                type=UNKNOWN_MODEL,
+                model=model_id,
+            )
+        return card
 
     async def provider_list(self, http: ServiceClient, *, probe: bool) -> ProviderList:
         """Every provider's health, latency and error rate, and the `auto` order."""

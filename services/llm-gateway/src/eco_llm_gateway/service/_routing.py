@@ -16,6 +16,7 @@ from eco_llm_gateway.providers import Message, Provider, ProviderRequest
 from eco_llm_gateway.repository import GatewayRepository
 from eco_llm_gateway.sensitive import detect_messages
 from eco_llm_gateway.service._accounting import Accounting
+from eco_llm_gateway.service._params import keep_honouring, requested
 from eco_llm_gateway.settings import LlmGatewaySettings
 from eco_shared.models.llm_gateway import ChatCompletionRequest, Finding
 from eco_shared.problems import NotFound, ProblemError, TooLarge, ValidationProblem
@@ -129,16 +130,17 @@ class Router:
                 detail="Every message is empty.",
                 title="Empty messages",
             )
-        limit = request.output_limit
-        if limit is not None and limit > s.max_output_tokens:
-            raise ValidationProblem.field(
-                "body",
-                "max_tokens",
-                "out of range",
-                type="range",
-                detail=f"max_tokens is {limit}; it must be between 1 and {s.max_output_tokens}.",
-                title="max_tokens out of range",
-            )
+        for name in ("max_tokens", "max_completion_tokens"):
+            limit = getattr(request, name)
+            if limit is not None and limit > s.max_output_tokens:
+                raise ValidationProblem.field(
+                    "body",
+                    name,
+                    "out of range",
+                    type="range",
+                    detail=f"{name} is {limit}; it must be between 1 and {s.max_output_tokens}.",
+                    title=f"{name} out of range",
+                )
 
     def _cache_key(self, request: ChatCompletionRequest, sensitive: bool) -> str | None:
         if not self.settings.cache_enabled or sensitive or request.cache is False:
@@ -156,8 +158,14 @@ class Router:
             "temperature": request.temperature,
             "top_p": request.top_p,
             "max_tokens": request.output_limit,
-            "stop": sorted(request.stop or []),
+            "stop": sorted(request.stops),
             "json": request.json_mode,
+            "sampling": [
+                request.seed,
+                request.presence_penalty,
+                request.frequency_penalty,
+                sorted((request.logit_bias or {}).items()),
+            ],
         }
         blob = json.dumps(normalised, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()
@@ -221,6 +229,7 @@ class Router:
                 request, caller, task, findings, candidates, fallback
             )
             fallback = True
+        candidates, reason = keep_honouring(request, candidates, reason)
         provider_request = ProviderRequest(
             model="",
             messages=tuple(
@@ -229,9 +238,13 @@ class Router:
             temperature=request.temperature,
             top_p=request.top_p,
             max_tokens=request.output_limit,
-            stop=tuple(request.stop or ()),
+            stop=tuple(request.stops),
             json_mode=request.json_mode,
             task=task,
+            seed=request.seed,
+            presence_penalty=request.presence_penalty,
+            frequency_penalty=request.frequency_penalty,
+            logit_bias=tuple(sorted((request.logit_bias or {}).items())),
         )
         return Plan(
             requested=request.model,
@@ -243,6 +256,7 @@ class Router:
             provider_request=provider_request,
             cache_key=self._cache_key(request, bool(findings)),
             caller=caller,
+            params=requested(request),
         )
 
     async def _keep_local(

@@ -125,9 +125,10 @@ class Streamer(ProviderCalls):
                 {
                     "error": {
                         "message": f"{exc.provider} failed mid-stream: {exc.kind}: {exc.detail}",
-                        "type": "provider_error",
-                        "provider": exc.provider,
+                        "type": "server_error",
+                        "param": None,
                         "code": exc.kind,
+                        "provider": exc.provider,
                     }
                 }
             )
