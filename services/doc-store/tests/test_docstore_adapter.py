@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -53,6 +53,8 @@ async def test_adapter_against_the_real_service_process(
             "Adapter notes", "markdown", "# héllo adapter", metadata={"k": 1}, provenance=record
         )
         assert (created.version, created.metadata) == (1, {"k": 1})
+        assert created.content == "# héllo adapter"
+        assert created.content_url == f"{service.url}/documents/{created.id}/download?version=1"
         again = await docs.create_document(
             "Adapter notes",
             "markdown",
@@ -98,6 +100,15 @@ async def test_adapter_against_the_real_service_process(
 
         found = await docs.search_documents("hello")  # accents folded; v2 of `created` is a PDF
         assert [d.id for d in found.items] == [again.id]
+        assert found.items[0].content_omitted == "not_requested"
+        whole = await docs.search_documents("hello", include_content=True)
+        assert whole.items[0].content == "# héllo adapter"
+        bundle = await docs.download_bundle(created.id, version=1)
+        assert (bundle.content_type, bundle.filename) == (
+            "application/zip",
+            "Adapter notes.crate.zip",
+        )
+        assert bundle.content.startswith(b"PK")
         found = await docs.search_documents("adapter", format="markdown")
         assert [d.id for d in found.items] == [again.id]
         found = await docs.search_documents("adapters hello elephant", match="any")
@@ -112,7 +123,15 @@ async def test_adapter_against_the_real_service_process(
         await docs.delete_document(again.id)
         with pytest.raises(AdapterError) as gone:
             await docs.get_document(again.id)
-        assert gone.value.status == 410
+        assert gone.value.status == 404
+        assert gone.value.problem["title"] == "Document deleted"
+        with pytest.raises(AdapterError) as conflict:
+            await docs.add_version(created.id, "text for a PDF")
+        assert conflict.value.status == 409
+        with pytest.raises(AdapterError) as invalid:
+            await docs.search_documents(created_after=datetime(2026, 1, 1))  # no offset
+        assert invalid.value.status == 422
+        assert invalid.value.problem["errors"][0]["field"] == "created_after"
         with pytest.raises(AdapterError) as missing:
             await docs.get_document("no-such-document")
         assert missing.value.status == 404

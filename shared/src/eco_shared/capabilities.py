@@ -32,9 +32,13 @@ class Capability(BaseModel):
 
 
 def resolve_refs(spec: dict[str, Any], node: Any, depth: int = 0) -> Any:
-    """Inline local `$ref`s so a stored schema stands on its own (depth-capped for cycles)."""
+    """Inline local `$ref`s so a stored schema stands on its own.
+
+    Recursive schemas are cut at a fixed depth: what lies deeper becomes `{}` (any value),
+    never a `$ref` that points into a document the stored schema no longer carries.
+    """
     if depth > 12:
-        return node
+        return {} if isinstance(node, dict) and "$ref" in node else node
     if isinstance(node, dict):
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith("#/"):

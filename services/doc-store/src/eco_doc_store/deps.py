@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
+from eco_doc_store.bundle import Bundler
 from eco_doc_store.service import DocStoreService
 from eco_doc_store.settings import DocStoreSettings
 from eco_doc_store.state import Resources
@@ -22,4 +23,27 @@ def get_doc_store(resources: ResourcesDep) -> DocStoreService:
 
 DocStoreDep = Annotated[DocStoreService, Depends(get_doc_store)]
 
-__all__ = ["BusDep", "DocStoreDep", "HttpDep", "RedisDep", "ResourcesDep", "SettingsDep"]
+
+def get_bundles(resources: ResourcesDep) -> Bundler:
+    """The RO-Crate bundler the lifespan built."""
+    return resources.bundles
+
+
+def get_base_url(request: Request) -> str:
+    """The URL this request reached the service at: absolute links in responses start here."""
+    return str(request.base_url).rstrip("/")
+
+
+BundlesDep = Annotated[Bundler, Depends(get_bundles)]
+BaseUrlDep = Annotated[str, Depends(get_base_url)]
+
+__all__ = [
+    "BaseUrlDep",
+    "BundlesDep",
+    "BusDep",
+    "DocStoreDep",
+    "HttpDep",
+    "RedisDep",
+    "ResourcesDep",
+    "SettingsDep",
+]

@@ -26,6 +26,17 @@ class DocStoreSettings(ServiceSettings):
         default=None, description="SQLAlchemy URL; default a SQLite file doc_store.db in data_dir."
     )
     max_content_bytes: int = Field(default=10 * MIB, gt=0)
+    inline_content_max_bytes: int = Field(
+        default=256 * 1024,
+        ge=0,
+        description="Text documents up to this size carry `content` in their JSON view.",
+    )
+    bundle_fetch_timeout_s: float = Field(
+        default=5.0, gt=0, description="How long a ZIP bundle waits for the log collector."
+    )
+    bundle_log_limit: int = Field(
+        default=1000, gt=0, le=1000, description="Log lines of the run put in a ZIP bundle."
+    )
     search_max_chars: int = Field(
         default=DEFAULT_SEARCH_MAX_CHARS,
         gt=0,

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from eco_doc_store.bundle import Bundler
 from eco_doc_store.service import DocStoreService
 
 
 @dataclass(frozen=True, slots=True)
 class Resources:
-    """The database engine and the service object built on it."""
+    """The database engine, the service object built on it, and the ZIP bundler."""
 
     engine: AsyncEngine
     doc_store: DocStoreService
+    bundles: Bundler

@@ -216,7 +216,9 @@ async def test_idempotency_key_reused_for_another_request_is_409(
     assert bad_key.status_code == 422
 
 
-async def test_soft_delete_hides_but_keeps_the_audit_trail(client: httpx.AsyncClient) -> None:
+async def test_soft_delete_answers_404_on_every_path_of_the_document(
+    client: httpx.AsyncClient,
+) -> None:
     doc = await create(
         client,
         title="Doomed zebra",
@@ -225,23 +227,28 @@ async def test_soft_delete_hides_but_keeps_the_audit_trail(client: httpx.AsyncCl
     )
     assert (await client.get("/documents", params={"q": "zebra"})).json()["total"] == 1
     assert (await client.delete(f"/documents/{doc['id']}")).status_code == 204
-    gone = await client.get(f"/documents/{doc['id']}")
-    assert gone.status_code == 410
-    assert gone.headers["content-type"] == PROBLEM
-    assert gone.json()["deleted_at"]
-    assert (await client.get(f"/documents/{doc['id']}/download")).status_code == 410
-    assert (await client.put(f"/documents/{doc['id']}", json={"content": "x"})).status_code == 410
+    base = f"/documents/{doc['id']}"
+    for path in (
+        base,
+        f"{base}?version=1",
+        f"{base}/download",
+        f"{base}/download?format=zip",
+        f"{base}/versions",
+        f"{base}/provenance",
+        f"{base}/provenance?format=prov-json",
+    ):
+        gone = await client.get(path)
+        assert gone.status_code == 404, path
+        assert gone.headers["content-type"] == PROBLEM
+        assert gone.json()["title"] == "Document deleted"
+        assert gone.json()["deleted_at"]
+    assert (await client.put(base, json={"content": "x"})).status_code == 404
     search = (await client.get("/documents", params={"q": "zebra"})).json()
     assert search["total"] == 0
     listing = (await client.get("/documents")).json()
     assert doc["id"] not in {d["id"] for d in listing["items"]}
-    # Still auditable: versions and provenance answer.
-    versions = await client.get(f"/documents/{doc['id']}/versions")
-    assert versions.status_code == 200
-    assert versions.json()["total"] == 1
-    record = await client.get(f"/documents/{doc['id']}/provenance")
-    assert record.json()["workflow_execution"]["execution_id"] == "run-del"
-    assert (await client.delete(f"/documents/{doc['id']}")).status_code == 204
+    assert (await client.delete(base)).status_code == 204  # again: still done
+    assert (await client.delete("/documents/no-such-doc")).status_code == 404
 
 
 async def test_ten_mib_document_fits_and_one_byte_more_is_413(
@@ -343,6 +350,16 @@ async def test_configured_content_limit(make_docstore: Callable[..., str]) -> No
                 "format": "txt",
                 "content": "x",
                 "provenance": {"content_sha256": "0" * 64},
+            },
+            409,
+            "sha256",
+        ),
+        (
+            {
+                "title": "t",
+                "format": "txt",
+                "content": "x",
+                "provenance": {"content_sha256": "not a hash"},
             },
             422,
             "sha256",

@@ -106,7 +106,10 @@ async def test_filters_newest_first_and_stable_pages(client: httpx.AsyncClient) 
     after = await search(client, created_after=third["created_at"])
     assert [d["id"] for d in after["items"]] == created[4:][::-1]
     naive = datetime.fromisoformat(third["created_at"].replace("Z", "+00:00")).replace(tzinfo=None)
-    assert (await search(client, created_after=naive.isoformat()))["total"] == 3
+    # RFC 3339 needs an offset: a naive time is refused, not guessed to be UTC.
+    refused = await client.get("/documents", params={"created_after": naive.isoformat()})
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "created_after"
     future = datetime.fromisoformat(third["created_at"].replace("Z", "+00:00")) + timedelta(days=1)
     assert (await search(client, created_after=future.isoformat()))["total"] == 0
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from eco_shared.adapters._base import BaseServiceAdapter, operation
 from eco_shared.models.doc_store import (
+    ContentOmitted,
     DocumentFormat,
     DocumentPage,
     DocumentPublic,
@@ -31,6 +32,7 @@ Document = DocumentPublic
 DocumentVersion = VersionPublic
 
 __all__ = [
+    "ContentOmitted",
     "DocStoreAdapter",
     "Document",
     "DocumentFormat",
@@ -80,7 +82,13 @@ def _params(**values: Any) -> dict[str, Any]:
 
 
 class DocStoreAdapter(BaseServiceAdapter):
-    """The doc store's operations; bytes content goes as base64, text as UTF-8."""
+    """The doc store's operations; bytes content goes as base64, text as UTF-8.
+
+    Every error is an `AdapterError` carrying the service's problem+json (`status`,
+    `problem["detail"]`): 404 for an unknown or deleted document (`problem["deleted_at"]`
+    says when), 409 for a reused `Idempotency-Key` or text sent to a PDF, 413 over the
+    content limit, 422 for invalid input (`problem["errors"]`).
+    """
 
     service_name = "doc-store"
 
@@ -144,7 +152,7 @@ class DocStoreAdapter(BaseServiceAdapter):
 
     @operation("GET", "/documents/{document_id}", query=("version",), response=DocumentPublic)
     async def get_document(self, document_id: str, version: int | None = None) -> DocumentPublic:
-        """A document at `version` (the latest by default)."""
+        """A document at `version` (the latest by default), with its text when it fits."""
         response = await self._request(
             "GET",
             "/documents/{document_id}",
@@ -176,12 +184,20 @@ class DocStoreAdapter(BaseServiceAdapter):
     @operation("GET", "/documents/{document_id}/download", query=("version",))
     async def download(self, document_id: str, version: int | None = None) -> Download:
         """The bytes of a version, with content type and file name."""
+        return await self._download(document_id, "download", version=version)
+
+    @operation("GET", "/documents/{document_id}/download", query=("version", "format"))
+    async def download_bundle(self, document_id: str, version: int | None = None) -> Download:
+        """An RO-Crate ZIP of a version: the document, its provenance, PROV-JSON and trace."""
+        return await self._download(document_id, "download_bundle", version=version, format="zip")
+
+    async def _download(self, document_id: str, operation: str, **params: Any) -> Download:
         response = await self._request(
             "GET",
             "/documents/{document_id}/download",
-            operation="download",
+            operation=operation,
             path_params={"document_id": document_id},
-            params=_params(version=version),
+            params=_params(**params),
         )
         etag = response.headers.get("etag")
         number = response.headers.get("x-document-version")
@@ -234,7 +250,7 @@ class DocStoreAdapter(BaseServiceAdapter):
     @operation(
         "GET",
         "/documents",
-        query=("q", "match", "format", "created_after", "page", "page_size"),
+        query=("q", "match", "format", "created_after", "include", "page", "page_size"),
         response=DocumentPage,
     )
     async def search_documents(
@@ -244,12 +260,14 @@ class DocStoreAdapter(BaseServiceAdapter):
         match: MatchMode | None = None,
         format: FormatName | None = None,
         created_after: datetime | None = None,
+        include_content: bool = False,
         page: int = 1,
         page_size: int = 20,
     ) -> DocumentPage:
         """Live documents matching `q`, newest first.
 
         `match="any"`: documents with at least one of the terms, most terms matched first.
+        `include_content`: items carry their text too (lists leave it out by default).
         """
         response = await self._request(
             "GET",
@@ -260,6 +278,7 @@ class DocStoreAdapter(BaseServiceAdapter):
                 match=match,
                 format=format,
                 created_after=created_after.isoformat() if created_after else None,
+                include="content" if include_content else None,
                 page=page,
                 page_size=page_size,
             ),

@@ -6,12 +6,15 @@ The doc store validates its requests and builds its responses with these classes
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic.config import JsonDict
 
 from eco_shared.provenance import ProvenanceRecord
 
@@ -22,6 +25,41 @@ MAX_JSON_DEPTH = 64
 
 FormatName = Literal["markdown", "json", "txt", "csv", "html", "pdf"]
 MatchMode = Literal["all", "any"]
+ContentOmitted = Literal["binary", "too_large", "not_requested"]
+
+# The rules below are written as regular expressions so the OpenAPI document states them
+# exactly (a request the schema allows is one the service accepts). Lone surrogates are
+# refused too, but no JSON Schema pattern can name them (they are not Unicode text).
+_NOT_TITLE = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+TITLE_PATTERN = rf"^[^{_NOT_TITLE}]*[^\s{_NOT_TITLE}][^{_NOT_TITLE}]*$"
+# Strings inside metadata and provenance hold no NUL (PostgreSQL's JSONB cannot keep it).
+STORABLE_TEXT_PATTERN = r"^[^\x00]*$"
+# What a provenance record's `content_sha256` must look like (the content's own hash).
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+# Marks a string the storable-text rule does not apply to (content is stored as bytes).
+ANY_TEXT = "x-eco-any-text"
+_B64 = r"[A-Za-z0-9+/]\s*"
+BASE64_PATTERN = rf"^\s*(?:(?:{_B64}){{4}})*(?:(?:{_B64}){{2}}=\s*=|(?:{_B64}){{3}}=)?\s*$"
+RFC3339_PATTERN = (
+    r"^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt](?:[01][0-9]|2[0-3])"
+    r":[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+_RFC3339 = re.compile(RFC3339_PATTERN)
+_TITLE = re.compile(TITLE_PATTERN)
+
+
+def _rfc3339(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("a date-time needs a time zone offset (RFC 3339)")
+        return value
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("not an RFC 3339 date-time with an offset, e.g. 2026-01-31T12:00:00Z")
+    return value
+
+
+# A point in time as RFC 3339 says it (with an offset), nothing looser.
+RFC3339Datetime = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 
 class DocumentFormat(StrEnum):
@@ -79,14 +117,43 @@ def check_storable_json(value: Any, where: str) -> None:
 def _check_title(value: str | None) -> str | None:
     if value is None:
         return None
-    if any(not ch.isprintable() for ch in value):
-        raise ValueError("the title must not contain control characters")
+    if _TITLE.fullmatch(value):
+        return value
     problem = storable_text_problem(value)
     if problem:
         raise ValueError(f"the title {problem}")
     if not value.strip():
         raise ValueError("the title must not be blank")
-    return value
+    raise ValueError("the title must not contain control characters or line separators")
+
+
+def _check_times(model: Any, raw: Any, path: str) -> None:
+    """Every date-time of a validated model was written as RFC 3339 with an offset."""
+    if isinstance(model, BaseModel) and isinstance(raw, dict):
+        for name in type(model).model_fields:
+            if name in raw:
+                _check_times(getattr(model, name), raw[name], f"{path}.{name}")
+    elif isinstance(model, list) and isinstance(raw, list):
+        for i, (item, raw_item) in enumerate(zip(model, raw, strict=False)):
+            _check_times(item, raw_item, f"{path}[{i}]")
+    elif isinstance(model, datetime) and not (isinstance(raw, str) and _RFC3339.fullmatch(raw)):
+        raise ValueError(f"{path} is not an RFC 3339 date-time with an offset")
+
+
+def strict_provenance(raw: dict[str, Any]) -> ProvenanceRecord:
+    """A record read as its JSON says it, no coercion: `"5"` is not a token count."""
+    check_storable_json(raw, "provenance")
+    try:
+        record = ProvenanceRecord.model_validate_json(json.dumps(raw), strict=True)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"provenance.{where}: {first['msg']}") from None
+    _check_times(record, raw, "provenance")
+    claimed = record.content_sha256
+    if claimed is not None and not re.fullmatch(SHA256_PATTERN, claimed):
+        raise ValueError("provenance.content_sha256 is not a sha256 (64 lowercase hex digits)")
+    return record
 
 
 class ContentIn(BaseModel):
@@ -94,24 +161,56 @@ class ContentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    content: str = Field(description="The content: UTF-8 text, or base64 with content_encoding.")
+    content: str = Field(
+        description="The content: UTF-8 text, or base64 with content_encoding (required for PDF).",
+        json_schema_extra={ANY_TEXT: True},
+    )
     content_encoding: ContentEncoding = ContentEncoding.utf8
     provenance: ProvenanceRecord | None = Field(
-        default=None, description="How this version was made (DESIGN.md provenance record)."
+        default=None,
+        description="How this version was made (DESIGN.md provenance record), read strictly:"
+        " numbers are numbers, date-times RFC 3339 with an offset.",
     )
 
-    @field_validator("provenance")
+    @field_validator("provenance", mode="before")
     @classmethod
-    def _storable_provenance(cls, value: ProvenanceRecord | None) -> ProvenanceRecord | None:
-        if value is not None:
+    def _strict_provenance(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return strict_provenance(value)
+        if isinstance(value, ProvenanceRecord):
             check_storable_json(value.model_dump(mode="json"), "provenance")
         return value
+
+
+# What the code checks across fields, stated in the schema: PDF travels as base64, and
+# base64 content is well-formed.
+_CROSS_FIELD_RULES: JsonDict = {
+    "allOf": [
+        {
+            "if": {"properties": {"format": {"const": "pdf"}}, "required": ["format"]},
+            "then": {
+                "properties": {"content_encoding": {"const": "base64"}},
+                "required": ["content_encoding"],
+            },
+        },
+        {
+            "if": {
+                "properties": {"content_encoding": {"const": "base64"}},
+                "required": ["content_encoding"],
+            },
+            "then": {"properties": {"content": {"pattern": BASE64_PATTERN}}},
+        },
+    ]
+}
+_TITLE_SCHEMA: JsonDict = {"pattern": TITLE_PATTERN}
 
 
 class DocumentCreate(ContentIn):
     """`POST /documents`: a new document with its first version."""
 
-    title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_CROSS_FIELD_RULES)
+
+    title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS, json_schema_extra=_TITLE_SCHEMA)
     format: DocumentFormat
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -128,9 +227,20 @@ class DocumentCreate(ContentIn):
 
 
 class DocumentUpdate(ContentIn):
-    """`PUT /documents/{id}`: a new version; omitted title, format and metadata carry over."""
+    """`PUT /documents/{id}`: a new version; omitted title, format and metadata carry over.
 
-    title: str | None = Field(default=None, min_length=1, max_length=MAX_TITLE_CHARS)
+    Text content for a document whose carried-over format is PDF is a 409: the request is
+    well-formed, the stored document is what it conflicts with.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_CROSS_FIELD_RULES)
+
+    title: (
+        Annotated[
+            str, Field(min_length=1, max_length=MAX_TITLE_CHARS, json_schema_extra=_TITLE_SCHEMA)
+        ]
+        | None
+    ) = None
     format: DocumentFormat | None = None
     metadata: dict[str, Any] | None = None
 
@@ -159,7 +269,11 @@ class VersionPublic(BaseModel):
 
 
 class DocumentPublic(BaseModel):
-    """A document as seen at one version (the latest unless asked otherwise)."""
+    """A document as seen at one version (the latest unless asked otherwise).
+
+    `content` is the text of a text format up to the service's inline limit; otherwise it
+    is null and `content_omitted` says why. `content_url` always fetches the bytes.
+    """
 
     id: str
     title: str
@@ -176,6 +290,15 @@ class DocumentPublic(BaseModel):
     deleted_at: datetime | None = None
     download_url: str
     provenance_url: str
+    content_url: str = Field(description="Absolute URL of this version's bytes (download).")
+    content: str | None = Field(
+        default=None, description="The text, for text formats up to the inline limit."
+    )
+    content_omitted: ContentOmitted | None = Field(
+        default=None,
+        description="Why `content` is null: `binary` (PDF), `too_large` (over the inline"
+        " limit), `not_requested` (list items without `include=content`).",
+    )
 
 
 class DocumentPage(BaseModel):

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 
-from eco_doc_store.deps import DocStoreDep
-from eco_doc_store.models import EXTENSIONS
+from eco_doc_store.deps import BaseUrlDep, BundlesDep, DocStoreDep
+from eco_doc_store.models import EXTENSIONS, MEDIA_TYPES
 from eco_shared.models.doc_store import (
     MAX_PAGE_SIZE,
     DocumentCreate,
@@ -20,6 +19,7 @@ from eco_shared.models.doc_store import (
     DocumentPublic,
     DocumentUpdate,
     MatchMode,
+    RFC3339Datetime,
     VersionPage,
 )
 from eco_shared.problems import problem_responses
@@ -41,16 +41,17 @@ IdempotencyKey = Annotated[
         description="Retrying a create with the same key returns the first result.",
     ),
 ]
-_NOT_FOUND = (404, "No such document or version")
-_GONE = (410, "The document was deleted")
+# A deleted document answers 404 on every path under it, with `deleted_at` in the problem.
+_NOT_FOUND = (404, "No such document or version, or the document was deleted")
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._ -]+")
+ZIP = "application/zip"
+_DOWNLOAD_TYPES = sorted({media.split(";")[0] for media in MEDIA_TYPES.values()} | {ZIP})
 
 
-def _disposition(title: str, fmt: DocumentFormat) -> str:
+def _disposition(title: str, ext: str) -> str:
     """`attachment` with an ASCII file name and the exact UTF-8 one (RFC 6266/5987)."""
     stem = title.strip()[:120] or "document"
     ascii_stem = _UNSAFE_FILENAME.sub("_", stem).strip(" ._") or "document"
-    ext = EXTENSIONS[fmt]
     return (
         f'attachment; filename="{ascii_stem}.{ext}"; '
         f"filename*=UTF-8''{quote(f'{stem}.{ext}', safe='')}"
@@ -63,7 +64,11 @@ def _disposition(title: str, fmt: DocumentFormat) -> str:
     summary="Store a new document with its provenance",
     responses=problem_responses(
         400,
-        (409, "Idempotency-Key reused for another request"),
+        (
+            409,
+            "Idempotency-Key reused for another request, or its document was deleted; or"
+            " provenance.content_sha256 is not the content's",
+        ),
         (413, "Content over the size limit"),
         422,
     ),
@@ -71,10 +76,11 @@ def _disposition(title: str, fmt: DocumentFormat) -> str:
 async def create_document(
     body: DocumentCreate,
     documents: DocStoreDep,
+    base_url: BaseUrlDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> DocumentPublic:
-    document, created = await documents.create(body, idempotency_key)
+    document, created = await documents.create(body, idempotency_key, base_url)
     response.headers["Location"] = f"/documents/{document.id}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -88,6 +94,7 @@ async def create_document(
 )
 async def search_documents(
     documents: DocStoreDep,
+    base_url: BaseUrlDep,
     q: Annotated[
         str | None,
         Query(
@@ -103,7 +110,13 @@ async def search_documents(
         ),
     ] = "all",
     format: Annotated[DocumentFormat | None, Query()] = None,
-    created_after: Annotated[datetime | None, Query()] = None,
+    created_after: Annotated[
+        RFC3339Datetime | None, Query(description="RFC 3339 with an offset.")
+    ] = None,
+    include: Annotated[
+        Literal["content"] | None,
+        Query(description="`content`: items carry their text too (as the single GET does)."),
+    ] = None,
     page: PageParam = 1,
     page_size: PageSizeParam = 20,
 ) -> DocumentPage:
@@ -114,29 +127,48 @@ async def search_documents(
         created_after=created_after,
         page=page,
         page_size=page_size,
+        base_url=base_url,
+        include_content=include == "content",
     )
 
 
 @router.get(
     "/{document_id}",
-    summary="Get a document at a version",
-    responses=problem_responses(_NOT_FOUND, _GONE, 422),
+    summary="Get a document at a version, with its text when it is text and fits",
+    responses=problem_responses(_NOT_FOUND, 422),
 )
 async def get_document(
-    document_id: DocumentId, documents: DocStoreDep, version: VersionParam = None
+    document_id: DocumentId,
+    documents: DocStoreDep,
+    base_url: BaseUrlDep,
+    version: VersionParam = None,
 ) -> DocumentPublic:
-    return await documents.get(document_id, version)
+    return await documents.get(document_id, version, base_url)
 
 
 @router.put(
     "/{document_id}",
     summary="Add a new version of a document",
-    responses=problem_responses(400, _NOT_FOUND, _GONE, (413, "Content over the size limit"), 422),
+    responses=problem_responses(
+        400,
+        _NOT_FOUND,
+        (
+            409,
+            "Text content for a PDF document (send base64, or name another format), or"
+            " provenance.content_sha256 is not the content's",
+        ),
+        (413, "Content over the size limit"),
+        422,
+    ),
 )
 async def update_document(
-    document_id: DocumentId, body: DocumentUpdate, documents: DocStoreDep, response: Response
+    document_id: DocumentId,
+    body: DocumentUpdate,
+    documents: DocStoreDep,
+    base_url: BaseUrlDep,
+    response: Response,
 ) -> DocumentPublic:
-    document = await documents.add_version(document_id, body)
+    document = await documents.add_version(document_id, body, base_url)
     response.headers["Content-Location"] = f"/documents/{document.id}?version={document.version}"
     return document
 
@@ -144,7 +176,7 @@ async def update_document(
 @router.delete(
     "/{document_id}",
     status_code=204,
-    summary="Delete a document (soft)",
+    summary="Delete a document (soft); again: 204",
     responses=problem_responses((404, "No such document"), 422),
 )
 async def delete_document(document_id: DocumentId, documents: DocStoreDep) -> Response:
@@ -155,7 +187,9 @@ async def delete_document(document_id: DocumentId, documents: DocStoreDep) -> Re
 @router.get(
     "/{document_id}/versions",
     summary="List a document's versions",
-    responses=problem_responses((404, "No such document, or a page past the end"), 422),
+    responses=problem_responses(
+        (404, "No such document, the document was deleted, or a page past the end"), 422
+    ),
 )
 async def list_versions(
     document_id: DocumentId,
@@ -168,27 +202,43 @@ async def list_versions(
 
 @router.get(
     "/{document_id}/download",
-    summary="Download a document's bytes",
+    summary="Download a document's bytes, or an RO-Crate ZIP with its provenance and trace",
     response_class=Response,
     responses={
-        200: {"content": {"application/octet-stream": {}}},
-        **problem_responses(_NOT_FOUND, _GONE, 422),
+        200: {
+            "description": "The bytes in the document's own media type, or with `format=zip`"
+            " an RO-Crate (`application/zip`).",
+            # No schema: the bytes are the document's own (a `json` document's need not parse).
+            "content": {media: {} for media in _DOWNLOAD_TYPES},
+        },
+        **problem_responses(_NOT_FOUND, 422),
     },
 )
 async def download_document(
-    document_id: DocumentId, documents: DocStoreDep, version: VersionParam = None
+    document_id: DocumentId,
+    documents: DocStoreDep,
+    bundles: BundlesDep,
+    base_url: BaseUrlDep,
+    version: VersionParam = None,
+    format: Annotated[
+        Literal["original", "zip"],
+        Query(
+            description="`zip`: an RO-Crate with the document, its provenance record, its"
+            " PROV-JSON and the run's spans and log lines, each described with its sha256."
+        ),
+    ] = "original",
 ) -> Response:
-    document, content = await documents.download(document_id, version)
-    return Response(
-        content,
-        media_type=document.content_type,
-        headers={
-            "Content-Disposition": _disposition(document.title, document.format),
-            "ETag": f'"{document.sha256}"',
-            "X-Content-Type-Options": "nosniff",
-            "X-Document-Version": str(document.version),
-        },
-    )
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if format == "zip":
+        document, crate = await bundles.build(document_id, version, base_url)
+        headers["Content-Disposition"] = _disposition(document.title, "crate.zip")
+        headers["X-Document-Version"] = str(document.version)
+        return Response(crate, media_type=ZIP, headers=headers)
+    document, content = await documents.download(document_id, version, base_url)
+    headers["Content-Disposition"] = _disposition(document.title, EXTENSIONS[document.format])
+    headers["ETag"] = f'"{document.sha256}"'
+    headers["X-Document-Version"] = str(document.version)
+    return Response(content, media_type=document.content_type, headers=headers)
 
 
 @router.get(

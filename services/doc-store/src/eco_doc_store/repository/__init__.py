@@ -4,6 +4,7 @@ from eco_doc_store.repository._documents import (
     claim_next_version,
     find_by_idempotency_key,
     get_content,
+    get_contents,
     get_document,
     get_version_row,
     get_view,
@@ -14,6 +15,7 @@ from eco_doc_store.repository._documents import (
     versions_up_to,
 )
 from eco_doc_store.repository._fulltext import index_version, search, unindex_document
+from eco_doc_store.repository._outbox import OUTBOX_TABLE, outbox
 from eco_doc_store.repository._tables import (
     DocumentRow,
     IdempotencyKeyTaken,
@@ -25,9 +27,11 @@ __all__ = [
     "DocumentRow",
     "IdempotencyKeyTaken",
     "NewVersion",
+    "OUTBOX_TABLE",
     "claim_next_version",
     "find_by_idempotency_key",
     "get_content",
+    "get_contents",
     "get_document",
     "get_version_row",
     "get_view",
@@ -37,6 +41,7 @@ __all__ = [
     "is_postgres",
     "list_versions",
     "mark_deleted",
+    "outbox",
     "search",
     "unindex_document",
     "versions_up_to",

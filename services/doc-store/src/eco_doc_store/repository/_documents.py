@@ -203,3 +203,13 @@ async def get_content(conn: AsyncConnection, version_id: int) -> bytes:
         await conn.execute(sa.select(contents.c.content).where(contents.c.version_id == version_id))
     ).scalar_one()
     return bytes(value)
+
+
+async def get_contents(conn: AsyncConnection, version_ids: list[int]) -> dict[int, bytes]:
+    """The bytes of several versions, by version id."""
+    rows = await conn.execute(
+        sa.select(contents.c.version_id, contents.c.content).where(
+            contents.c.version_id.in_(version_ids)
+        )
+    )
+    return {version_id: bytes(content) for version_id, content in rows}

@@ -1,4 +1,4 @@
-"""What every part of the doc-store service shares: resources, views, errors, events."""
+"""What every part of the doc-store service shares: resources, views, errors."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from eco_doc_store import repository as repo
 from eco_doc_store.models import MEDIA_TYPES
 from eco_doc_store.settings import DocStoreSettings
-from eco_shared.bus import EventBus
-from eco_shared.models.doc_store import DocumentFormat, DocumentPublic
+from eco_shared.models.doc_store import ContentOmitted, DocumentFormat, DocumentPublic
+from eco_shared.outbox import OutboxRelay
 from eco_shared.problems import NotFound, ProblemError
-from eco_shared.provenance import ProvenanceRecord
 
 log = structlog.get_logger("eco_doc_store.service")
 
@@ -24,10 +23,37 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def view(row: Any) -> DocumentPublic:
-    """The public view of a document joined with one version (a row or a mapping)."""
+def wants_content(row: Any, limit: int) -> bool:
+    """Whether a view of this version carries its text (read the bytes only then)."""
+    return DocumentFormat(row["format"]) is not DocumentFormat.pdf and row["size_bytes"] <= limit
+
+
+def inline_content(
+    fmt: DocumentFormat, size_bytes: int, content: bytes | None, limit: int
+) -> tuple[str | None, ContentOmitted | None]:
+    """The text a view carries, or why it carries none."""
+    if fmt is DocumentFormat.pdf:
+        return None, "binary"
+    if size_bytes > limit:
+        return None, "too_large"
+    if content is None:
+        return None, "not_requested"
+    try:
+        return content.decode("utf-8"), None
+    except UnicodeDecodeError:  # a text format sent as base64 bytes that are not UTF-8
+        return None, "binary"
+
+
+def view(
+    row: Any, base_url: str, *, content: bytes | None = None, limit: int = 0
+) -> DocumentPublic:
+    """The public view of a document joined with one version (a row or a mapping).
+
+    `content` is the version's bytes when the view should carry its text (within `limit`).
+    """
     fmt = DocumentFormat(row["format"])
     base = f"/documents/{row['id']}"
+    text, omitted = inline_content(fmt, row["size_bytes"], content, limit)
     return DocumentPublic(
         id=row["id"],
         title=row["title"],
@@ -44,11 +70,20 @@ def view(row: Any) -> DocumentPublic:
         deleted_at=row["deleted_at"],
         download_url=f"{base}/download?version={row['version']}",
         provenance_url=f"{base}/provenance?version={row['version']}",
+        content_url=f"{base_url}{base}/download?version={row['version']}",
+        content=text,
+        content_omitted=omitted,
     )
 
 
 def new_view(
-    new: repo.NewVersion, *, latest_version: int, created_at: datetime, updated_at: datetime
+    new: repo.NewVersion,
+    base_url: str,
+    *,
+    latest_version: int,
+    created_at: datetime,
+    updated_at: datetime,
+    limit: int,
 ) -> DocumentPublic:
     """The public view of a version just written (no need to read it back)."""
     return view(
@@ -65,7 +100,10 @@ def new_view(
             "updated_at": updated_at,
             "version_created_at": new.created_at,
             "deleted_at": None,
-        }
+        },
+        base_url,
+        content=new.content,
+        limit=limit,
     )
 
 
@@ -75,9 +113,10 @@ def document_not_found(document_id: str) -> NotFound:
 
 
 def document_gone(document_id: str, deleted_at: datetime) -> ProblemError:
-    """410 for a soft-deleted document (its versions and provenance stay readable)."""
-    return ProblemError(
-        410,
+    """404 for a soft-deleted document and every sub-resource of it (`deleted_at` says when)."""
+    return NotFound(
+        "Document",
+        document_id,
         f"Document {document_id} was deleted at {deleted_at.isoformat()}.",
         title="Document deleted",
         deleted_at=deleted_at,
@@ -98,20 +137,27 @@ def check_page(page: int, page_size: int, total: int) -> None:
 
 
 class ServiceBase:
-    """The database, the bus and the settings every operation works with."""
+    """The database, the outbox relay and the settings every operation works with."""
 
-    def __init__(self, engine: AsyncEngine, bus: EventBus, settings: DocStoreSettings) -> None:
+    def __init__(
+        self, engine: AsyncEngine, outbox: OutboxRelay, settings: DocStoreSettings
+    ) -> None:
         self.engine = engine
-        self.bus = bus
+        self.outbox = outbox
         self.settings = settings
 
     async def _view_row(self, conn: AsyncConnection, document_id: str, version: int | None) -> Any:
+        """The live document at `version`; 404 when unknown, deleted, or no such version."""
         row = await repo.get_view(conn, document_id, version)
         if row is not None:
+            if row["deleted_at"] is not None:
+                raise document_gone(document_id, row["deleted_at"])
             return row
         doc = await repo.get_document(conn, document_id)
         if doc is None:
             raise document_not_found(document_id)
+        if doc.deleted_at is not None:
+            raise document_gone(document_id, doc.deleted_at)
         raise NotFound(
             "Version",
             version,
@@ -125,28 +171,3 @@ class ServiceBase:
         if doc is None or doc.deleted_at is None:
             return document_not_found(document_id)
         return document_gone(document_id, doc.deleted_at)
-
-    async def _publish(
-        self, type_: str, document: DocumentPublic, record: ProvenanceRecord | None
-    ) -> None:
-        run = record.workflow_execution if record else None
-        await self._emit(
-            type_,
-            {
-                "document_id": document.id,
-                "version": document.version,
-                "title": document.title,
-                "format": document.format.value,
-                "sha256": document.sha256,
-                "size_bytes": document.size_bytes,
-                "execution_id": run.execution_id if run else None,
-                "trace_id": record.trace_id if record else None,
-            },
-        )
-
-    async def _emit(self, type_: str, data: dict[str, Any]) -> None:
-        # The write has committed; a bus outage must not turn it into an error reply.
-        try:
-            await self.bus.publish(type_, data)
-        except Exception as exc:  # noqa: BLE001
-            log.error("event_publish_failed", event_type=type_, error=str(exc), **data)

@@ -14,7 +14,7 @@ from eco_shared.models.doc_store import (
     DocumentCreate,
     DocumentFormat,
 )
-from eco_shared.problems import TooLarge, ValidationProblem
+from eco_shared.problems import Conflict, TooLarge, ValidationProblem
 from eco_shared.provenance import ProvenanceRecord
 
 
@@ -61,16 +61,27 @@ def check_encoding(body: ContentIn, fmt: DocumentFormat) -> None:
         )
 
 
+def check_inherited_encoding(body: ContentIn, document_id: str) -> None:
+    """Text content for a PDF document whose format carries over: 409 (the stored format)."""
+    if body.content_encoding is not ContentEncoding.base64:
+        raise Conflict(
+            f"Document {document_id} is a PDF: a new version's content must be base64"
+            " (content_encoding 'base64'), or name another format.",
+            title="Content does not fit the document's format",
+        )
+
+
 def check_claimed_hash(record: ProvenanceRecord | None, sha256: str) -> None:
-    """A provenance record that names another hash than the content's is refused (422)."""
+    """A provenance record that names another hash than the content's is refused (409).
+
+    409, not 422: each part is well-formed on its own; they contradict each other.
+    """
     if record is not None and record.content_sha256 not in (None, sha256):
-        raise ValidationProblem.field(
-            "body",
-            "provenance.content_sha256",
-            "does not match the content's sha256",
-            detail=f"provenance.content_sha256 is {record.content_sha256} but the content's"
+        raise Conflict(
+            f"provenance.content_sha256 is {record.content_sha256} but the content's"
             f" sha256 is {sha256}.",
             title="Provenance does not match the content",
+            field="provenance.content_sha256",
         )
 
 

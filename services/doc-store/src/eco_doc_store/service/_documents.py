@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from eco_doc_store import repository as repo
 from eco_doc_store.search import indexable
@@ -16,14 +19,17 @@ from eco_doc_store.service._base import (
     new_view,
     now,
     view,
+    wants_content,
 )
 from eco_doc_store.service._content import (
     check_claimed_hash,
     check_encoding,
+    check_inherited_encoding,
     decode_content,
     provenance_dict,
     request_fingerprint,
 )
+from eco_doc_store.service._outbox import document_event
 from eco_shared.models.doc_store import (
     DocumentCreate,
     DocumentFormat,
@@ -36,10 +42,10 @@ from eco_shared.problems import Conflict
 
 
 class DocumentOps(ServiceBase):
-    """Validate, write in one transaction, then announce on the bus."""
+    """Validate, then write in one transaction with the event that announces it (outbox)."""
 
     async def create(
-        self, body: DocumentCreate, idempotency_key: str | None
+        self, body: DocumentCreate, idempotency_key: str | None, base_url: str
     ) -> tuple[DocumentPublic, bool]:
         """Store a new document; a known `idempotency_key` returns the first result instead."""
         check_encoding(body, body.format)
@@ -49,7 +55,7 @@ class DocumentOps(ServiceBase):
         fingerprint = None
         if idempotency_key is not None:
             fingerprint = request_fingerprint(body, sha256)
-            replay = await self._replay(idempotency_key, fingerprint)
+            replay = await self._replay(idempotency_key, fingerprint, base_url)
             if replay is not None:
                 return replay, False
         document_id = str(uuid.uuid4())
@@ -68,7 +74,7 @@ class DocumentOps(ServiceBase):
         )
         text = indexable(content, body.format, body.title, self.settings.search_max_chars)
         try:
-            async with self.engine.begin() as conn:
+            async with self.outbox.begin() as conn:
                 await repo.insert_document(
                     conn,
                     document_id=document_id,
@@ -84,20 +90,29 @@ class DocumentOps(ServiceBase):
                     version_id=version_id,
                     text=text,
                 )
+                await self.outbox.stage(
+                    conn, "document.stored", document_event(new, body.provenance)
+                )
         except repo.IdempotencyKeyTaken:
             # Another request with the same key won the race; answer with its document.
             if idempotency_key is None or fingerprint is None:
                 raise
-            replay = await self._replay(idempotency_key, fingerprint)
+            replay = await self._replay(idempotency_key, fingerprint, base_url)
             if replay is None:
                 raise
             return replay, False
-        document = new_view(new, latest_version=1, created_at=created, updated_at=created)
+        document = new_view(
+            new,
+            base_url,
+            latest_version=1,
+            created_at=created,
+            updated_at=created,
+            limit=self.settings.inline_content_max_bytes,
+        )
         log.info("document_stored", document_id=document_id, version=1, size_bytes=len(content))
-        await self._publish("document.stored", document, body.provenance)
         return document, True
 
-    async def _replay(self, key: str, fingerprint: str) -> DocumentPublic | None:
+    async def _replay(self, key: str, fingerprint: str, base_url: str) -> DocumentPublic | None:
         async with self.engine.connect() as conn:
             existing = await repo.find_by_idempotency_key(conn, key)
             if existing is None:
@@ -108,18 +123,35 @@ class DocumentOps(ServiceBase):
                     title="Idempotency-Key reused",
                     document_id=existing.id,
                 )
+            if existing.deleted_at is not None:
+                # Replaying would announce a created document that is gone.
+                raise Conflict(
+                    f"This Idempotency-Key created document {existing.id}, which was deleted"
+                    f" at {existing.deleted_at.isoformat()}.",
+                    title="Idempotency-Key names a deleted document",
+                    document_id=existing.id,
+                    deleted_at=existing.deleted_at,
+                )
             row = await repo.get_view(conn, existing.id, 1)
-        assert row is not None
+            assert row is not None
+            content = await self._inline_bytes(conn, row)
         log.info("document_create_replayed", document_id=existing.id)
-        return view(row)
+        return view(row, base_url, content=content, limit=self.settings.inline_content_max_bytes)
 
-    async def add_version(self, document_id: str, body: DocumentUpdate) -> DocumentPublic:
+    async def _inline_bytes(self, conn: AsyncConnection, row: Any) -> bytes | None:
+        if not wants_content(row, self.settings.inline_content_max_bytes):
+            return None
+        return await repo.get_content(conn, row["version_id"])
+
+    async def add_version(
+        self, document_id: str, body: DocumentUpdate, base_url: str
+    ) -> DocumentPublic:
         """Store a new version; title, format and metadata carry over when omitted."""
         content = decode_content(body, self.settings.max_content_bytes)
         sha256 = hashlib.sha256(content).hexdigest()
         check_claimed_hash(body.provenance, sha256)
         created = now()
-        async with self.engine.begin() as conn:
+        async with self.outbox.begin() as conn:
             claimed = await repo.claim_next_version(conn, document_id, created)
             if claimed is None:
                 raise await self._missing_or_gone(conn, document_id)
@@ -127,6 +159,8 @@ class DocumentOps(ServiceBase):
             previous = await repo.get_version_row(conn, document_id, version - 1)
             assert previous is not None
             fmt = body.format or DocumentFormat(previous["format"])
+            if body.format is None and fmt is DocumentFormat.pdf:
+                check_inherited_encoding(body, document_id)
             check_encoding(body, fmt)
             new = repo.NewVersion(
                 document_id=document_id,
@@ -148,35 +182,44 @@ class DocumentOps(ServiceBase):
                 version_id=version_id,
                 text=indexable(content, fmt, new.title, self.settings.search_max_chars),
             )
+            await self.outbox.stage(
+                conn, "document.versioned", document_event(new, body.provenance)
+            )
         document = new_view(
-            new, latest_version=version, created_at=document_created_at, updated_at=created
+            new,
+            base_url,
+            latest_version=version,
+            created_at=document_created_at,
+            updated_at=created,
+            limit=self.settings.inline_content_max_bytes,
         )
         log.info("document_versioned", document_id=document_id, version=version)
-        await self._publish("document.versioned", document, body.provenance)
         return document
 
-    async def get(self, document_id: str, version: int | None) -> DocumentPublic:
-        """A live document at `version` (latest by default)."""
+    async def get(self, document_id: str, version: int | None, base_url: str) -> DocumentPublic:
+        """A live document at `version` (latest by default), with its text when it fits."""
         async with self.engine.connect() as conn:
             row = await self._view_row(conn, document_id, version)
-        if row["deleted_at"] is not None:
-            raise document_gone(document_id, row["deleted_at"])
-        return view(row)
+            content = await self._inline_bytes(conn, row)
+        return view(row, base_url, content=content, limit=self.settings.inline_content_max_bytes)
 
-    async def download(self, document_id: str, version: int | None) -> tuple[DocumentPublic, bytes]:
+    async def download(
+        self, document_id: str, version: int | None, base_url: str
+    ) -> tuple[DocumentPublic, bytes]:
         """The document's view and its bytes at `version`."""
         async with self.engine.connect() as conn:
             row = await self._view_row(conn, document_id, version)
-            if row["deleted_at"] is not None:
-                raise document_gone(document_id, row["deleted_at"])
             content = await repo.get_content(conn, row["version_id"])
-        return view(row), content
+        return view(row, base_url), content
 
     async def list_versions(self, document_id: str, page: int, page_size: int) -> VersionPage:
-        """A page of a document's versions, newest first (deleted documents too: audit)."""
+        """A page of a document's versions, newest first (404 once the document is deleted)."""
         async with self.engine.connect() as conn:
-            if await repo.get_document(conn, document_id) is None:
+            doc = await repo.get_document(conn, document_id)
+            if doc is None:
                 raise document_not_found(document_id)
+            if doc.deleted_at is not None:
+                raise document_gone(document_id, doc.deleted_at)
             rows, total = await repo.list_versions(
                 conn, document_id, offset=(page - 1) * page_size, limit=page_size
             )
@@ -191,17 +234,18 @@ class DocumentOps(ServiceBase):
     async def delete(self, document_id: str) -> None:
         """Soft-delete: gone from search and downloads, kept for audit; repeat is a no-op."""
         deleted_at = now()
-        async with self.engine.begin() as conn:
+        async with self.outbox.begin() as conn:
             latest = await repo.mark_deleted(conn, document_id, deleted_at)
             if latest is None:
-                error = await self._missing_or_gone(conn, document_id)
-                if error.status == 404:
-                    raise error
-                return
+                if await repo.get_document(conn, document_id) is None:
+                    raise document_not_found(document_id)
+                return  # deleted before: nothing more to do
             row = await repo.get_version_row(conn, document_id, latest)
             assert row is not None
             await repo.unindex_document(conn, document_id, row["id"])
+            await self.outbox.stage(
+                conn,
+                "document.deleted",
+                {"document_id": document_id, "deleted_at": deleted_at.isoformat()},
+            )
         log.info("document_deleted", document_id=document_id)
-        await self._emit(
-            "document.deleted", {"document_id": document_id, "deleted_at": deleted_at.isoformat()}
-        )

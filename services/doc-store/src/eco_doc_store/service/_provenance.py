@@ -11,7 +11,7 @@ from eco_shared.provenance import ProvenanceRecord
 
 
 class ProvenanceOps(ServiceBase):
-    """Read the provenance stored with versions (deleted documents too: audit)."""
+    """Read the provenance stored with versions (404 once the document is deleted)."""
 
     async def _provenance_rows(self, document_id: str, version: int | None) -> list[Any]:
         async with self.engine.connect() as conn:

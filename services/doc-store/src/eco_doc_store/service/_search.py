@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from eco_doc_store import repository as repo
 from eco_doc_store.search import query_terms
-from eco_doc_store.service._base import ServiceBase, check_page, view
+from eco_doc_store.service._base import ServiceBase, check_page, view, wants_content
 from eco_shared.models.doc_store import DocumentFormat, DocumentPage, MatchMode
 
 
@@ -21,12 +21,15 @@ class SearchOps(ServiceBase):
         created_after: datetime | None,
         page: int,
         page_size: int,
+        base_url: str,
         match: MatchMode = "all",
+        include_content: bool = False,
     ) -> DocumentPage:
         """Live documents matching `q`.
 
         `match="all"`: every term required, newest first. `match="any"`: at least one,
         the documents matching most terms first, then by relevance, then newest first.
+        Items carry their text only with `include_content` (lists stay small).
         """
         terms = None
         if q is not None and q.strip():
@@ -34,8 +37,7 @@ class SearchOps(ServiceBase):
             if not terms:  # nothing searchable (only punctuation): nothing matches
                 check_page(page, page_size, 0)
                 return DocumentPage(items=[], total=0, page=page, page_size=page_size)
-        if created_after is not None and created_after.tzinfo is None:
-            created_after = created_after.replace(tzinfo=UTC)
+        limit = self.settings.inline_content_max_bytes
         async with self.engine.connect() as conn:
             rows, total = await repo.search(
                 conn,
@@ -46,7 +48,10 @@ class SearchOps(ServiceBase):
                 offset=(page - 1) * page_size,
                 limit=page_size,
             )
+            wanted = [r["version_id"] for r in rows if include_content and wants_content(r, limit)]
+            contents = await repo.get_contents(conn, wanted) if wanted else {}
         check_page(page, page_size, total)
-        return DocumentPage(
-            items=[view(r) for r in rows], total=total, page=page, page_size=page_size
-        )
+        items = [
+            view(r, base_url, content=contents.get(r["version_id"]), limit=limit) for r in rows
+        ]
+        return DocumentPage(items=items, total=total, page=page, page_size=page_size)
