@@ -192,6 +192,14 @@ def test_gzip_protobuf_bodies_are_accepted(shared_collector: ServiceProcess, lc:
     assert [(r["name"], r["service"]) for r in body["roots"]] == [("zipped", "unknown_service")]
 
 
+def _attribute_body(value: bytes) -> bytes:
+    return (
+        b'{"resourceSpans": [{"resource": {"attributes": [{"key": "a", "value": '
+        + value
+        + b"}]}}]}"
+    )
+
+
 def test_undecodable_otlp_bodies_are_400_and_other_types_415(
     shared_collector: ServiceProcess,
 ) -> None:
@@ -206,6 +214,17 @@ def test_undecodable_otlp_bodies_are_400_and_other_types_415(
             {},
         ),
         (b'{"resourceSpans": "nope"}', "application/json", {}),
+        # what protobuf's JSON parser alone would bend: a string where a message belongs,
+        # a boolean or an overflowing number where a double belongs, an id that is not hex
+        (b'{"resourceSpans": ["AAA"]}', "application/json", {}),
+        (_attribute_body(b'{"doubleValue": true}'), "application/json", {}),
+        (_attribute_body(b'{"doubleValue": 1' + b"0" * 400 + b"}"), "application/json", {}),
+        (_attribute_body(b'{"intValue": "+7"}'), "application/json", {}),
+        (
+            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"spanId": "zz"}]}]}]}',
+            "application/json",
+            {},
+        ),
         (b"not gzip", "application/x-protobuf", {"content-encoding": "gzip"}),
     ]
     for body, content_type, extra in cases:

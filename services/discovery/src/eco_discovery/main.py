@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
@@ -97,7 +98,23 @@ def build_app(settings: DiscoverySettings, *, configure_process: bool = True) ->
     # Every route reads Redis: its outage is one 503 with Retry-After, never a 500.
     app.add_exception_handler(RedisError, _redis_unavailable)
     app.add_exception_handler(ConnectionError, _redis_unavailable)
+    _lease_limit_openapi(app, settings.max_ttl_s)
     return app
+
+
+def _lease_limit_openapi(app: FastAPI, max_ttl_s: float) -> None:
+    """Show the configured lease limit as `ttl_s`'s maximum: a longer lease is a 422."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        ttl = schema["components"]["schemas"]["InstanceCreate"]["properties"]["ttl_s"]
+        for branch in ttl.get("anyOf", [ttl]):
+            if branch.get("type") == "number":
+                branch["maximum"] = max_ttl_s
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app() -> FastAPI:

@@ -112,7 +112,9 @@ BAD_REGISTRATIONS: list[tuple[dict[str, Any], str]] = [
     ({"base_url": "http://"}, "base_url"),
     ({"base_url": "http://host:99999"}, "base_url"),
     ({"base_url": "http://user:pw@host"}, "base_url"),
-    ({"tags": ["two words"]}, "tags"),
+    ({"base_url": "http://host:0"}, "base_url"),
+    ({"base_url": "http://host/path?query=1"}, "base_url"),
+    ({"tags": ["two words"]}, "tags.0"),  # the item is named since the schema holds the rule
     ({"tags": [f"t{i}" for i in range(40)]}, "tags"),
     ({"meta": {"blob": "x" * 5000}}, "meta"),
     ({"ttl_s": 0}, "ttl_s"),
@@ -152,6 +154,9 @@ def test_malformed_and_unknown_get_4xx(discovery: ThreadedServer) -> None:
         assert response.headers["content-type"] == "application/problem+json"
         assert "nobody" in response.json()["detail"]
         assert response.json()["title"].endswith("not found")
+    # an id or name that could never be registered is simply not found
+    assert httpx.get(f"{url}/instances/%7Binstance_id%7D").status_code == 404
+    assert httpx.get(f"{url}/services/has%20space").status_code == 404
     assert httpx.get(f"{url}/capabilities", params={"limit": 0}).status_code == 422
     assert httpx.get(f"{url}/capabilities", params={"limit": 1000}).status_code == 422
     assert httpx.get(f"{url}/watch", params={"since": "yesterday"}).status_code == 422

@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sys
 import zlib
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
@@ -37,7 +39,8 @@ _STATUS = {
     Status.STATUS_CODE_OK: "ok",
     Status.STATUS_CODE_ERROR: "error",
 }
-_HEX_ID = re.compile(r"^[0-9a-fA-F]*$")
+_HEX_ID = re.compile(r"(?:[0-9a-fA-F]{2})*")
+_MAX_NANOS = 2**63 - 1  # the spans table holds signed 64-bit nanoseconds
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
 
 
@@ -72,8 +75,8 @@ def _hex_ids_to_base64(node: Any) -> Any:
     if isinstance(node, dict):
         out = {}
         for key, value in node.items():
-            if key in _ID_FIELDS and isinstance(value, str) and _HEX_ID.match(value):
-                if len(value) % 2:
+            if key in _ID_FIELDS and isinstance(value, str):
+                if not _HEX_ID.fullmatch(value):
                     raise OtlpDecodeError(f"{key} is not a hex id: {value[:40]!r}")
                 out[key] = base64.b64encode(bytes.fromhex(value)).decode()
             else:
@@ -82,6 +85,53 @@ def _hex_ids_to_base64(node: Any) -> Any:
     if isinstance(node, list):
         return [_hex_ids_to_base64(v) for v in node]
     return node
+
+
+_FLOATS = (FieldDescriptor.CPPTYPE_DOUBLE, FieldDescriptor.CPPTYPE_FLOAT)
+# (digits a decimal string may have, bounds of a JSON number) per integer type. Bounds that
+# are exact as floats, since not every JSON reader keeps larger integers exact: int64 beyond
+# +-2**53 goes as a string, uint64 (nanosecond times) as a number up to 9e18 (year 2255).
+INTEGER_LIMITS = {
+    FieldDescriptor.CPPTYPE_INT32: (r"-?[0-9]{1,9}", -(2**31), 2**31 - 1),
+    FieldDescriptor.CPPTYPE_UINT32: (r"[0-9]{1,9}", 0, 2**32 - 1),
+    FieldDescriptor.CPPTYPE_INT64: (r"-?[0-9]{1,18}", -(2**53), 2**53),
+    FieldDescriptor.CPPTYPE_UINT64: (r"[0-9]{1,19}", 0, 9 * 10**18),
+}
+
+
+def _number_ok(value: Any, cpp_type: int) -> bool:
+    """What the declared schema allows: JSON numbers (integers as digits too), no booleans."""
+    if cpp_type not in _FLOATS and cpp_type not in INTEGER_LIMITS:
+        return True
+    if isinstance(value, bool):
+        return False
+    if cpp_type in _FLOATS:
+        return isinstance(value, int | float) and abs(value) <= sys.float_info.max
+    digits, low, high = INTEGER_LIMITS[cpp_type]
+    if isinstance(value, str):
+        return re.fullmatch(digits, value) is not None
+    if isinstance(value, float) and not value.is_integer():
+        return False
+    return isinstance(value, int | float) and low <= value <= high
+
+
+def _check_messages(node: Any, descriptor: Descriptor, path: str) -> None:
+    """Refuse what protobuf's JSON parser would bend: a string or list where a message
+    belongs (read as a message of unknown fields), `true` or "inf" as a number."""
+    if not isinstance(node, dict):
+        raise OtlpDecodeError(f"{path} must be a JSON object")
+    for key, value in node.items():
+        field = descriptor.fields_by_camelcase_name.get(key) or descriptor.fields_by_name.get(key)
+        if field is None or value is None:
+            continue
+        items = value if field.is_repeated and isinstance(value, list) else [value]
+        for item in items:
+            if item is None:  # the parser refuses null items itself
+                continue
+            if field.message_type is not None:
+                _check_messages(item, field.message_type, f"{path}.{key}")
+            elif not _number_ok(item, field.cpp_type):
+                raise OtlpDecodeError(f"{path}.{key} is not a number: {str(item)[:40]!r}")
 
 
 def decode_request(body: bytes, content_type: str) -> ExportTraceServiceRequest:
@@ -95,13 +145,12 @@ def decode_request(body: bytes, content_type: str) -> ExportTraceServiceRequest:
         return request
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise OtlpDecodeError(f"the body is not JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise OtlpDecodeError("the body is not a JSON object")
+    _check_messages(document, ExportTraceServiceRequest.DESCRIPTOR, "body")
     try:
         json_format.ParseDict(_hex_ids_to_base64(document), request, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError) as exc:
+    except (json_format.ParseError, ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise OtlpDecodeError(f"the body is not an OTLP/JSON trace request: {exc}") from None
     return request
 
@@ -155,6 +204,10 @@ def span_rows(
                 if not _valid_id(span.trace_id, 16) or not _valid_id(span.span_id, 8):
                     rejected += 1
                     reason = "spans need a 16-byte trace id and an 8-byte span id"
+                    continue
+                if max(span.start_time_unix_nano, span.end_time_unix_nano) > _MAX_NANOS:
+                    rejected += 1
+                    reason = "span times must be before 2262 (signed 64-bit nanoseconds)"
                     continue
                 start = int(span.start_time_unix_nano)
                 end = max(int(span.end_time_unix_nano), start)

@@ -7,8 +7,7 @@ parameters and response fields.
 
 from __future__ import annotations
 
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -20,6 +19,13 @@ CapabilitiesStatus = Literal["pending", "ok", "error"]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 INSTANCE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
+# Every string this matches is a URL the prober can reach; the schema shows it whole, so a
+# client (or schemathesis) knows exactly which base URLs are accepted.
+_PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+BASE_URL_PATTERN = rf"^https?://[A-Za-z0-9._~-]+(:{_PORT})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$"
+# Explicit whitespace (Python's str.isspace) rather than \s, whose meaning differs by engine.
+_SPACE = r"\t\n\v\f\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=rf"^[^{_SPACE}]+$")]
 
 
 REGISTERED = "service.registered"
@@ -32,33 +38,28 @@ WATCH_TYPES = frozenset({REGISTERED, HEALTH_CHANGED, DEREGISTERED, SELF_PRESERVA
 class InstanceBase(BaseModel):
     name: str = Field(min_length=1, max_length=64, pattern=NAME_PATTERN)
     instance_id: str = Field(min_length=1, max_length=128, pattern=INSTANCE_ID_PATTERN)
-    base_url: str = Field(min_length=1, max_length=512)
+    base_url: str = Field(
+        min_length=1,
+        max_length=512,
+        pattern=BASE_URL_PATTERN,
+        description="An absolute http(s) URL: a host, an optional port (1-65535) and path; "
+        "no credentials, query or fragment.",
+    )
     version: str = Field(default="0.0.0", min_length=1, max_length=64)
-    tags: list[str] = Field(default_factory=list, max_length=32)
-    meta: dict[str, Any] = Field(default_factory=dict)
+    tags: list[Tag] = Field(default_factory=list, max_length=32)
+    meta: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Free-form; at most `max_meta_bytes` (4096 by default) as compact JSON.",
+    )
 
     @field_validator("base_url")
     @classmethod
-    def _absolute_http_url(cls, value: str) -> str:
-        try:
-            parts = urlsplit(value)
-            port = parts.port
-        except ValueError as exc:
-            raise ValueError(f"not a valid URL: {exc}") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an absolute http(s) URL with a host")
-        if parts.query or parts.fragment or parts.username or parts.password:
-            raise ValueError("must not carry credentials, a query or a fragment")
-        if port == 0:
-            raise ValueError("port 0 is not a reachable port")
+    def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
     @field_validator("tags")
     @classmethod
-    def _tags(cls, tags: list[str]) -> list[str]:
-        for tag in tags:
-            if not 1 <= len(tag) <= 64 or any(c.isspace() for c in tag):
-                raise ValueError("tags are 1-64 characters without whitespace")
+    def _unique_tags(cls, tags: list[str]) -> list[str]:
         return list(dict.fromkeys(tags))
 
 

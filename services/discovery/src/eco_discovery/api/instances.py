@@ -8,12 +8,13 @@ from fastapi import APIRouter, Path, Response
 
 from eco_discovery.api._problems import REDIS_DOWN
 from eco_discovery.deps import DiscoveryDep
-from eco_discovery.models import INSTANCE_ID_PATTERN, InstanceCreate, InstancePublic, Lease
+from eco_discovery.models import InstanceCreate, InstancePublic, Lease
 from eco_shared.problems import problem_responses
 
 router = APIRouter(prefix="/instances", tags=["instances"])
 
-InstanceId = Annotated[str, Path(min_length=1, max_length=128, pattern=INSTANCE_ID_PATTERN)]
+# No pattern on lookups: an id that could never be registered is simply not found (404).
+InstanceId = Annotated[str, Path(min_length=1, max_length=128)]
 
 _UNKNOWN = (404, "No instance with this id is registered (a registrar registers afresh)")
 

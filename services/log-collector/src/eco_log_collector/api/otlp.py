@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from eco_log_collector import otlp
+from eco_log_collector.api._otlp_schema import EXPORT_TRACE_REQUEST
 from eco_log_collector.deps import LogCollectorDep
 from eco_shared.problems import ProblemError, problem_responses
 
@@ -22,7 +23,7 @@ _SCHEMA = {"type": "string", "format": "binary"}
             "required": True,
             "content": {
                 otlp.PROTOBUF: {"schema": _SCHEMA},
-                otlp.JSON: {"schema": {"type": "object"}},
+                otlp.JSON: {"schema": EXPORT_TRACE_REQUEST},
             },
         }
     },

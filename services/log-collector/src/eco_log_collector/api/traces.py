@@ -6,10 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from eco_log_collector.api._params import TRACE_ID_PATTERN, TimeQuery
+from eco_log_collector.api._params import TRACE_ID_PATTERN, TimeQuery, time_us
 from eco_log_collector.deps import LogCollectorDep
 from eco_log_collector.models import TraceDetail, TraceList
-from eco_shared.params import parse_time_us
 from eco_shared.problems import problem_responses
 
 router = APIRouter(prefix="/traces", tags=["traces"])
@@ -29,7 +28,7 @@ async def list_traces(
 ) -> TraceList:
     return await collector.traces.recent(
         service=service_name,
-        since_us=parse_time_us(since, "since"),
+        since_us=time_us(since, "since"),
         min_duration_ms=min_duration_ms,
         limit=limit,
     )

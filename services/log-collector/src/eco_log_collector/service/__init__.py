@@ -6,13 +6,14 @@ never Redis or SQL themselves.
 
 from eco_log_collector.service._collector import LogCollector
 from eco_log_collector.service._ingest import Ingestor
-from eco_log_collector.service._queries import Queries, level_filter
+from eco_log_collector.service._queries import CURSOR_PATTERN, Queries, level_filter
 from eco_log_collector.service._retention import Retention
 from eco_log_collector.service._tail import LiveTail, TailFilter
 from eco_log_collector.service._traces import MAX_TRACE_ITEMS, Traces, build_trace
 from eco_log_collector.service._views import event_out, ingest_error_out, log_out, span_out
 
 __all__ = [
+    "CURSOR_PATTERN",
     "MAX_TRACE_ITEMS",
     "Ingestor",
     "LiveTail",

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+import binascii
+import struct
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from redis.exceptions import RedisError
 
 from eco_log_collector.models import EventPage, IngestErrorPage, LogPage, Stats
-from eco_log_collector.records import from_us, level_number
+from eco_log_collector.records import clean_text, from_us, level_number
 from eco_log_collector.repository import EventQuery, LogQuery, LogRepository, StreamRepository
 from eco_log_collector.service._views import event_out, ingest_error_out, log_out
-from eco_shared.pagination import cut_page, decode_cursor
-from eco_shared.problems import BadRequest, Unavailable, ValidationProblem
+from eco_shared.pagination import cut_page
+from eco_shared.problems import Unavailable, ValidationProblem
 
 
 def level_filter(level: str | None) -> int | None:
@@ -20,21 +23,41 @@ def level_filter(level: str | None) -> int | None:
     return level_number(level) if level else None
 
 
+# A cursor is the (time_us, id) of the last row, two signed 64-bit integers in urlsafe
+# base64: fixed width, so every string of the pattern is a position the schema can promise.
+_POSITION = struct.Struct(">qq")
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]{22}$"
+
+
+def encode_position(time_us: int, row_id: int) -> str:
+    """The cursor of the position after the row (`time_us`, `row_id`)."""
+    return base64.urlsafe_b64encode(_POSITION.pack(time_us, row_id)).decode().rstrip("=")
+
+
 def _after(cursor: str | None) -> tuple[int, int] | None:
     if not cursor:
         return None
     try:
-        time_value, row_id = decode_cursor(cursor, int, int)
-    except BadRequest:
-        # this API has always answered a foreign cursor like any bad query parameter
+        time_value, row_id = _POSITION.unpack(base64.urlsafe_b64decode(cursor + "=="))
+    except (binascii.Error, struct.error, ValueError):
         raise ValidationProblem.field(
             "query", "cursor", "not a cursor this service handed out"
         ) from None
     return time_value, row_id
 
 
+def _text(value: str | None) -> str | None:
+    """A text filter as stored text is cleaned (NUL replaced), so the two can match."""
+    return clean_text(value, 200) if value else None
+
+
 def _page_key(row: Mapping[Any, Any]) -> tuple[int, int]:
     return row["time_us"], row["id"]
+
+
+def _cut(rows: Sequence[Mapping[Any, Any]], limit: int) -> tuple[list[Any], str | None]:
+    page, more = cut_page(rows, limit, _page_key)
+    return page, encode_position(*_page_key(page[-1])) if more else None
 
 
 class Queries:
@@ -72,16 +95,16 @@ class Queries:
         """Log records at or above `level`, newest first."""
         limit = min(limit, self.max_page_size)
         query = LogQuery(
-            service=service,
+            service=_text(service),
             min_level_no=level_filter(level),
             trace_id=trace_id.lower() if trace_id else None,
-            q=q or None,
+            q=_text(q),
             since_us=since_us,
             until_us=until_us,
             limit=limit,
             after=_after(cursor),
         )
-        rows, next_cursor = cut_page(await self.repo.logs(query), limit, _page_key)
+        rows, next_cursor = _cut(await self.repo.logs(query), limit)
         return LogPage(items=[log_out(r) for r in rows], next_cursor=next_cursor)
 
     async def events(
@@ -98,15 +121,15 @@ class Queries:
         """Domain events, newest first."""
         limit = min(limit, self.max_page_size)
         query = EventQuery(
-            type=type,
-            source=source,
+            type=_text(type),
+            source=_text(source),
             trace_id=trace_id.lower() if trace_id else None,
             since_us=since_us,
             until_us=until_us,
             limit=limit,
             after=_after(cursor),
         )
-        rows, next_cursor = cut_page(await self.repo.events(query), limit, _page_key)
+        rows, next_cursor = _cut(await self.repo.events(query), limit)
         return EventPage(items=[event_out(r) for r in rows], next_cursor=next_cursor)
 
     async def ingest_errors(
@@ -115,7 +138,7 @@ class Queries:
         """Entries stored as parse errors, newest first."""
         limit = min(limit, self.max_page_size)
         rows = await self.repo.ingest_errors(limit, _after(cursor))
-        page, next_cursor = cut_page(rows, limit, _page_key)
+        page, next_cursor = _cut(rows, limit)
         return IngestErrorPage(items=[ingest_error_out(r) for r in page], next_cursor=next_cursor)
 
     async def stats(self, *, since_us: int, until_us: int) -> Stats:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from eco_log_collector.models import SpanOut, TimelineItem, TraceDetail, TraceList, TraceSummary
-from eco_log_collector.records import from_ns
+from eco_log_collector.records import clean_text, from_ns
 from eco_log_collector.repository import LogRepository, TraceRows
 from eco_log_collector.service._views import event_out, log_out, span_out
 from eco_shared.problems import NotFound
@@ -86,6 +86,11 @@ def build_trace(trace_id: str, rows: TraceRows) -> TraceDetail:
     )
 
 
+def _nanos(us: int) -> int:
+    """Microseconds as the spans table's signed 64-bit nanoseconds, clamped to their range."""
+    return max(-(2**63), min(us * 1000, 2**63 - 1))
+
+
 class Traces:
     """Reads of the stored spans."""
 
@@ -110,8 +115,8 @@ class Traces:
     ) -> TraceList:
         """The newest traces with their services and root span."""
         listing = await self.repo.traces(
-            service=service,
-            since_ns=since_us * 1000 if since_us is not None else None,
+            service=clean_text(service, 200) if service else None,
+            since_ns=_nanos(since_us) if since_us is not None else None,
             min_duration_ms=min_duration_ms,
             limit=limit,
         )
