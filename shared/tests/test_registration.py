@@ -1,5 +1,6 @@
 """Self-registration against a real HTTP server that speaks the discovery contract."""
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -7,8 +8,11 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI, HTTPException
+from fastapi.responses import JSONResponse
 
 from eco_shared.redis_server import free_port
+from eco_shared.registration import Registrar
+from eco_shared.settings import ServiceSettings
 from eco_shared.testing import ServiceProcess, wait_until
 from eco_shared.testing.servers import ThreadedServer
 
@@ -89,3 +93,32 @@ def test_registration_retries_until_discovery_appears_then_heartbeats(
         assert service.terminate() in (0, -15)
         assert discovery.count("deregister") == 1
         assert "example-1" not in discovery.instances
+
+
+async def test_a_heartbeat_answered_409_registers_afresh() -> None:
+    discovery = ContractDiscovery()
+    refused: list[str] = []
+
+    @discovery.app.middleware("http")
+    async def conflict_once(request: Any, call_next: Any) -> Any:
+        # the record now belongs to another registration (discovery's generation check)
+        if request.url.path.endswith("/heartbeat") and not refused:
+            refused.append(request.url.path)
+            return JSONResponse({"status": 409}, status_code=409)
+        return await call_next(request)
+
+    with ThreadedServer(discovery.app) as server:
+        settings = ServiceSettings(
+            service_name="example", instance_id="example-409", discovery_url=server.url
+        )
+        registrar = Registrar(settings)
+        registrar.start()
+        try:
+            deadline = time.monotonic() + 30
+            while discovery.count("register") < 2:
+                assert time.monotonic() < deadline, discovery.calls
+                await asyncio.sleep(0.05)
+        finally:
+            await registrar.stop()
+    assert refused
+    assert discovery.calls[-1] == ("deregister", "example-409")

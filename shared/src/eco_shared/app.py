@@ -1,12 +1,20 @@
 """`create_service_app`: the one app factory every service is built on.
 
 It wires settings, logging, telemetry, health and metrics, problem+json errors, request
-ids, a body-size limit, and a lifespan that owns the Redis client, the event bus, the
-HTTP client and self-registration with discovery.
+ids, a body-size limit, a cap on requests in flight (503 + Retry-After beyond it), and a
+lifespan that owns the Redis client, the event bus, the HTTP client and self-registration
+with discovery.
+
+Stopping (SIGTERM, or Ctrl-C): at the first signal the service stops being ready and
+deregisters, and `state.stopping` is set so long-running work can finish its current step;
+uvicorn drains the open requests; then the service's own lifespan closes what it opened
+(its workers finish or checkpoint), the bus consumers finish their handlers, and the
+shared resources close. A second signal exits at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -20,12 +28,14 @@ from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from eco_shared._signals import StopSignals
 from eco_shared.bus import EventBus
 from eco_shared.directory import ServiceDirectory
 from eco_shared.health import HealthRegistry, MetricsMiddleware, health_router, redis_check
 from eco_shared.http import ServiceClient
 from eco_shared.logging import configure_logging
 from eco_shared.logship import LogShipper
+from eco_shared.overload import InflightLimitMiddleware, declare_overload
 from eco_shared.problems import install_problem_handlers, problem_openapi, problem_response
 from eco_shared.registration import Registrar
 from eco_shared.settings import ServiceSettings
@@ -58,6 +68,22 @@ class ServiceState:
         self._bus: EventBus | None = None
         self._http: ServiceClient | None = None
         self._directory: ServiceDirectory | None = None
+        # set when the service is told to stop: long-running work finishes its step and ends
+        self.stopping = asyncio.Event()
+        self._early_stop: asyncio.Task[None] | None = None
+
+    def request_stop(self) -> None:
+        """Begin stopping: not ready any more, deregistered at once (idempotent)."""
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        log.info("service_stopping", instance_id=self.settings.instance_id)
+        if self.registrar is not None:
+            self._early_stop = asyncio.get_running_loop().create_task(self.registrar.stop())
+
+    async def _accepting(self) -> None:
+        if self.stopping.is_set():
+            raise RuntimeError("the service is stopping")
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -182,31 +208,43 @@ def create_service_app(
         state._directory.bind()
         if shipper is not None:
             shipper.start(state._redis)
-        async with contextlib.AsyncExitStack() as stack:
-            if lifespan is not None:
-                state.resources = await stack.enter_async_context(lifespan(app, state))
-            if settings.register_with_discovery:
-                state.registrar = Registrar(settings, meta=registration_meta)
-                state.registrar.start()
-            log.info(
-                "service_started",
-                base_url=settings.base_url,
-                instance_id=settings.instance_id,
-                version=settings.service_version,
-            )
-            try:
-                yield
-            finally:
-                if state.registrar is not None:
-                    await state.registrar.stop()
-                state.resources = None
-        if shipper is not None:
-            await shipper.stop()
-        await state._directory.stop()
-        await state._http.close()
-        await state._bus.close()
-        await state._redis.aclose()
-        log.info("service_stopped", instance_id=settings.instance_id)
+        state.health.add_check("accepting", state._accepting)
+        loop = asyncio.get_running_loop()
+        signals = StopSignals(lambda: loop.call_soon_threadsafe(state.request_stop))
+        if configure_process:
+            signals.install()
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                if lifespan is not None:
+                    state.resources = await stack.enter_async_context(lifespan(app, state))
+                if settings.register_with_discovery:
+                    state.registrar = Registrar(settings, meta=registration_meta)
+                    state.registrar.start()
+                log.info(
+                    "service_started",
+                    base_url=settings.base_url,
+                    instance_id=settings.instance_id,
+                    version=settings.service_version,
+                )
+                try:
+                    yield
+                finally:
+                    # no new work from callers first, then the service finishes its own
+                    state.request_stop()
+                    if state.registrar is not None:
+                        await state.registrar.stop()
+            state.resources = None
+            # consumers the service left running finish their handlers and ACK
+            await state._bus.close()
+            await state._directory.stop()
+            await state._http.close()
+            log.info("service_stopped", instance_id=settings.instance_id)
+            # last, so the records of the whole shutdown reach eco.logs
+            if shipper is not None:
+                await shipper.stop()
+            await state._redis.aclose()
+        finally:
+            signals.restore()
 
     if configure_process:
         configure_logging(settings.service_name, level=settings.log_level, fmt=settings.log_format)
@@ -230,8 +268,13 @@ def create_service_app(
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)
-    # Added innermost first: request id, then size limit, then metrics around everything.
+    # Added innermost first: size limit, in-flight cap, request id, then metrics around all.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        InflightLimitMiddleware,
+        max_inflight=settings.max_inflight_requests,
+        registry=state.metrics,
+    )
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
     app.add_middleware(MetricsMiddleware, registry=state.metrics)
     instrument_app(app)
@@ -239,12 +282,14 @@ def create_service_app(
 
 
 def _problem_openapi(app: FastAPI) -> None:
-    """Generate the OpenAPI document once, finished by `problem_openapi`."""
+    """Generate the OpenAPI document once, finished by `problem_openapi` and the 503s."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = problem_openapi(generate())
+            schema = problem_openapi(generate())
+            declare_overload(schema)
+            app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -4,7 +4,9 @@ Answers are cached briefly and spread round-robin over the healthy instances, so
 never hard-code another service's URL. With `start_watching()` the directory also follows
 discovery's `GET /watch` feed and drops a service's cached answer as soon as one of its
 instances registers, changes health or leaves; while the feed is connected cached answers
-are kept longer (`watch_cache_ttl_s`), since a change would have been announced.
+are kept longer (`watch_cache_ttl_s`), since a change would have been announced. The feed
+reconnects by itself when discovery restarts; an unexpected error is logged and the watch
+starts over, so the directory falls back to short-lived answers, never to stale ones.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import structlog
 
 from eco_shared.http import ServiceCallError, ServiceClient
 from eco_shared.sse import aiter_sse
+from eco_shared.supervise import start_supervised
 
 log = structlog.get_logger(__name__)
 
@@ -151,7 +154,7 @@ class ServiceDirectory:
     def start_watching(self) -> None:
         """Follow discovery's change feed in the background (reconnecting on failure)."""
         if self._watch_task is None:
-            self._watch_task = asyncio.create_task(self._watch(), name="eco-directory-watch")
+            self._watch_task = start_supervised("eco-directory-watch", self._watch)
 
     async def stop(self) -> None:
         """Stop following the change feed."""

@@ -191,9 +191,10 @@ class LogShipper:
                 self._wake.clear()
                 self._wake_pending = False
                 continue
-            batch = self._retry or self._take()
-            self._retry = []
+            batch: list[dict[str, str]] = []
             try:
+                batch = self._retry or self._take()
+                self._retry = []
                 await self._send(batch)
             except ResponseError as exc:
                 # Redis refused the commands themselves: resending would fail forever
@@ -213,6 +214,12 @@ class LogShipper:
                     pass
                 self._wake.clear()
                 backoff = min(backoff * 2, _BACKOFF_MAX_S)
+                continue
+            except Exception as exc:  # a bug must not end shipping for the process's life
+                self._retry = []
+                self._count_dropped(len(batch))
+                _log.exception("log_batch_failed", error=f"{type(exc).__name__}: {exc}"[:500])
+                await asyncio.sleep(_BACKOFF_MIN_S)
                 continue
             backoff = _BACKOFF_MIN_S
             if self._failing:

@@ -1,7 +1,9 @@
 """Self-registration with discovery: register, heartbeat at a third of the lease, deregister.
 
 When discovery is down the service still starts and this keeps retrying in the background;
-a heartbeat answered with 404 (discovery lost the record) registers again.
+a heartbeat answered with 404 (discovery lost the record) or 409 (the record is another
+registration's) registers again. The loop is supervised: an unexpected error is logged and
+the loop starts over (registering afresh) instead of ending in silence.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import structlog
 
 from eco_shared.http import ServiceCallError, ServiceClient
 from eco_shared.settings import ServiceSettings
+from eco_shared.supervise import start_supervised
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +49,8 @@ class Registrar:
         self.last_error: str | None = None
         self.ttl_s = settings.lease_ttl_s
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
+        self._stop_lock = asyncio.Lock()
 
     @property
     def discovery_url(self) -> str:
@@ -69,34 +74,41 @@ class Registrar:
 
     def start(self) -> None:
         """Run the register-and-heartbeat loop as a background task."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="eco-registrar")
+        if self._task is None and not self._stopped:
+            self._task = start_supervised("eco-registrar", self._run)
 
     async def stop(self, deregister: bool = True) -> None:
-        """Stop heartbeating and, if registered, deregister (best effort, short timeout)."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
-        if deregister and self.registered.is_set():
-            try:
-                await asyncio.wait_for(
-                    self.client.delete(
-                        f"{self.discovery_url}/instances/{self.instance_id}",
-                        service="discovery",
-                        operation="deregister",
-                    ),
-                    timeout=2.0,
-                )
-                log.info("deregistered", instance_id=self.instance_id)
-            except (TimeoutError, ServiceCallError, httpx.HTTPError) as exc:
-                log.warning("deregister_failed", error=str(exc))
-            self.registered.clear()
-        if self._owns_client:
-            await self.client.close()
+        """Stop heartbeating and, if registered, deregister (best effort, short timeout).
+
+        Idempotent: a service deregisters as soon as it is told to stop, and again (a no-op)
+        when its lifespan ends.
+        """
+        self._stopped = True
+        async with self._stop_lock:
+            if self._task is not None:
+                self._task.cancel()
+                try:
+                    await self._task
+                except asyncio.CancelledError:
+                    pass
+                self._task = None
+            if deregister and self.registered.is_set():
+                try:
+                    await asyncio.wait_for(
+                        self.client.delete(
+                            f"{self.discovery_url}/instances/{self.instance_id}",
+                            service="discovery",
+                            operation="deregister",
+                        ),
+                        timeout=2.0,
+                    )
+                    log.info("deregistered", instance_id=self.instance_id)
+                except (TimeoutError, ServiceCallError, httpx.HTTPError) as exc:
+                    log.warning("deregister_failed", error=str(exc))
+                self.registered.clear()
+            if self._owns_client:
+                self._owns_client = False
+                await self.client.close()
 
     async def register(self) -> bool:
         """Register once; True on success."""
@@ -135,8 +147,12 @@ class Registrar:
         except (ServiceCallError, httpx.HTTPError) as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
             return False
-        if response.status_code == 404:
-            log.warning("lease_lost_reregistering", instance_id=self.instance_id)
+        if response.status_code in (404, 409):
+            log.warning(
+                "lease_lost_reregistering",
+                instance_id=self.instance_id,
+                status=response.status_code,
+            )
             self.registered.clear()
             return await self.register()
         if response.status_code >= 400:

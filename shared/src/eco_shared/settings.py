@@ -83,6 +83,11 @@ class ServiceSettings(EcoSettings):
     lease_ttl_s: float = Field(default=15.0, gt=0)
     max_body_bytes: int = Field(default=1 * 1024 * 1024, gt=0)
     readiness_timeout_s: float = Field(default=2.0, gt=0)
+    max_inflight_requests: int = Field(
+        default=256,
+        ge=1,
+        description="Requests served at once; more are refused with 503 and Retry-After.",
+    )
 
     @field_validator("port")
     @classmethod

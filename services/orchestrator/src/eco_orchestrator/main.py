@@ -57,6 +57,8 @@ async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[Resources
                 settings, state.bus, repo, events, checkpointer, tools, state.directory
             )
             await worker.start()
+            # at the stop signal, not after uvicorn's drain: steps finish while requests do
+            drain = asyncio.create_task(_drain_on_stop(state, worker), name="run-drain")
             try:
                 yield Resources(
                     engine=engine,
@@ -67,10 +69,16 @@ async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[Resources
                     orchestrator=Orchestrator(worker),
                 )
             finally:
+                drain.cancel()
                 await worker.stop()
     finally:
         await ToolRegistry.stop_watch(watch)
         await engine.dispose()
+
+
+async def _drain_on_stop(state: ServiceState, worker: RunWorker) -> None:
+    await state.stopping.wait()
+    worker.begin_drain()
 
 
 def build_app(settings: OrchestratorSettings, *, configure_process: bool = True) -> FastAPI:

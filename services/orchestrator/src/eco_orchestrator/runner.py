@@ -1,9 +1,17 @@
 """Executes runs: consumers of `eco.runs`, one run at a time each, `max_in_flight` per replica.
 
-A run's queue entry stays pending while it executes; the executing consumer re-claims it
-every few seconds (XCLAIM JUSTID resets its idle time), so another replica takes it over
-with XAUTOCLAIM only when this one died. A consumer restarted under the same name re-reads
-its own pending entries at once. Either way the run resumes from its last checkpoint.
+`max_in_flight` caps the runs a replica executes at once; the rest wait in `eco.runs`
+(durable, in Redis) until a consumer is free. A run's queue entry stays pending while it
+executes; the executing consumer re-claims it every few seconds (XCLAIM JUSTID resets its
+idle time), so another replica takes it over with XAUTOCLAIM only when this one died. A
+consumer restarted under the same name re-reads its own pending entries at once. Either
+way the run resumes from its last checkpoint.
+
+Stopping drains: no new run is taken, and each running run stops at its next node
+boundary, after the node it is in has finished and been checkpointed (`drain_timeout_s`
+at most, then it is interrupted mid-node). Its entry stays pending and the run resumes on
+the next start or on another replica. A run that failed because Redis (the bus, the run
+events) was away is deferred the same way instead of failing, until its last delivery.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import structlog
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
+from redis.exceptions import RedisError
 
 from eco_orchestrator._outcomes import RunOutcomes, timings
 from eco_orchestrator.events import RunEventLog
@@ -29,6 +38,7 @@ from eco_orchestrator.workflows._base import now_iso
 from eco_shared.bus import Consumer, Event, EventBus
 from eco_shared.directory import ServiceDirectory
 from eco_shared.streams import as_text
+from eco_shared.supervise import run_every, start_supervised
 from eco_shared.tools import ToolRegistry
 
 log = structlog.get_logger(__name__)
@@ -40,6 +50,22 @@ CANCEL_CHANNEL = "eco.orchestrator.cancel"
 
 class RunInterrupted(Exception):
     """The replica is shutting down; the run stays pending and resumes elsewhere."""
+
+
+class RunDeferred(Exception):
+    """Redis was away while the run executed; it stays pending and resumes later."""
+
+
+def _redis_outage(exc: BaseException) -> bool:
+    """Whether a Redis error is the exception or anywhere in its cause/context chain."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, RedisError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class RunWorker:
@@ -69,6 +95,8 @@ class RunWorker:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._user_cancelled: set[str] = set()
         self._stopping = False
+        self._consumer_stops: list[asyncio.Task[None]] = []
+        self._redis_lost_at = -float("inf")
         self._background: list[asyncio.Task[None]] = []
         self.executed = 0
 
@@ -93,22 +121,45 @@ class RunWorker:
             )
             consumer.start()
             self.consumers.append(consumer)
-        self._background.append(asyncio.create_task(self._listen_cancels(), name="run-cancels"))
-        self._background.append(asyncio.create_task(self._prune_loop(), name="run-pruner"))
+        self._background.append(start_supervised("redis-watch", self._watch_redis))
+        self._background.append(start_supervised("run-cancels", self._listen_cancels))
+        self._background.append(start_supervised("run-pruner", self._prune_loop))
+
+    @property
+    def draining(self) -> bool:
+        """True once the worker was told to stop: no new runs, running ones stop at a node."""
+        return self._stopping
+
+    def begin_drain(self) -> None:
+        """Stop taking runs; running runs stop after their current node (idempotent)."""
+        if self._stopping:
+            return
+        self._stopping = True
+        log.info("run_worker_draining", running=sorted(self._running))
+        # a consumer's stop waits for its handler, i.e. for its run to reach a node boundary
+        timeout = self.settings.drain_timeout_s + 5
+        self._consumer_stops = [
+            asyncio.create_task(c.stop(timeout=timeout), name=f"stop-{c.name}")
+            for c in self.consumers
+        ]
 
     async def stop(self) -> None:
-        """Stop taking runs; interrupt the running ones, which stay pending for a resume."""
-        self._stopping = True
-        stops = [asyncio.create_task(c.stop(timeout=10)) for c in self.consumers]
-        await asyncio.sleep(0)
-        for task in list(self._running.values()):
-            task.cancel()
-        await asyncio.gather(*stops, return_exceptions=True)
+        """Drain (see `begin_drain`), interrupt what is still running after the drain timeout,
+        then stop the consumers and the background tasks."""
+        self.begin_drain()
+        running = list(self._running.values())
+        if running:
+            _, late = await asyncio.wait(running, timeout=self.settings.drain_timeout_s)
+            for task in late:
+                log.warning("run_interrupted_mid_node", run=task.get_name())
+                task.cancel()
+        await asyncio.gather(*self._consumer_stops, return_exceptions=True)
         for task in self._background:
             task.cancel()
         for task in self._background:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        log.info("run_worker_stopped", executed=self.executed)
 
     async def request_cancel(self, run_id: str) -> None:
         """Mark a run cancelled and tell every replica to stop it now."""
@@ -141,14 +192,7 @@ class RunWorker:
                     await pubsub.aclose()
 
     async def _prune_loop(self) -> None:
-        while True:
-            try:
-                await self.prune()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("checkpoint_prune_failed", error=str(exc))
-            await asyncio.sleep(self.settings.prune_interval_s)
+        await run_every("checkpoint-pruner", self.settings.prune_interval_s, self.prune)
 
     async def prune(self) -> int:
         """Delete the checkpoints of runs finished longer ago than the retention period."""
@@ -205,6 +249,8 @@ class RunWorker:
             task.cancel()
             if current and current.cancelling():
                 raise
+            with contextlib.suppress(Exception):
+                await self._set_aside(run_id, "interrupted mid-node")
             raise RunInterrupted(run_id) from None
         finally:
             claim.cancel()
@@ -213,6 +259,41 @@ class RunWorker:
 
     async def _is_cancelled(self, run_id: str) -> bool:
         return bool(await self.redis.exists(self.cancel_key(run_id)))
+
+    async def _should_stop(self, run_id: str) -> bool:
+        # checked at every node boundary, after the previous node's checkpoint was written
+        return self._stopping or await self._is_cancelled(run_id)
+
+    async def _watch_redis(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self.redis.ping(), 2.0)
+            except (RedisError, OSError, TimeoutError):
+                self._redis_lost_at = time.monotonic()
+            await asyncio.sleep(1.0)
+
+    async def _redis_away(self, exc: BaseException) -> bool:
+        """Whether the run failed because Redis is, or lately was, unreachable.
+
+        Lately counts: while Redis is away every service answers 503, and the breakers those
+        answers opened stay open for a while after it is back.
+        """
+        if _redis_outage(exc):
+            return True
+        if time.monotonic() - self._redis_lost_at < self.settings.outage_grace_s:
+            return True
+        try:
+            await asyncio.wait_for(self.redis.ping(), 2.0)
+        except (RedisError, OSError, TimeoutError):
+            return True
+        return False
+
+    async def _set_aside(self, run_id: str, reason: str) -> None:
+        """Back to the queue: the run's entry stays pending and it resumes from a checkpoint."""
+        await self.repo.update(run_id, status="queued")
+        with contextlib.suppress(RedisError, OSError):
+            await self.events.append(run_id, "run.interrupted", reason=reason)
+        log.info("run_set_aside", run_id=run_id, reason=reason)
 
     async def _execute(self, run: Run, action: str, event: Event, consumer_name: str) -> None:
         run_id = run.id
@@ -230,7 +311,7 @@ class RunWorker:
             tools=self.tools,
             directory=self.directory,
             events=self.events,
-            is_cancelled=lambda: self._is_cancelled(run_id),
+            is_cancelled=lambda: self._should_stop(run_id),
             on_node=on_node,
         )
         await self.repo.increment_executions(run_id, consumer_name)
@@ -269,11 +350,18 @@ class RunWorker:
             if payload != "finished":
                 await self.graph.ainvoke(payload, config, context=ctx, durability="sync")
         except RunCancelled:
+            if self._stopping and not await self._is_cancelled(run_id):
+                await self._set_aside(run_id, "the replica is stopping")
+                raise RunInterrupted(run_id) from None
             await self.outcomes.cancelled(run_id)
             return
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if event.deliveries < self.settings.max_deliveries and await self._redis_away(exc):
+                log.warning("run_deferred_redis_away", run_id=run_id, error=str(exc)[:500])
+                await self._set_aside(run_id, "Redis was unavailable")
+                raise RunDeferred(run_id) from exc
             await self.outcomes.failed(run_id, f"{type(exc).__name__}: {exc}", timings(ctx, t0))
             return
         snapshot = await self.graph.aget_state(config)

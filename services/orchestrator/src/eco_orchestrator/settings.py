@@ -23,7 +23,22 @@ class OrchestratorSettings(ServiceSettings):
         default=None,
         description="Run store and checkpointer; SQLite files under the data dir when unset.",
     )
-    max_in_flight: int = Field(default=4, ge=1, le=64, description="Runs executing per replica.")
+    max_in_flight: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Runs executing at once per replica; the rest wait queued in eco.runs.",
+    )
+    outage_grace_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="A run failing this long after Redis was away is retried, not failed.",
+    )
+    drain_timeout_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="On stop, how long running runs get to finish their current node.",
+    )
     reclaim_idle_ms: int = Field(
         default=20_000, ge=500, description="A run entry idle this long is taken over."
     )
