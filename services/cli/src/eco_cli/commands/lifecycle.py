@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ import typer
 
 from eco_cli.commands._common import JsonFlag
 
+_STATE_COLOURS = {"ready": "green", "given-up": "red", "stopped": "dim"}
 StateDir = Annotated[Path, typer.Option(envvar="ECO_DATA_DIR", help="Where state lives.")]
 
 
@@ -24,7 +26,11 @@ def up(
     ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 60.0,
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Run in the background.")] = False,
 ) -> None:
-    """Start Redis and every installed service as processes; Ctrl-C stops them all."""
+    """Start Redis and every installed service as processes, supervised; Ctrl-C stops them all.
+
+    A crashed process is restarted with backoff; `ECO_UP_RESTART_*` sets the policy
+    (docs/OPERATIONS.md).
+    """
     from eco_cli.up import Supervisor, read_state, service_health, start_detached
 
     if read_state(data_dir) is not None:
@@ -57,7 +63,7 @@ def down(data_dir: StateDir = Path(".eco")) -> None:
 
 
 def status(data_dir: StateDir = Path(".eco"), as_json: JsonFlag = False) -> None:
-    """Where every service of a running `eco up` listens, and whether it is ready."""
+    """Every process of a running `eco up`: state, restarts, uptime, last exit, readiness."""
     from eco_cli.up import read_state, service_health
 
     state = read_state(data_dir)
@@ -70,7 +76,22 @@ def status(data_dir: StateDir = Path(".eco"), as_json: JsonFlag = False) -> None
         raise typer.Exit(1)
 
 
+def _uptime(process: dict[str, Any]) -> float | None:
+    started = process.get("started_at")
+    if started is None or process.get("state") not in ("ready", "starting", "restarting"):
+        return None
+    return round(max(0.0, time.time() - float(started)), 1)
+
+
+def _processes(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: {**process, "uptime_s": _uptime(process)}
+        for name, process in state.get("processes", {}).items()
+    }
+
+
 def _print_status(state: dict[str, Any], health: dict[str, str], *, as_json: bool) -> None:
+    processes = _processes(state)
     if as_json:
         typer.echo(
             json.dumps(
@@ -80,18 +101,46 @@ def _print_status(state: dict[str, Any], health: dict[str, str], *, as_json: boo
                         name: {"url": url, "status": health.get(name)}
                         for name, url in state.get("services", {}).items()
                     },
+                    "processes": processes,
                 }
             )
         )
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="LLM Documentation Ecosystem")
-    for column in ("service", "url", "status"):
+    for column in ("process", "url", "state", "restarts", "uptime", "health", "last exit"):
         table.add_column(column)
-    table.add_row("redis", str(state.get("redis_url")), "")
-    for name, url in state.get("services", {}).items():
-        colour = "green" if health.get(name) == "ready" else "red"
-        table.add_row(name, url, f"[{colour}]{health.get(name)}[/]")
+    if "redis" not in processes:
+        table.add_row("redis", str(state.get("redis_url")), "external", "", "", "", "")
+    for name, process in processes.items():
+        live = health.get(name, "ready" if process["state"] == "ready" else "")
+        uptime = process["uptime_s"]
+        table.add_row(
+            name,
+            str(process.get("url", "")),
+            f"[{_STATE_COLOURS.get(process['state'], 'yellow')}]{process['state']}[/]",
+            str(process.get("restarts", 0)),
+            "" if uptime is None else _duration(uptime),
+            f"[{'green' if live == 'ready' else 'red'}]{live}[/]",
+            escape(str(process.get("last_exit") or "")),
+        )
     Console().print(table)
+    for name, process in processes.items():
+        if process["state"] == "given-up":
+            typer.secho(
+                f"{name} was given up ({process.get('last_exit')}); "
+                f"`eco logs --service {name}` shows its last output",
+                fg="red",
+                err=True,
+            )
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

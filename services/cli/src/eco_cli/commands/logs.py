@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -22,10 +23,19 @@ def logs(
     q: Annotated[str | None, typer.Option("--search", "-q")] = None,
     limit: int = 50,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Live tail.")] = False,
+    output: Annotated[
+        bool, typer.Option("--output", help="The process's own output file (with --service).")
+    ] = False,
     as_json: JsonFlag = False,
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
-    """Log records from every service, newest first (or followed live)."""
+    """Log records from every service, newest first (or followed live).
+
+    With `--service`, a process that is not ready (crashed, backing off, given up; or
+    `redis`) shows its own last output from the file `eco up` keeps, as does `--output`.
+    """
+    if service and not follow and _print_output(data_dir, service, limit, output, as_json):
+        return
     if follow:
 
         async def tail(eco: Eco) -> None:
@@ -56,6 +66,33 @@ def logs(
         return
     for record in reversed(page.items):
         print_log(record.model_dump(mode="json"))
+
+
+def _print_output(data_dir: Path, name: str, limit: int, force: bool, as_json: bool) -> bool:
+    """Print a process's last output lines; False when the log collector should answer."""
+    from eco_cli.processes import format_line, read_tail
+    from eco_cli.up import process_output
+
+    found = process_output(data_dir, name)
+    if found is None:
+        if force:
+            typer.secho(f"no output kept for {name} under {data_dir}", fg="red", err=True)
+            raise typer.Exit(1)
+        return False
+    path, process = found
+    state = None if process is None else process["state"]
+    if not force and name != "redis" and state == "ready":
+        return False
+    lines = read_tail(path, limit)
+    if as_json:
+        emit_json({"service": name, "state": state, "log": str(path), "lines": lines})
+        return True
+    last_exit = None if process is None else process.get("last_exit")
+    why = f" ({last_exit})" if last_exit and state != "ready" else ""
+    typer.secho(f"{name}: {state or 'not running'}{why}; last output, {path}:", err=True)
+    for line in lines:
+        console.print(format_line(line), markup=False, highlight=False, soft_wrap=True)
+    return True
 
 
 def print_log(record: dict[str, Any]) -> None:
