@@ -30,6 +30,7 @@ from eco_shared.capabilities import Capability
 from eco_shared.directory import ServiceDirectory
 from eco_shared.http import ServiceClient, ServiceUnavailableError, read_problem
 from eco_shared.sse import aiter_sse
+from eco_shared.supervise import start_supervised
 
 __all__ = ["Tool", "ToolArgumentError", "ToolNotFoundError", "ToolRegistry", "tool_name"]
 
@@ -301,8 +302,9 @@ class ToolRegistry:
                 await asyncio.sleep(reconnect_s)
 
     def start_watch(self) -> asyncio.Task[None]:
-        """Run `watch()` as a background task."""
-        return asyncio.create_task(self.watch(), name="eco-tools-watch")
+        """Run `watch()` as a supervised background task (an unexpected error is logged and
+        the watch started again, never a silent end)."""
+        return start_supervised("eco-tools-watch", self.watch)
 
     @staticmethod
     async def stop_watch(task: asyncio.Task[None] | None) -> None:

@@ -51,7 +51,9 @@ class ServiceClient(AsyncClosing):
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 5.0,
         failure_threshold: int = 5,
-        reset_timeout_s: float = 30.0,
+        # short, so a target back from a restart is probed again within seconds (a run or a
+        # query waits on it far less than one lease TTL)
+        reset_timeout_s: float = 5.0,
         on_call: CallHook | None = None,
         resolver: Resolver | None = None,
         transport: httpx.AsyncBaseTransport | None = None,

@@ -11,8 +11,8 @@ from eco_discovery.models import InstanceCreate
 from eco_discovery.repository import Registry, Transition
 from eco_discovery.service._events import Announcer
 from eco_discovery.service._instances import Instances
-from eco_discovery.service._loop import run_every
 from eco_discovery.settings import DiscoverySettings
+from eco_shared.supervise import run_every
 
 log = structlog.get_logger(__name__)
 
@@ -71,7 +71,7 @@ class Reaper:
 
     async def run(self) -> None:
         """The reaper loop: a pass every `reap_interval_s`, through Redis outages."""
-        await run_every(self.settings.reap_interval_s, self.reap, failed="reaper_failed")
+        await run_every("discovery-reaper", self.settings.reap_interval_s, self.reap)
 
 
 class OwnLease:

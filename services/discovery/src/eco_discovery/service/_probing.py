@@ -13,9 +13,9 @@ from redis.exceptions import RedisError
 
 from eco_discovery.repository import CapabilityStore, Registry, Transition
 from eco_discovery.service._events import MAX_OUTPUT, Announcer
-from eco_discovery.service._loop import run_every
 from eco_discovery.settings import DiscoverySettings
 from eco_shared.capabilities import openapi_operations
+from eco_shared.supervise import run_every
 
 log = structlog.get_logger(__name__)
 
@@ -167,4 +167,4 @@ class Prober:
     async def run(self) -> None:
         """The prober loop: a round every `check_interval_s`, through Redis outages."""
         await asyncio.sleep(min(FIRST_PROBE_DELAY_S, self.settings.check_interval_s))
-        await run_every(self.settings.check_interval_s, self.probe_round, failed="prober_failed")
+        await run_every("discovery-prober", self.settings.check_interval_s, self.probe_round)
