@@ -163,3 +163,19 @@ def test_response_drift_is_caught(service: str) -> None:
     # an adapter reading any object conforms to a declared one
     assert "free_form_reader" not in joined
     assert len(problems) == 4
+
+
+def test_adapter_errors_read_as_the_problem_says() -> None:
+    invalid = AdapterError(
+        "log-collector",
+        422,
+        {"detail": "The request is invalid.", "errors": [{"field": "since", "msg": "not a time"}]},
+    )
+    assert str(invalid) == "log-collector answered 422: The request is invalid.; since: not a time"
+    said_once = AdapterError(
+        "doc-store",
+        422,
+        {"detail": "since: not a time", "errors": [{"field": "since", "msg": "not a time"}]},
+    )
+    assert str(said_once) == "doc-store answered 422: since: not a time"
+    assert str(AdapterError("discovery", 503, {})) == "discovery answered 503"

@@ -182,7 +182,14 @@ class AdapterError(Exception):
 
     def __str__(self) -> str:
         detail = self.problem.get("detail") or self.problem.get("title") or ""
-        return f"{self.service} answered {self.status}: {detail}".rstrip(": ")
+        fields = [
+            f"{e.get('field') or '.'.join(map(str, e.get('loc', [])))}: {e.get('msg')}"
+            for e in self.problem.get("errors") or []
+            if isinstance(e, Mapping)
+        ]
+        extra = [f for f in fields if f not in str(detail)]
+        text = "; ".join([str(detail), *extra] if detail else extra)
+        return f"{self.service} answered {self.status}: {text}".rstrip(": ")
 
 
 class BaseServiceAdapter:

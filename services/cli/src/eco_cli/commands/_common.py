@@ -78,10 +78,19 @@ def run(data_dir: Path, body: Callable[[Eco], Awaitable[T]]) -> T:
         raise typer.Exit(EXIT_NOT_RUNNING) from None
     except AdapterError as exc:
         typer.secho(str(exc), fg="red", err=True)
-        raise typer.Exit(EXIT_NOT_FOUND if exc.status == 404 else 2) from None
+        if exc.status == 503:
+            typer.secho("it is unavailable for now; try again shortly", fg="red", err=True)
+        raise typer.Exit(_exit_code(exc.status)) from None
     except (ServiceCallError, httpx.HTTPError) as exc:
         typer.secho(f"a service did not answer: {exc}", fg="red", err=True)
         raise typer.Exit(EXIT_NOT_RUNNING) from None
+
+
+def _exit_code(status: int) -> int:
+    """1: no such thing; 3: the ecosystem cannot answer now (503); 2: any other refusal."""
+    if status == 404:
+        return EXIT_NOT_FOUND
+    return EXIT_NOT_RUNNING if status == 503 else 2
 
 
 def not_found(what: str) -> typer.Exit:
