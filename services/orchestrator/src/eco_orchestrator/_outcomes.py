@@ -1,4 +1,5 @@
-"""How a run's execution ends: the run record, its event log and the bus, in that order."""
+"""How a run's execution ends: the run record with its bus event (staged in the outbox, in
+the same transaction), then its event log."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from eco_orchestrator.events import RunEventLog
 from eco_orchestrator.models import utcnow
 from eco_orchestrator.repository import RunRepository
 from eco_orchestrator.workflows import RunContext
-from eco_shared.bus import EventBus
 
 log = structlog.get_logger(__name__)
 
@@ -33,27 +33,34 @@ def timings(ctx: RunContext, t0: float) -> dict[str, float]:
 class RunOutcomes:
     """Record that a run was cancelled, failed, paused for review or finished."""
 
-    def __init__(self, repo: RunRepository, events: RunEventLog, bus: EventBus) -> None:
+    def __init__(self, repo: RunRepository, events: RunEventLog) -> None:
         self.repo = repo
         self.events = events
-        self.bus = bus
 
     async def cancelled(self, run_id: str, reason: str = "cancelled") -> None:
         """The run ends cancelled (by a user, or rejected by the reviewer)."""
         await self.repo.update(
-            run_id, status="cancelled", error=reason, finished_at=utcnow(), current_node=None
+            run_id,
+            status="cancelled",
+            error=reason,
+            finished_at=utcnow(),
+            current_node=None,
+            announce=("run.cancelled", {"run_id": run_id, "reason": reason}),
         )
         await self.events.append(run_id, "run.cancelled", reason=reason)
-        await self.bus.publish("run.cancelled", {"run_id": run_id, "reason": reason})
         log.info("run_cancelled", run_id=run_id)
 
     async def failed(self, run_id: str, error: str, timings: dict[str, float]) -> None:
         """The run ends failed with `error`."""
         await self.repo.update(
-            run_id, status="failed", error=error[:4000], finished_at=utcnow(), timings=timings
+            run_id,
+            status="failed",
+            error=error[:4000],
+            finished_at=utcnow(),
+            timings=timings,
+            announce=("run.failed", {"run_id": run_id, "error": error[:1000]}),
         )
         await self.events.append(run_id, "run.failed", error=error[:4000])
-        await self.bus.publish("run.failed", {"run_id": run_id, "error": error[:1000]})
         log.warning("run_failed", run_id=run_id, error=error)
 
     async def finished(
@@ -89,11 +96,9 @@ class RunOutcomes:
                 result={"clarification": clarification, "intent": values.get("intent")},
                 finished_at=utcnow(),
                 timings=timings,
+                announce=("run.completed", {"run_id": run_id, "status": "needs_clarification"}),
             )
             await self.events.append(run_id, "run.needs_clarification", **clarification)
-            await self.bus.publish(
-                "run.completed", {"run_id": run_id, "status": "needs_clarification"}
-            )
             return
         decision = values.get("review_decision") or {}
         if not decision.get("approve", True) or "document" not in values:
@@ -120,6 +125,10 @@ class RunOutcomes:
             document_id=document.get("id"),
             finished_at=utcnow(),
             timings=timings,
+            announce=(
+                "run.completed",
+                {"run_id": run_id, "workflow": workflow, "document_id": document.get("id")},
+            ),
         )
         await self.events.append(
             run_id,
@@ -127,10 +136,6 @@ class RunOutcomes:
             document_id=document.get("id"),
             workflow=workflow,
             timings=timings,
-        )
-        await self.bus.publish(
-            "run.completed",
-            {"run_id": run_id, "workflow": workflow, "document_id": document.get("id")},
         )
         log.info(
             "run_completed",

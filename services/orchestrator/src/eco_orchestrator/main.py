@@ -13,13 +13,14 @@ from eco_orchestrator.api import documents, queries, runs
 from eco_orchestrator.checkpoints import open_checkpointer
 from eco_orchestrator.events import RunEventLog
 from eco_orchestrator.migrations import VERSION_TABLE
-from eco_orchestrator.repository import RunRepository
+from eco_orchestrator.repository import RunRepository, outbox
 from eco_orchestrator.runner import RunWorker
 from eco_orchestrator.service import Orchestrator
 from eco_orchestrator.settings import OrchestratorSettings
 from eco_orchestrator.state import Resources
 from eco_shared.app import ServiceState, create_service_app
 from eco_shared.db import create_engine, database_check, ensure_sqlite_dir, migrate
+from eco_shared.outbox import OutboxRelay
 from eco_shared.services import ServiceSpec
 from eco_shared.tools import ToolRegistry
 
@@ -36,7 +37,8 @@ SERVICE = ServiceSpec(
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[Resources]:
-    """The run store (migrated), the checkpointer, the tools and the run workers."""
+    """The run store (migrated), its outbox relay (publishing the staged `run.*` events),
+    the checkpointer, the tools and the run workers."""
     settings = state.settings
     assert isinstance(settings, OrchestratorSettings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -44,11 +46,13 @@ async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[Resources
     engine = create_engine(settings.run_database_url())
     tools = ToolRegistry(state.http, state.directory)
     watch: asyncio.Task[None] | None = None
+    relay = OutboxRelay(engine, outbox, state.bus)
     try:
         await migrate(engine, "eco_orchestrator.migrations", version_table=VERSION_TABLE)
         log.info("run_store_ready", url=engine.url.render_as_string(hide_password=True))
         state.health.add_check("database", database_check(engine))
-        repo = RunRepository(engine)
+        relay.start()
+        repo = RunRepository(engine, relay)
         events = RunEventLog(state.redis, settings.redis_prefix, settings.events_retention_s)
         watch = tools.start_watch()
         async with open_checkpointer(settings) as checkpointer:
@@ -72,6 +76,7 @@ async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[Resources
                 drain.cancel()
                 await worker.stop()
     finally:
+        await relay.stop()  # after the workers: their last outcomes are published too
         await ToolRegistry.stop_watch(watch)
         await engine.dispose()
 

@@ -1,23 +1,38 @@
-"""All queries on the run store."""
+"""All queries on the run store, and its outbox of `run.*` events."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from eco_orchestrator.models import TERMINAL, Run, utcnow
+from eco_shared.outbox import OutboxRelay, outbox_table, stage
+
+OUTBOX_TABLE = "orchestrator_outbox"
+# On the run table's metadata, so the migrations test holds it against 0002 like the rest.
+outbox: sa.Table = outbox_table(OUTBOX_TABLE, Run.metadata)
+
+# The `run.*` bus event (type, data) that announces a run-status write.
+Announcement = tuple[str, Mapping[str, Any]]
 
 
 class RunRepository:
-    """Runs in SQL (SQLite or PostgreSQL); the schema is the migrations' (`migrations/`)."""
+    """Runs in SQL (SQLite or PostgreSQL); the schema is the migrations' (`migrations/`).
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    A status write's `run.*` event is staged in `orchestrator_outbox` in the write's own
+    transaction; `relay` (the lifespan's `OutboxRelay`) publishes it and is woken on commit.
+    """
+
+    def __init__(self, engine: AsyncEngine, relay: OutboxRelay | None = None) -> None:
         self.engine = engine
+        self.relay = relay
         self._sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
     async def add(self, run: Run) -> Run:
@@ -55,16 +70,31 @@ class RunRepository:
             return list(rows.scalars()), int(total)
 
     async def update(
-        self, run_id: str, *, only_if: Collection[str] | None = None, **fields: Any
+        self,
+        run_id: str,
+        *,
+        only_if: Collection[str] | None = None,
+        announce: Announcement | None = None,
+        **fields: Any,
     ) -> bool:
-        """Set fields of a run (only when its status is in `only_if`); True if it changed."""
+        """Set fields of a run (only when its status is in `only_if`); True if it changed.
+
+        `announce` is staged in the outbox in the same transaction, only if the run changed.
+        """
         fields["updated_at"] = utcnow()
         statement = update(Run).where(Run.id == run_id)  # type: ignore[arg-type]
         if only_if is not None:
             statement = statement.where(Run.status.in_(list(only_if)))  # type: ignore[attr-defined]
-        async with self.engine.begin() as conn:
+        async with self._begin() as conn:
             result = await conn.execute(statement.values(**fields))
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            changed = bool(result.rowcount)
+            if changed and announce is not None:
+                await stage(conn, outbox, *announce)
+            return changed
+
+    def _begin(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        # Through the relay, so a commit wakes it; without one the rows wait for a relay.
+        return self.relay.begin() if self.relay is not None else self.engine.begin()
 
     async def increment_executions(self, run_id: str, executed_by: str) -> None:
         """Count one more execution attempt of a run by `executed_by`."""

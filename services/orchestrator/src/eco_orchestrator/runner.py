@@ -89,7 +89,7 @@ class RunWorker:
         self.checkpointer = checkpointer
         self.tools = tools
         self.directory = directory
-        self.outcomes = RunOutcomes(repo, events, bus)
+        self.outcomes = RunOutcomes(repo, events)
         self.graph: CompiledStateGraph[Any, Any, Any, Any] = build(settings, checkpointer)
         self.consumers: list[Consumer] = []
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -315,9 +315,6 @@ class RunWorker:
             on_node=on_node,
         )
         await self.repo.increment_executions(run_id, consumer_name)
-        await self.repo.update(
-            run_id, status="running", started_at=run.started_at or utcnow(), error=None
-        )
         snapshot = await self.graph.aget_state(config)
         payload: Any
         if action == "resume" and snapshot.interrupts:
@@ -338,11 +335,16 @@ class RunWorker:
                 "started_at": now_iso(),
             }
         resumed = payload is None or isinstance(payload, Command)
+        started = {"run_id": run_id, "executed_by": consumer_name, "resumed": resumed}
+        await self.repo.update(
+            run_id,
+            status="running",
+            started_at=run.started_at or utcnow(),
+            error=None,
+            announce=("run.started", started),
+        )
         await self.events.append(
             run_id, "run.started", executed_by=consumer_name, resumed=resumed, action=action
-        )
-        await self.bus.publish(
-            "run.started", {"run_id": run_id, "executed_by": consumer_name, "resumed": resumed}
         )
         log.info("run_started", run_id=run_id, executed_by=consumer_name, resumed=resumed)
         t0 = time.perf_counter()

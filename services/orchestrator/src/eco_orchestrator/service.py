@@ -116,9 +116,9 @@ class Orchestrator:
             status="cancelled",
             error="cancelled",
             finished_at=utcnow(),
+            announce=("run.cancelled", {"run_id": run_id, "reason": "cancelled"}),
         ):
             await self.events.append(run_id, "run.cancelled", reason="cancelled")
-            await self.bus.publish("run.cancelled", {"run_id": run_id, "reason": "cancelled"})
         return await self.get(run_id)
 
     async def resume(self, run_id: str, body: ResumeRequest) -> Run:
