@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from itertools import zip_longest
 from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
@@ -73,14 +74,16 @@ async def _search_each(ctx: RunContext, terms: list[str]) -> list[dict[str, Any]
 def _sentences(text: str) -> list[str]:
     flat = re.sub(r"```.*?```", " ", text, flags=re.S)
     flat = re.sub(r"[#*`|>]+", " ", flat)
-    return [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n{2,}", flat) if len(s.strip()) > 20]
+    # whitespace folded as the gateway's sentence splitter folds it, so citations match
+    parts = (" ".join(s.split()) for s in re.split(r"(?<=[.!?])\s+|\n{2,}", flat))
+    return [s for s in parts if len(s) > 20]
 
 
 async def read(state: RunState, ctx: RunContext) -> dict[str, Any]:
     """Fetch the found documents and keep the passages that mention the keywords."""
     stems = {stem(t) for t in state["context"]["terms"]}
     download = await ctx.tool("doc-store", "GET", "/documents/{id}/download")
-    passages: list[dict[str, Any]] = []
+    per_document: list[list[dict[str, Any]]] = []
     inputs: dict[str, dict[str, Any]] = {}
     for hit in state["context"]["hits"]:
         if hit.get("format") == "pdf":
@@ -96,16 +99,19 @@ async def read(state: RunState, ctx: RunContext) -> dict[str, Any]:
         inputs |= input_ref(
             f"eco://doc-store/documents/{hit['id']}?version={hit.get('version')}", hit.get("sha256")
         )
-        for sentence in _sentences(text):
-            if mentions(sentence, stems):
-                passages.append(
-                    {
-                        "document_id": hit["id"],
-                        "version": hit.get("version"),
-                        "title": hit.get("title"),
-                        "text": sentence[:600],
-                    }
-                )
+        found = [
+            {
+                "document_id": hit["id"],
+                "version": hit.get("version"),
+                "title": hit.get("title"),
+                "text": sentence[:600],
+            }
+            for sentence in dict.fromkeys(_sentences(text))  # a repeated line counts once
+            if mentions(sentence, stems)
+        ]
+        per_document.append(found)
+    # the documents take turns, so one long document cannot crowd out the others
+    passages = [p for turn in zip_longest(*per_document) for p in turn if p is not None]
     return {"context": {**state["context"], "passages": passages[:40]}, "inputs": inputs}
 
 
@@ -125,7 +131,8 @@ async def answer(state: RunState, ctx: RunContext) -> dict[str, Any]:
             "data": {"answer": None, "citations": []},
             "quality": {"confidence": 0.0, "completeness": 0.0},
         }
-    text = " ".join(p["text"] for p in passages)
+    # one block a passage: a passage without a full stop (a table row) never runs into the next
+    text = "\n\n".join(p["text"] for p in passages)
     reply, update = await llm_task(ctx, load_prompt("summarize_answer"), text)
     chosen = [s for s in reply.get("sentences") or [] if isinstance(s, str)] or [
         str(reply.get("summary") or "")
