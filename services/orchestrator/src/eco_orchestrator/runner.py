@@ -28,6 +28,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 from redis.exceptions import RedisError
 
+from eco_orchestrator._outage import await_redis, redis_outage
 from eco_orchestrator._outcomes import RunOutcomes, timings
 from eco_orchestrator.events import RunEventLog
 from eco_orchestrator.models import TERMINAL, Run, utcnow
@@ -52,20 +53,13 @@ class RunInterrupted(Exception):
     """The replica is shutting down; the run stays pending and resumes elsewhere."""
 
 
+# how often a run deferred by a Redis outage is tried again in place before its entry is
+# left to be reclaimed
+_LOCAL_RETRIES = 3
+
+
 class RunDeferred(Exception):
     """Redis was away while the run executed; it stays pending and resumes later."""
-
-
-def _redis_outage(exc: BaseException) -> bool:
-    """Whether a Redis error is the exception or anywhere in its cause/context chain."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, RedisError):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
 
 
 class RunWorker:
@@ -235,7 +229,7 @@ class RunWorker:
         if self._stopping:
             raise RunInterrupted(run_id)
         task = asyncio.create_task(
-            self._execute(run, action, event, consumer_name), name=f"run-{run_id}"
+            self._execute_retrying(run, action, event, consumer_name), name=f"run-{run_id}"
         )
         self._running[run_id] = task
         claim = asyncio.create_task(self._keep_claim(consumer_name, event.entry_id))
@@ -278,7 +272,7 @@ class RunWorker:
         Lately counts: while Redis is away every service answers 503, and the breakers those
         answers opened stay open for a while after it is back.
         """
-        if _redis_outage(exc):
+        if redis_outage(exc):
             return True
         if time.monotonic() - self._redis_lost_at < self.settings.outage_grace_s:
             return True
@@ -294,6 +288,28 @@ class RunWorker:
         with contextlib.suppress(RedisError, OSError):
             await self.events.append(run_id, "run.interrupted", reason=reason)
         log.info("run_set_aside", run_id=run_id, reason=reason)
+
+    async def _execute_retrying(
+        self, run: Run, action: str, event: Event, consumer_name: str
+    ) -> None:
+        """`_execute`, tried again here as soon as Redis answers when an outage deferred it.
+
+        Leaving the entry to be reclaimed would wait `reclaim_idle_ms` first; the claim is
+        kept fresh meanwhile, so no other replica takes the run while this one retries.
+        """
+        for attempt in range(_LOCAL_RETRIES):
+            try:
+                await self._execute(run, action, event, consumer_name)
+                return
+            except RunDeferred:
+                if self._stopping or attempt == _LOCAL_RETRIES - 1:
+                    raise
+                await await_redis(self.redis, self.settings.reclaim_idle_ms / 1000)
+                await asyncio.sleep(min(2.0**attempt, 5.0))
+                fresh = await self.repo.get(run.id)
+                if fresh is None or fresh.status in TERMINAL:
+                    return
+                run = fresh
 
     async def _execute(self, run: Run, action: str, event: Event, consumer_name: str) -> None:
         run_id = run.id
