@@ -14,6 +14,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from eco_shared.app import ServiceState, create_service_app
+from eco_shared.auth import PUBLIC
 from eco_shared.settings import ServiceSettings
 
 
@@ -27,7 +28,7 @@ class SlowSettings(ServiceSettings):
     shutdown_s: float = Field(default=0.0, ge=0)
 
 
-router = APIRouter(tags=["slow"])
+router = APIRouter(tags=["slow"], dependencies=[PUBLIC])  # a test service open to anyone
 
 
 @router.get("/slow", summary="Answer after `seconds`, saying whether a stop began meanwhile")

@@ -15,6 +15,7 @@ from eco_shared.adapters import (
 )
 from eco_shared.capabilities import openapi_operations
 from eco_shared.http import ServiceClient
+from eco_shared.testing.auth import MintedTokens
 from eco_shared.testing.example_service import ExampleSettings, build_app
 from eco_shared.testing.servers import ThreadedServer
 
@@ -114,7 +115,7 @@ def test_drifted_adapter_is_caught(service: str) -> None:
 
 
 async def test_adapter_calls_and_errors(service: str) -> None:
-    async with ServiceClient(service_name="test") as http:
+    async with ServiceClient(service_name="test", tokens=MintedTokens()) as http:
         adapter = ExampleAdapter(http, base_url=service)
         assert await adapter.get_item(1) == {"name": "one", "quantity": 1}
         assert await adapter.create_item("x", 2) == {"name": "x", "quantity": 2}

@@ -6,8 +6,11 @@ import httpx
 import pytest
 
 from eco_shared.redis_server import RedisServer
+from eco_shared.testing.auth import TestAuth
 from eco_shared.testing.example_service import ExampleSettings, build_app
 from eco_shared.testing.servers import ThreadedServer
+
+AUTH = TestAuth("example")
 
 
 def _settings(redis_url: str, redis_prefix: str, **overrides: object) -> ExampleSettings:
@@ -45,7 +48,7 @@ def test_readiness_checks_redis(service: str) -> None:
 
 
 def test_validation_errors_are_problem_json_listing_fields(service: str) -> None:
-    response = httpx.post(f"{service}/items", json={"name": "", "quantity": -1})
+    response = httpx.post(f"{service}/items", auth=AUTH, json={"name": "", "quantity": -1})
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()
@@ -56,7 +59,10 @@ def test_validation_errors_are_problem_json_listing_fields(service: str) -> None
 
 def test_malformed_json_is_400(service: str) -> None:
     response = httpx.post(
-        f"{service}/items", content=b"{not json", headers={"content-type": "application/json"}
+        f"{service}/items",
+        auth=AUTH,
+        content=b"{not json",
+        headers={"content-type": "application/json"},
     )
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
@@ -68,7 +74,7 @@ def test_not_found_route_and_resource(service: str) -> None:
     assert missing_route.status_code == 404
     assert missing_route.headers["content-type"] == "application/problem+json"
     assert missing_route.json()["title"] == "Not Found"
-    missing_item = httpx.get(f"{service}/items/7")
+    missing_item = httpx.get(f"{service}/items/7", auth=AUTH)
     assert missing_item.status_code == 404
     assert missing_item.json()["detail"] == "No item with id 7."
     assert missing_item.json()["title"] == "Item not found"
@@ -85,7 +91,7 @@ def test_crash_is_500_without_internals(service: str) -> None:
 
 
 def test_announced_oversized_body_is_413(service: str) -> None:
-    response = httpx.post(f"{service}/items", content=b"x" * 5000)
+    response = httpx.post(f"{service}/items", auth=AUTH, content=b"x" * 5000)
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["limit_bytes"] == 2048
@@ -97,7 +103,10 @@ def test_streamed_oversized_body_is_413(service: str) -> None:
             yield b"y" * 1000
 
     response = httpx.post(
-        f"{service}/items", content=chunks(), headers={"content-type": "application/json"}
+        f"{service}/items",
+        auth=AUTH,
+        content=chunks(),
+        headers={"content-type": "application/json"},
     )
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
@@ -112,9 +121,9 @@ def test_request_id_is_echoed_or_generated(service: str) -> None:
 
 
 def test_metrics_count_requests_by_route_template(service: str) -> None:
-    httpx.get(f"{service}/items/1")
-    httpx.get(f"{service}/items/2")
-    httpx.get(f"{service}/items/3")
+    httpx.get(f"{service}/items/1", auth=AUTH)
+    httpx.get(f"{service}/items/2", auth=AUTH)
+    httpx.get(f"{service}/items/3", auth=AUTH)
     text = httpx.get(f"{service}/metrics").text
     assert 'http_requests_total{method="GET",route="/items/{item_id}",status="200"} 1.0' in text
     assert 'http_requests_total{method="GET",route="/items/{item_id}",status="404"} 2.0' in text

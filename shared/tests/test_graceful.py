@@ -15,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from eco_shared.testing import ServiceProcess, wait_until
+from eco_shared.testing.auth import add_token_route
 from eco_shared.testing.servers import ThreadedServer
 
 pytestmark = pytest.mark.slow
@@ -30,6 +31,7 @@ class Discovery:
         self.calls: list[tuple[str, float]] = []
         self.lock = threading.Lock()
         self.app = FastAPI()
+        add_token_route(self.app)
 
         @self.app.post("/instances", status_code=201)
         def register(body: dict[str, Any]) -> dict[str, Any]:

@@ -416,7 +416,8 @@ async def test_requests_carry_the_current_trace(
         response = await client.get(f"{server}/echo-headers")
     (traceparent,) = _header_values(response, "traceparent")
     assert traceparent.split("-")[1] == format(span.get_span_context().trace_id, "032x")
-    assert _header_values(response, "x-eco-caller") == ["orchestrator"]
+    # no caller header any more: who calls is the bearer token's subject
+    assert _header_values(response, "x-eco-caller") == []
 
 
 async def test_a_callers_traceparent_is_not_duplicated(

@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from eco_shared.app import create_service_app
+from eco_shared.auth import PUBLIC
 from eco_shared.settings import ServiceSettings
 from eco_shared.testing import wait_until
 from eco_shared.testing.servers import ThreadedServer
@@ -36,7 +37,7 @@ class Gate:
 @pytest.fixture
 def gated(redis_url: str, redis_prefix: str) -> Iterator[tuple[str, Gate]]:
     gate = Gate()
-    router = APIRouter()
+    router = APIRouter(dependencies=[PUBLIC])  # about overload, not about callers
 
     @router.get("/held")
     async def held() -> dict[str, bool]:

@@ -13,6 +13,7 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI, Query
 
 from eco_shared.app import ServiceState, create_service_app
+from eco_shared.auth import PUBLIC
 from eco_shared.deps import RedisDep, resources_getter, settings_getter
 from eco_shared.pagination import Page, cut_page, decode_cursor, encode_cursor
 from eco_shared.params import parse_time
@@ -38,7 +39,8 @@ class Resources:
 ResourcesDep = Annotated[Resources, Depends(resources_getter(Resources))]
 SettingsDep = Annotated[ExampleSettings, Depends(settings_getter(ExampleSettings))]
 
-router = APIRouter()
+# open to anyone: these tests are about errors, not about who may call
+router = APIRouter(dependencies=[PUBLIC])
 
 
 @router.get("/things/{key}", responses=problem_responses(404, (409, "The thing is locked")))

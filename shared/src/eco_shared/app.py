@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eco_shared._signals import StopSignals
+from eco_shared.auth import ServiceAuth, auth_openapi, check_routes_declared
 from eco_shared.bus import EventBus
 from eco_shared.directory import ServiceDirectory
 from eco_shared.health import HealthRegistry, MetricsMiddleware, health_router, redis_check
@@ -53,7 +54,7 @@ class ServiceState:
     `Resources` class) is `resources`, read back with `resources_as(Resources)`.
     """
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ServiceSettings, auth: ServiceAuth | None = None) -> None:
         self.settings = settings
         self.health = HealthRegistry(
             settings.service_name,
@@ -64,6 +65,8 @@ class ServiceState:
         self.metrics = CollectorRegistry()
         self.resources: object | None = None
         self.registrar: Registrar | None = None
+        # who may call, and this service's own tokens (DESIGN.md "Identity and access")
+        self.auth = auth or ServiceAuth(settings)
         self._redis: aioredis.Redis | None = None
         self._bus: EventBus | None = None
         self._http: ServiceClient | None = None
@@ -174,6 +177,7 @@ def create_service_app(
     lifespan: ServiceLifespan | None = None,
     registration_meta: dict[str, Any] | None = None,
     configure_process: bool = True,
+    auth_factory: Callable[[ServiceSettings], ServiceAuth] | None = None,
 ) -> FastAPI:
     """Build a FastAPI app with everything a service of the ecosystem needs.
 
@@ -181,9 +185,10 @@ def create_service_app(
     resources are open and before registration, may add readiness checks to
     `state.health`, and yields the service's typed resources (kept as `state.resources`).
     Set `configure_process=False` to leave logging and tracing alone (tests that build
-    several apps in one process).
+    several apps in one process). `auth_factory` builds the service's `ServiceAuth` (the
+    issuer verifies with its own keys); by default it is built from the settings.
     """
-    state = ServiceState(settings)
+    state = ServiceState(settings, auth_factory(settings) if auth_factory else None)
     # log records go to eco.logs only from an app that owns the process's logging
     shipper = (
         LogShipper(
@@ -198,12 +203,15 @@ def create_service_app(
 
     @contextlib.asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+        check_routes_declared(app)
         state._redis = aioredis.Redis.from_url(
             settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
         )
         state.health.add_check("redis", redis_check(state._redis))
         state._bus = EventBus(state._redis, settings.service_name, prefix=settings.redis_prefix)
-        state._http = ServiceClient(service_name=settings.service_name)
+        state.auth.start(state._redis)
+        state.auth.on_denied = _audit_denied(state)
+        state._http = ServiceClient(service_name=settings.service_name, tokens=state.auth.tokens)
         state._directory = ServiceDirectory(settings.discovery_url, state._http)
         state._directory.bind()
         if shipper is not None:
@@ -218,7 +226,10 @@ def create_service_app(
                 if lifespan is not None:
                     state.resources = await stack.enter_async_context(lifespan(app, state))
                 if settings.register_with_discovery:
-                    state.registrar = Registrar(settings, meta=registration_meta)
+                    state.registrar = Registrar(
+                        settings, meta=registration_meta, tokens=state.auth.tokens
+                    )
+                    state.auth.bind_registration(state.registrar.registered)
                     state.registrar.start()
                 log.info(
                     "service_started",
@@ -238,6 +249,7 @@ def create_service_app(
             await state._bus.close()
             await state._directory.stop()
             await state._http.close()
+            await state.auth.aclose()
             log.info("service_stopped", instance_id=settings.instance_id)
             # last, so the records of the whole shutdown reach eco.logs
             if shipper is not None:
@@ -281,13 +293,33 @@ def create_service_app(
     return app
 
 
+def _audit_denied(state: ServiceState) -> Any:
+    """Report a refused request on `eco.audit` (who, what, why; never the token)."""
+
+    async def report(request: Request, reason: str, detail: str) -> None:
+        await state.bus.publish(
+            "auth.denied",
+            {
+                "service": state.settings.service_name,
+                "method": request.method,
+                "path": request.url.path,
+                "reason": reason,
+                "detail": detail[:200],
+                "client": request.client.host if request.client else None,
+            },
+            stream="eco.audit",
+        )
+
+    return report
+
+
 def _problem_openapi(app: FastAPI) -> None:
     """Generate the OpenAPI document once, finished by `problem_openapi` and the 503s."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = problem_openapi(generate())
+            schema = auth_openapi(problem_openapi(generate()))
             declare_overload(schema)
             app.openapi_schema = schema
         return app.openapi_schema

@@ -20,6 +20,8 @@ from prometheus_client import (
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from eco_shared.auth._fastapi import PUBLIC
+
 Check = Callable[[], Awaitable[Any]]
 
 
@@ -123,7 +125,7 @@ def redis_check(client: Any) -> Check:
 
 def health_router() -> APIRouter:
     """`GET /health`, `GET /health/ready` and `GET /metrics` for the app's state."""
-    router = APIRouter(tags=["health"])
+    router = APIRouter(tags=["health"], dependencies=[PUBLIC])
 
     @router.get("/health", response_model=Liveness, summary="Liveness")
     async def health(request: Request) -> Liveness:

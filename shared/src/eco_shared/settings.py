@@ -10,10 +10,12 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["dev", "test", "production"]
+AuthMode = Literal["on", "off"]
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 LogFormat = Literal["auto", "json", "console"]
 
 
@@ -62,6 +64,37 @@ class EcoSettings(BaseSettings):
         default=Path(".eco"), validation_alias=_alias("ECO_DATA_DIR", "data_dir")
     )
 
+    auth: AuthMode = Field(
+        default="on",
+        description="`off` only for hacking on one machine: every service must bind to loopback.",
+        validation_alias=_alias("ECO_AUTH", "auth"),
+    )
+    auth_issuer: str | None = Field(
+        default=None,
+        description="Base URL of the token issuer; default: the discovery URL.",
+        validation_alias=_alias("ECO_AUTH_ISSUER", "auth_issuer"),
+    )
+    auth_dir: Path | None = Field(
+        default=None,
+        description="The local key material (`.eco/auth/`); default: `<data_dir>/auth`.",
+        validation_alias=_alias("ECO_AUTH_DIR", "auth_dir"),
+    )
+    auth_client_secret: SecretStr | None = Field(
+        default=None,
+        description="This service's client secret; default: read from the auth directory.",
+        validation_alias=_alias("ECO_AUTH_CLIENT_SECRET", "auth_client_secret"),
+    )
+
+    @property
+    def issuer_url(self) -> str:
+        """Where the token issuer answers."""
+        return (self.auth_issuer or self.discovery_url).rstrip("/")
+
+    @property
+    def auth_path(self) -> Path:
+        """The directory of the local key material."""
+        return self.auth_dir if self.auth_dir is not None else self.data_dir / "auth"
+
     def key(self, name: str) -> str:
         """Return a Redis key or stream name inside this deployment's namespace."""
         return f"{self.redis_prefix}{name}"
@@ -99,6 +132,11 @@ class ServiceSettings(EcoSettings):
 
     @model_validator(mode="after")
     def _defaults(self) -> ServiceSettings:
+        if self.auth == "off" and self.host not in LOOPBACK_HOSTS:
+            raise ValueError(
+                f"ECO_AUTH=off is refused: {self.service_name} binds to {self.host}, not"
+                " loopback; authentication may be off only when every service is local"
+            )
         if self.public_url is None:
             host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
             self.public_url = f"http://{host}:{self.port}"

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -22,6 +22,14 @@ DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=2.0)
 # Turns a service name into a base URL (`ServiceDirectory.resolve`).
 Resolver = Callable[[str], Awaitable[str]]
 SERVICE_URL_SCHEME = "eco://"
+
+
+class Tokens(Protocol):
+    """Where a client gets the bearer token for a call to a named service."""
+
+    async def token_for(self, audience: str) -> str: ...
+
+    def forget(self, audience: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -58,6 +66,7 @@ class ServiceClient(AsyncClosing):
         resolver: Resolver | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock = time.monotonic,
+        tokens: Tokens | None = None,
     ) -> None:
         self._retry = RetryPolicy(
             attempts=retries, initial_s=backoff_initial_s, max_s=backoff_max_s
@@ -73,6 +82,7 @@ class ServiceClient(AsyncClosing):
         self.resolver = resolver
         self._clock = clock
         self._breakers: dict[str, CircuitBreaker] = {}
+        self.tokens = tokens
 
     @property
     def breakers(self) -> Mapping[str, CircuitBreaker]:
@@ -101,6 +111,7 @@ class ServiceClient(AsyncClosing):
         service: str | None = None,
         operation: str | None = None,
         idempotent: bool | None = None,
+        authenticate: bool = True,
         **httpx_kwargs: Any,
     ) -> httpx.Response:
         """Send one request with retries and the breaker; a 5xx left after retries is returned.
@@ -109,6 +120,10 @@ class ServiceClient(AsyncClosing):
         the caller reads it with `aiter_lines()`/`aiter_bytes()` and must `aclose()` it.
         `url` may name a service instead of a host, `eco://<service>/<path>`: the client's
         `resolver` (a `ServiceDirectory`) picks a healthy instance of it.
+        A call naming a `service` carries a bearer token for it from the client's `tokens`
+        (unless it sets its own Authorization header, or `authenticate=False`: a call
+        outside the ecosystem, such as an LLM provider's API, never gets one); a 401 makes
+        the client fetch a fresh token and try once more.
         """
         if isinstance(url, str) and url.startswith(SERVICE_URL_SCHEME):
             name, url = await self._resolve_service_url(url)
@@ -122,6 +137,11 @@ class ServiceClient(AsyncClosing):
         if request.url.scheme not in ("http", "https"):
             raise ValueError(f"an absolute http(s) URL (or a base_url) is needed, got {url!s}")
         self._add_headers(request)
+        audience = None
+        if self.tokens is not None and service and authenticate:
+            if "authorization" not in request.headers:
+                audience = service
+                request.headers["Authorization"] = f"Bearer {await self.tokens.token_for(service)}"
         breaker = self.breaker_for(request.url)
         call = _Call(
             CallRecord(
@@ -149,6 +169,13 @@ class ServiceClient(AsyncClosing):
             call.attempts += 1
             try:
                 response = await self._client.send(request, **send_kwargs)
+                if response.status_code == 401 and audience is not None and self.tokens:
+                    # our cached token went stale (a rotated key, a revoked grant): once more
+                    await response.aclose()
+                    self.tokens.forget(audience)
+                    token = await self.tokens.token_for(audience)
+                    request.headers["Authorization"] = f"Bearer {token}"
+                    response = await self._client.send(request, **send_kwargs)
             except httpx.TransportError as exc:
                 call.last = exc
                 breaker.record_failure()
@@ -218,8 +245,6 @@ class ServiceClient(AsyncClosing):
             await self._client.aclose()
 
     def _add_headers(self, request: httpx.Request) -> None:
-        if self._service_name and "x-eco-caller" not in request.headers:
-            request.headers["X-Eco-Caller"] = self._service_name
         # A caller's own traceparent wins; httpx instrumentation, when on, replaces it in place.
         if "traceparent" not in request.headers:
             carrier: dict[str, str] = {}

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
 from eco_shared.app import create_service_app
+from eco_shared.auth import PUBLIC, require
 from eco_shared.deps import HttpDep, settings_getter
 from eco_shared.problems import NotFound, problem_responses
 from eco_shared.settings import ServiceSettings
@@ -45,19 +46,30 @@ class Item(BaseModel):
 router = APIRouter(prefix="/items", tags=["items"])
 
 
-@router.post("", status_code=201, summary="Validate and echo an item")
+@router.post(
+    "",
+    status_code=201,
+    summary="Validate and echo an item",
+    dependencies=[require("example:write")],
+)
 async def create_item(item: Item) -> Item:
     return item
 
 
-@router.get("/{item_id}", summary="Get an item (only 1 exists)", responses=problem_responses(404))
+@router.get(
+    "/{item_id}",
+    summary="Get an item (only 1 exists)",
+    responses=problem_responses(404),
+    dependencies=[require("example:read")],
+)
 async def get_item(item_id: int) -> Item:
     if item_id != 1:
         raise NotFound("Item", item_id, f"No item with id {item_id}.")
     return Item(name="one", quantity=1)
 
 
-misc = APIRouter(tags=["misc"])
+# open to anyone: a test service's crash and relay routes
+misc = APIRouter(tags=["misc"], dependencies=[PUBLIC])
 
 
 @misc.get("/crash", summary="Raise an unhandled error", responses=problem_responses(500))

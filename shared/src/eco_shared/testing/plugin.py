@@ -24,13 +24,16 @@ import structlog
 
 from eco_shared.redis_server import RedisServer
 from eco_shared.settings import EcoSettings
+from eco_shared.testing.auth import session_material
 from eco_shared.testing.databases import postgres_schema
 from eco_shared.testing.processes import ServiceProcess
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Plain tracebacks in logs: rich's (structlog's default) renders frame locals, which
+    """One `.eco/auth/` for the session (before any service is built or spawned), and
+    plain tracebacks in logs: rich's (structlog's default) renders frame locals, which
     takes seconds for a deep ASGI stack and makes error-path tests time out."""
+    session_material()
     processors = structlog.get_config()["processors"]
     if isinstance(processors[-1], structlog.dev.ConsoleRenderer):
         structlog.configure(
