@@ -1,5 +1,5 @@
-"""Fixtures of the llm-gateway tests: provider doubles on real HTTP servers, and the
-gateway itself on a real uvicorn server."""
+"""Fixtures of the llm-gateway tests: provider doubles and the issuer on real HTTP servers,
+and the gateway itself on a real uvicorn server."""
 
 from __future__ import annotations
 
@@ -21,7 +21,13 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 # isort: split
-from gateway_doubles import ANTHROPIC_KEY, OFFLINE, OPENAI_KEY, ProviderDouble  # noqa: E402
+from gateway_doubles import (  # noqa: E402
+    ANTHROPIC_KEY,
+    OFFLINE,
+    OPENAI_KEY,
+    IssuerDouble,
+    ProviderDouble,
+)
 
 
 @pytest.fixture
@@ -41,8 +47,17 @@ def anthropic_double() -> Iterator[ProviderDouble]:
 
 
 @pytest.fixture
+def issuer() -> Iterator[IssuerDouble]:
+    """The issuer's token and introspection endpoints (keys are active unless revoked)."""
+    double = IssuerDouble()
+    with double.server:
+        yield double
+
+
+@pytest.fixture
 def gateway(redis_url: str, redis_prefix: str, tmp_path: Path) -> Iterator[Callable[..., str]]:
-    """Start the gateway in-process on a real uvicorn server; returns its base URL."""
+    """Start the gateway in-process on a real uvicorn server; returns its base URL. It
+    verifies tokens with the session's key material; pass `auth_issuer` for key checks."""
     servers: list[ThreadedServer] = []
 
     def start(providers: list[dict[str, Any]] | None = None, **overrides: Any) -> str:

@@ -1,5 +1,6 @@
 """The gateway as a real process: its adapter against its OpenAPI, configuration from the
-environment, and logs that never carry sensitive values."""
+environment, providers that never see one of our tokens, and logs that never carry
+sensitive values."""
 
 from __future__ import annotations
 
@@ -9,16 +10,21 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from gateway_doubles import ProviderDouble, provider_config
+from gateway_doubles import ProviderDouble, caller_headers, provider_config
 
 from eco_shared.adapters import AdapterError, check_adapter_against_openapi
 from eco_shared.adapters.llm_gateway import LlmGatewayAdapter
+from eco_shared.auth import service_subject
 from eco_shared.http import ServiceClient
 from eco_shared.testing import ServiceProcess
+from eco_shared.testing.auth import MintedTokens
 
 APP = "eco_llm_gateway.main:create_app"
 PORT_ENV = "ECO_LLM_GATEWAY_PORT"
 NO_DISCOVERY = {"ECO_LLM_GATEWAY_REGISTER_WITH_DISCOVERY": "false"}
+ORCHESTRATOR = service_subject("orchestrator")
+# what the issuer's policy gives the orchestrator of the gateway's scopes
+ORCHESTRATOR_SCOPES = ("gateway:chat", "gateway:read")
 
 
 async def test_adapter_matches_the_openapi_and_works(
@@ -28,7 +34,8 @@ async def test_adapter_matches_the_openapi_and_works(
     spec = httpx.get(f"{proc.url}/openapi.json").json()
     assert check_adapter_against_openapi(LlmGatewayAdapter, spec) == []
 
-    async with ServiceClient(service_name="orchestrator") as http:
+    tokens = MintedTokens(ORCHESTRATOR_SCOPES, subject=ORCHESTRATOR)
+    async with ServiceClient(service_name="orchestrator", tokens=tokens) as http:
         gw = LlmGatewayAdapter(http, base_url=proc.url)
         assert (await gw.health())["service"] == "llm-gateway"
         result = await gw.chat([{"role": "user", "content": "hello"}], temperature=0)
@@ -57,10 +64,11 @@ async def test_adapter_matches_the_openapi_and_works(
         probed = providers.providers[0].probe
         assert probed is not None
         assert probed.ok is True
-        usage = await gw.usage(caller="orchestrator", since="1h")
+        usage = await gw.usage(since="1h")
+        assert set(usage.by_caller) == {ORCHESTRATOR}
         assert usage.totals.calls == 6
         assert usage.totals.cache_hits == 1
-        log = await gw.usage_log(caller="orchestrator", limit=2)
+        log = await gw.usage_log(caller=ORCHESTRATOR, limit=2)
         assert [e.task for e in log] == ["outline", "summarize"]
         with pytest.raises(AdapterError) as refused:
             await gw.chat([{"role": "user", "content": "x"}], model="nope/nope")
@@ -77,9 +85,13 @@ async def test_adapter_matches_the_openapi_and_works(
         assert card is not None
         assert card.provider == "offline"
         assert await gw.model("nope/nope") is None
+    async with ServiceClient(service_name="orchestrator") as http:
+        with pytest.raises(AdapterError) as anonymous:
+            await LlmGatewayAdapter(http, base_url=proc.url).models()
+        assert anonymous.value.status == 401
 
 
-def test_providers_come_from_the_environment_and_secrets_stay_out_of_logs(
+def test_providers_come_from_the_environment_never_see_our_tokens_and_secrets_stay_out_of_logs(
     start_service: Callable[..., ServiceProcess],
     eco_env: dict[str, str],
     openai_double: ProviderDouble,
@@ -92,17 +104,24 @@ def test_providers_come_from_the_environment_and_secrets_stay_out_of_logs(
         "ECO_LLM_GATEWAY_ROUTING": '["openai", "offline"]',
     }
     proc = start_service(APP, env=env, port_env=PORT_ENV)
+    user = caller_headers()
     plain = httpx.post(
         f"{proc.url}/v1/chat/completions",
         json={"messages": [{"role": "user", "content": "hi"}]},
+        headers=user,
     ).json()
     assert plain["eco"]["provider"] == "openai"
-    assert openai_double.chat_requests()[0]["headers"]["x-eco-caller"] == "llm-gateway"
+    # The provider gets its own API key, never the caller's token nor one of the gateway's.
+    seen = openai_double.chat_requests()[0]["headers"]
+    assert seen["authorization"] == f"Bearer {openai_double.key}"
+    assert user["Authorization"].split()[1] not in json.dumps(seen)
+    assert "eyJ" not in json.dumps(seen)  # no JWT at all
 
     email, card = "grace.hopper@example.com", "4111 1111 1111 1111"
     secret = httpx.post(
         f"{proc.url}/v1/chat/completions",
         json={"messages": [{"role": "user", "content": f"Bill {email} on card {card}"}]},
+        headers=user,
     ).json()
     assert secret["eco"]["provider"] == "offline"
     assert len(openai_double.chat_requests()) == 1

@@ -1,20 +1,23 @@
-"""Dependencies routes use to reach what the lifespan opened."""
+"""Dependencies routes use to reach what the lifespan opened, and who may call them."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends
 
-from eco_llm_gateway.service import Gateway, caller_name
+from eco_llm_gateway.models import Caller
+from eco_llm_gateway.service import Gateway
 from eco_llm_gateway.settings import LlmGatewaySettings
 from eco_llm_gateway.state import Resources
+from eco_shared.auth import Principal, require
 from eco_shared.deps import HttpDep, RedisDep, StateDep, resources_getter, settings_getter
 
 __all__ = [
-    "CallerDep",
+    "ChatCallerDep",
     "HttpDep",
     "LlmGatewayDep",
+    "ReaderDep",
     "RedisDep",
     "ResourcesDep",
     "SettingsDep",
@@ -30,15 +33,13 @@ def get_gateway(resources: ResourcesDep) -> Gateway:
     return resources.gateway
 
 
-def get_caller(
-    x_eco_caller: Annotated[
-        str | None,
-        Header(description="The calling service (the shared client sends it); for accounting."),
-    ] = None,
-) -> str:
-    """The caller as accounted (`anonymous` without the header)."""
-    return caller_name(x_eco_caller)
+def chat_caller(principal: Annotated[Principal, require("gateway:chat")]) -> Caller:
+    """Who asks for a completion, as accounted and limited (from the token, nothing else)."""
+    return Caller.of(principal)
 
 
 LlmGatewayDep = Annotated[Gateway, Depends(get_gateway)]
-CallerDep = Annotated[str, Depends(get_caller)]
+# inference (chat, and the OpenAI-compatible routes that will join it): gateway:chat
+ChatCallerDep = Annotated[Caller, Depends(chat_caller)]
+# models, providers, one's own usage: gateway:read (everyone's usage: gateway:read:all)
+ReaderDep = Annotated[Principal, require("gateway:read")]

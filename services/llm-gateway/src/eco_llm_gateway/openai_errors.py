@@ -3,7 +3,9 @@
 Routes raise the shared problems as every service does; on `/v1/*` the problem+json answer
 is rewritten into `{"error": {"message", "type", "param", "code", "eco": <the problem>}}`
 with the status codes OpenAI uses (a 422 is a 400 `invalid_request_error` there), and the
-OpenAPI document says so. Other paths (`/health`, `/metrics`) stay problem+json.
+OpenAPI document says so. Auth errors too: a 401 (`invalid_api_key`) or 403
+(`insufficient_scope`) keeps its `WWW-Authenticate` header. Other paths (`/health`,
+`/metrics`) stay problem+json.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ PREFIX = "/v1"
 _REF = "#/components/schemas/OpenAIError"
 _TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
 _CODES = {
+    "urn:eco:problem:invalid-token": "invalid_api_key",
+    "urn:eco:problem:insufficient-scope": "insufficient_scope",
+    "urn:eco:problem:model-not-allowed": "model_not_allowed",
+    "urn:eco:problem:budget-exhausted": "insufficient_quota",
     "urn:eco:problem:unknown-model": "model_not_found",
     "urn:eco:problem:rate-limited": "rate_limit_exceeded",
     "urn:eco:problem:prompt-too-large": "context_length_exceeded",
@@ -68,6 +74,8 @@ def openai_error(problem: dict[str, Any], status: int) -> dict[str, Any]:
     if code is None:
         code = _STATUS_CODES.get(status)
     kind = _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    if code == "insufficient_quota":
+        kind = code  # OpenAI's type for a spent quota, which no retry fixes
     return {
         "error": {
             "message": str(message),

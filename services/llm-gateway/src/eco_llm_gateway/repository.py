@@ -1,6 +1,6 @@
 """Everything the gateway keeps in Redis: rate-limit buckets, the response cache, the usage
-log with its hourly rollups, and recent outcomes per provider. Every key goes through
-`settings.key()`.
+log with its hourly rollups, the tokens each API key's budget has spent, and recent outcomes
+per provider. Every key goes through `settings.key()`.
 """
 
 from __future__ import annotations
@@ -78,10 +78,22 @@ class RateDecision:
     retry_after_s: float
 
 
+@dataclass(frozen=True)
+class BudgetSpend:
+    """Tokens an answered call takes from a budget, in the window it counts in."""
+
+    owner: str
+    window_start: int
+    window_end: int
+    tokens: int
+
+
 def _fields(record: UsageRecord) -> dict[str, str]:
     """A usage record as stream fields."""
     return {
         "caller": record.caller,
+        "actors": " ".join(record.actors),
+        "key_id": record.key_id or "",
         "requested_model": record.requested_model,
         "provider": record.provider,
         "model": record.model,
@@ -111,6 +123,8 @@ def _parse_entry(entry_id: Any, raw: dict[Any, Any]) -> UsageLogEntry:
         id=eid,
         time=datetime.fromtimestamp(millis / 1000, UTC).isoformat().replace("+00:00", "Z"),
         caller=f.get("caller", ""),
+        actors=f.get("actors", "").split(),
+        key_id=f.get("key_id") or None,
         requested_model=f.get("requested_model", ""),
         provider=f.get("provider", ""),
         model=f.get("model", ""),
@@ -167,14 +181,22 @@ class GatewayRepository:
 
     # -- rate limit -------------------------------------------------------------------
 
-    async def take_token(self, caller: str, cost: float = 1.0) -> RateDecision:
-        """Take `cost` tokens from the caller's bucket, or say how long until it can."""
-        capacity = self.settings.rate_limit_capacity
+    async def take_token(
+        self,
+        bucket: str,
+        cost: float = 1.0,
+        *,
+        capacity: float | None = None,
+        refill_per_s: float | None = None,
+    ) -> RateDecision:
+        """Take `cost` tokens from a bucket (default: the configured size), or say how long
+        until it can."""
+        capacity = self.settings.rate_limit_capacity if capacity is None else capacity
+        refill = self.settings.rate_limit_refill_per_s if refill_per_s is None else refill_per_s
         if capacity <= 0:
             return RateDecision(True, float("inf"), 0.0)
         allowed, remaining, wait = await self._bucket(
-            keys=[self.key(f"ratelimit:{caller}")],
-            args=[capacity, self.settings.rate_limit_refill_per_s, cost],
+            keys=[self.key(f"ratelimit:{bucket}")], args=[capacity, refill, cost]
         )
         return RateDecision(bool(int(allowed)), float(as_text(remaining)), float(as_text(wait)))
 
@@ -197,10 +219,21 @@ class GatewayRepository:
             self.key(f"cache:{digest}"), json.dumps(value), ex=self.settings.cache_ttl_s
         )
 
+    # -- budgets ----------------------------------------------------------------------
+
+    def _budget_key(self, owner: str, window_start: int) -> str:
+        return self.key(f"budget:{owner}:{window_start}")
+
+    async def budget_spent(self, owner: str, window_start: int) -> int:
+        """Tokens spent by `owner` in the budget window starting at `window_start`."""
+        raw = await self.redis.get(self._budget_key(owner, window_start))
+        return int(as_text(raw)) if raw is not None else 0
+
     # -- usage ------------------------------------------------------------------------
 
-    async def record_usage(self, record: UsageRecord) -> str:
-        """Append to the usage log and add to the hour's rollup, in one transaction."""
+    async def record_usage(self, record: UsageRecord, spend: BudgetSpend | None = None) -> str:
+        """Append to the usage log, add to the hour's rollup and take what the call spent
+        from its budget, in one transaction."""
         now = time.time()
         hour = int(now // HOUR) * HOUR
         retention = self.settings.usage_retention_days * 86400
@@ -222,6 +255,10 @@ class GatewayRepository:
             pipe.expire(rollup, retention + HOUR)
             pipe.zadd(self.key("usage:hours"), {str(hour): hour})
             pipe.zremrangebyscore(self.key("usage:hours"), "-inf", f"({hour - retention}")
+            if spend is not None:
+                budget = self._budget_key(spend.owner, spend.window_start)
+                pipe.incrby(budget, spend.tokens)
+                pipe.expireat(budget, spend.window_end + HOUR)
             result = await pipe.execute()
         return as_text(result[0])
 

@@ -11,6 +11,7 @@ from pydantic_settings import SettingsConfigDict
 from eco_shared.settings import ServiceSettings
 
 ProviderKind = Literal["offline", "openai", "anthropic"]
+BudgetPeriod = Literal["day", "month"]
 
 # Values people leave in example configs; refused as API keys outside dev.
 _PLACEHOLDER = re.compile(
@@ -90,9 +91,17 @@ class LlmGatewaySettings(ServiceSettings):
     cache_enabled: bool = True
     cache_ttl_s: int = Field(default=3600, gt=0)
     rate_limit_capacity: float = Field(
-        default=120.0, ge=0, description="Token-bucket burst per caller; 0 turns limiting off."
+        default=120.0,
+        ge=0,
+        description="Token-bucket burst per principal (unless its API key sets `rpm`); "
+        "0 turns the default limit off.",
     )
     rate_limit_refill_per_s: float = Field(default=10.0, gt=0)
+    budget_period: BudgetPeriod = Field(
+        default="month",
+        description="The window an API key's `budget_tokens` counts in (UTC day or calendar "
+        "month); a spent budget refills when the next one starts.",
+    )
     max_messages: int = Field(default=256, gt=0)
     max_prompt_chars: int = Field(default=200_000, gt=0)
     max_output_tokens: int = Field(default=16_384, gt=0)

@@ -8,16 +8,27 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_doubles import OFFLINE, Behavior, ProviderDouble, provider_config, sse_data
+from gateway_doubles import (
+    AUDIENCE,
+    OFFLINE,
+    Behavior,
+    ProviderDouble,
+    caller_headers,
+    provider_config,
+    sse_data,
+)
+
+from eco_shared.auth import user_subject
+from eco_shared.testing.auth import token
 
 Start = Callable[..., str]
 CLASSIFY = {"task": "classify", "labels": ["search_documents", "query_logs", "other"]}
 
 
-def chat(url: str, *, caller: str = "tester", **body: Any) -> httpx.Response:
+def chat(url: str, *, subject: str = user_subject("tester"), **body: Any) -> httpx.Response:
     body.setdefault("messages", [{"role": "user", "content": "Where are the docs?"}])
     return httpx.post(
-        f"{url}/v1/chat/completions", json=body, headers={"X-Eco-Caller": caller}, timeout=20
+        f"{url}/v1/chat/completions", json=body, headers=caller_headers(subject), timeout=20
     )
 
 
@@ -55,7 +66,7 @@ def test_offline_answers_a_task_and_says_who_it_is(gateway: Start) -> None:
     )
     assert body["eco"]["provider"] == "offline"
     assert body["eco"]["task"] == "classify"
-    assert body["eco"]["caller"] == "tester"
+    assert body["eco"]["caller"] == "user:tester"  # the token's subject
     assert response.headers["X-Eco-Provider"] == "offline"
     assert response.headers["X-Eco-Model"] == "offline/extractive-1"
 
@@ -80,8 +91,13 @@ def test_gateway_is_usable_by_an_openai_client(gateway: Start) -> None:
 
     async def run() -> tuple[str, str]:
         async with ServiceClient() as http:
+            # the gateway's own token as the provider's API key (the SDKs send it as Bearer)
             config = ProviderConfig(
-                name="gw", kind="openai", base_url=f"{url}/v1", models=["offline/extractive-1"]
+                name="gw",
+                kind="openai",
+                base_url=f"{url}/v1",
+                api_key=token(AUDIENCE, ("gateway:chat", "gateway:read")),
+                models=["offline/extractive-1"],
             )
             client = build_provider(config, http)
             request = ProviderRequest(
@@ -161,7 +177,7 @@ def test_malformed_json_is_400(gateway: Start) -> None:
     response = httpx.post(
         f"{url}/v1/chat/completions",
         content=b'{"messages": [',
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **caller_headers()},
     )
     problem(response, 400)
 
@@ -390,15 +406,15 @@ def test_sensitive_prompts_are_not_cached(gateway: Start) -> None:
 # -- rate limit -----------------------------------------------------------------------
 
 
-def test_each_caller_has_a_token_bucket(gateway: Start) -> None:
+def test_each_principal_has_a_token_bucket(gateway: Start) -> None:
     url = gateway(rate_limit_capacity=2, rate_limit_refill_per_s=0.1)
-    assert chat(url, caller="a").status_code == 200
-    assert chat(url, caller="a").status_code == 200
-    limited = chat(url, caller="a")
+    assert chat(url, subject="user:a").status_code == 200
+    assert chat(url, subject="user:a").status_code == 200
+    limited = chat(url, subject="user:a")
     body = problem(limited, 429)
     assert 1 <= int(limited.headers["Retry-After"]) <= 10
     assert body["type"] == "urn:eco:problem:rate-limited"
-    assert chat(url, caller="b").status_code == 200
+    assert chat(url, subject="user:b").status_code == 200
 
 
 # -- streaming ------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The official `openai` SDK against a real gateway process: models, chat, streaming with
-usage, readable errors, unsupported parameters, and retries and timeouts as the SDK does them."""
+usage, readable errors (auth errors too), unsupported parameters, and retries and timeouts
+as the SDK does them. The token is the SDK's `api_key` (it sends it as a Bearer token)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,23 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from gateway_doubles import OFFLINE, Behavior, ProviderDouble, provider_config
+from gateway_doubles import (
+    AUDIENCE,
+    OFFLINE,
+    USER_SCOPES,
+    Behavior,
+    ProviderDouble,
+    caller_headers,
+    provider_config,
+)
 
 from eco_shared.testing import ServiceProcess
+from eco_shared.testing.auth import token
 
 APP = "eco_llm_gateway.main:create_app"
 PORT_ENV = "ECO_LLM_GATEWAY_PORT"
 HELLO = [{"role": "user", "content": "Where are the doc-store docs for run-42?"}]
+SDK_USER = "user:sdk"
 Start = Callable[..., ServiceProcess]
 
 
@@ -40,12 +51,8 @@ def client() -> Iterator[Client]:
     def make(url: str, **options: Any) -> openai.OpenAI:
         options.setdefault("max_retries", 0)
         options.setdefault("timeout", 30)
-        sdk = openai.OpenAI(
-            base_url=f"{url}/v1",
-            api_key="unused",
-            default_headers={"X-Eco-Caller": "sdk"},
-            **options,
-        )
+        options.setdefault("api_key", token(AUDIENCE, USER_SCOPES, subject=SDK_USER))
+        sdk = openai.OpenAI(base_url=f"{url}/v1", **options)
         made.append(sdk)
         return sdk
 
@@ -129,7 +136,7 @@ def test_errors_read_as_openai_errors(
     assert (dropped.model_extra or {})["eco"]["dropped_params"] == ["logprobs", "tools"]
 
     # Every /v1 path answers OpenAI's shape, the rest of the service problem+json.
-    openai_404 = httpx.get(f"{url}/v1/embeddings-nope")
+    openai_404 = httpx.get(f"{url}/v1/embeddings-nope", headers=caller_headers(SDK_USER))
     assert openai_404.status_code == 404
     assert openai_404.json()["error"]["type"] == "invalid_request_error"
     problem_404 = httpx.get(f"{url}/nope")
@@ -137,9 +144,34 @@ def test_errors_read_as_openai_errors(
     too_big = httpx.post(
         f"{url}/v1/chat/completions",
         json={"messages": [{"role": "user", "content": "x" * 5000}]},
+        headers=caller_headers(SDK_USER),
     )
     assert too_big.status_code == 413
     assert too_big.json()["error"]["code"] == "request_too_large"
+
+
+def test_auth_errors_read_as_openai_errors(
+    start_service: Start, eco_env: dict[str, str], client: Client
+) -> None:
+    url = start_gateway(start_service, eco_env)
+    for api_key in ("not-a-token", token("doc-store", USER_SCOPES, subject=SDK_USER)):
+        with pytest.raises(openai.AuthenticationError) as refused:
+            client(url, api_key=api_key).chat.completions.create(model="auto", messages=HELLO)  # type: ignore[arg-type]
+        assert refused.value.status_code == 401
+        assert refused.value.code == "invalid_api_key"
+        assert refused.value.type == "authentication_error"
+        assert 'error="invalid_token"' in refused.value.response.headers["www-authenticate"]
+        with pytest.raises(openai.AuthenticationError):
+            client(url, api_key=api_key).models.list()
+    reader = token(AUDIENCE, ("gateway:read",), subject=SDK_USER)
+    assert [m.id for m in client(url, api_key=reader).models.list()][0] == "auto"
+    with pytest.raises(openai.PermissionDeniedError) as scope:
+        client(url, api_key=reader).chat.completions.create(model="auto", messages=HELLO)  # type: ignore[arg-type]
+    assert scope.value.code == "insufficient_scope"
+    assert "gateway:chat" in str(scope.value)
+    challenge = scope.value.response.headers["www-authenticate"]
+    assert 'error="insufficient_scope"' in challenge
+    assert 'scope="gateway:chat"' in challenge
 
 
 def test_the_sdk_retries_a_rate_limit_after_retry_after(
@@ -158,7 +190,9 @@ def test_the_sdk_retries_a_rate_limit_after_retry_after(
     # With retries, the SDK waits the Retry-After and the call succeeds.
     answer = client(url, max_retries=3).chat.completions.create(model="auto", messages=HELLO)  # type: ignore[arg-type]
     assert answer.choices[0].message.content
-    log = httpx.get(f"{url}/v1/usage/log", params={"caller": "sdk", "limit": 3}).json()
+    log = httpx.get(
+        f"{url}/v1/usage/log", params={"limit": 3}, headers=caller_headers(SDK_USER)
+    ).json()
     assert [e["outcome"] for e in log["entries"]][:2] == ["ok", "rate_limited"]
 
 

@@ -1,5 +1,6 @@
-"""The gateway's OpenAPI declares the errors each route can return: in OpenAI's shape on
-`/v1/*` (a 422 is a 400 there), problem+json elsewhere."""
+"""The gateway's OpenAPI declares the scopes each route needs and the errors it can return:
+in OpenAI's shape on `/v1/*` (a 422 is a 400 there; 401 and 403 too), problem+json
+elsewhere."""
 
 from __future__ import annotations
 
@@ -13,12 +14,21 @@ from eco_llm_gateway.settings import LlmGatewaySettings
 
 OPENAI_ERROR = {"$ref": "#/components/schemas/OpenAIError"}
 DECLARED = [
-    ("post", "/v1/chat/completions", {"400", "404", "413", "429", "502", "503"}),
-    ("get", "/v1/models/{model}", {"404"}),
-    ("get", "/v1/providers", {"400"}),
-    ("get", "/v1/usage", {"400"}),
-    ("get", "/v1/usage/log", {"400"}),
+    ("post", "/v1/chat/completions", {"400", "401", "403", "404", "413", "429", "502", "503"}),
+    ("get", "/v1/models", {"401", "403"}),
+    ("get", "/v1/models/{model}", {"401", "403", "404"}),
+    ("get", "/v1/providers", {"400", "401", "403"}),
+    ("get", "/v1/usage", {"400", "401", "403"}),
+    ("get", "/v1/usage/log", {"400", "401", "403"}),
 ]
+SCOPES = {
+    ("post", "/v1/chat/completions"): ["gateway:chat"],
+    ("get", "/v1/models"): ["gateway:read"],
+    ("get", "/v1/models/{model}"): ["gateway:read"],
+    ("get", "/v1/providers"): ["gateway:read"],
+    ("get", "/v1/usage"): ["gateway:read"],
+    ("get", "/v1/usage/log"): ["gateway:read"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +52,19 @@ def test_routes_declare_their_problems(
     for status in statuses:
         content = responses[status]["content"]
         assert content == {"application/json": {"schema": OPENAI_ERROR}}, status
+
+
+def test_every_operation_declares_its_scopes(spec: dict[str, Any]) -> None:
+    declared = {
+        (method, path): operation["x-eco-scopes"]
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if not operation.get("x-eco-public")
+    }
+    assert declared == SCOPES
+    for method, path in SCOPES:
+        assert spec["paths"][path][method]["security"] == [{"bearer": SCOPES[(method, path)]}]
+    assert spec["paths"]["/health"]["get"]["security"] == []
 
 
 def test_the_request_schema_says_what_no_provider_honours(spec: dict[str, Any]) -> None:

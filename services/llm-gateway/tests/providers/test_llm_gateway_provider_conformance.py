@@ -21,6 +21,7 @@ from eco_llm_gateway.providers import (
 )
 from eco_llm_gateway.settings import ProviderConfig
 from eco_shared.http import ServiceClient
+from eco_shared.testing.auth import MintedTokens
 
 KINDS = ["offline", "openai", "anthropic"]
 TEXT = "The doc-store service keeps versions of every document."
@@ -200,6 +201,38 @@ async def test_remote_request_carries_credentials_model_and_instruction(
         assert "summarize" in body["system"]
         assert json.dumps(spec) in body["system"]
         assert [t["role"] for t in body["messages"]] == ["user"]
+
+
+@pytest.mark.parametrize("with_key", [True, False])
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_remote_providers_never_see_one_of_our_tokens(
+    request: pytest.FixtureRequest, kind: str, with_key: bool
+) -> None:
+    """The gateway's client holds tokens for every service it calls; a provider is no
+    service of ours, so neither its chat, its stream nor its check carries one."""
+    double: ProviderDouble = request.getfixturevalue(f"{kind}_double")
+    config = provider_config(double, timeout_s=3.0)
+    if not with_key:
+        config["api_key"] = None  # a local server that wants none (Ollama)
+    tokens = MintedTokens()
+    async with ServiceClient(service_name="llm-gateway", tokens=tokens) as http:
+        provider = build_provider(ProviderConfig(**config), http)
+        calls = [provider.chat(ask(provider)), collect(provider, ask(provider)), provider.check()]
+        for call in calls:
+            if with_key:
+                await call
+                continue
+            with pytest.raises(ProviderError) as refused:  # the double wants its key
+                await call
+            assert refused.value.kind == "auth"
+    assert len(double.requests) == 3
+    for sent in double.requests:
+        headers = sent["headers"]
+        assert "eyJ" not in json.dumps(headers)  # no JWT, for any audience
+        if kind == "openai" and with_key:
+            assert headers["authorization"] == f"Bearer {double.key}"
+        else:
+            assert "authorization" not in headers
 
 
 async def test_remote_stream_asks_for_usage_on_the_wire(

@@ -126,11 +126,14 @@ class ChatResult(BaseModel):
 class LlmGatewayAdapter(BaseServiceAdapter):
     """The llm-gateway, found through discovery as `llm-gateway`.
 
-    Errors raise `AdapterError` whose `problem` is the gateway's problem details (read from
-    its OpenAI-shaped error bodies by `eco_shared.http.read_problem`): 400 (invalid or
+    The `ServiceClient` carries the caller's token for `llm-gateway` (`gateway:chat` for
+    completions and tasks, `gateway:read` for models, providers and one's own usage). Errors
+    raise `AdapterError` whose `problem` is the gateway's problem details (read from its
+    OpenAI-shaped error bodies by `eco_shared.http.read_problem`): 400 (invalid or
     unsupported parameter, `param` names it; task spec; sensitive content without a local
-    provider), 404 (unknown model), 413, 429 (rate limit), 502 (a provider answered garbage)
-    and 503 (no provider could answer).
+    provider), 401 (no valid token), 403 (a missing scope; a model the API key does not
+    allow), 404 (unknown model), 413, 429 (rate limit, or the API key's token budget spent),
+    502 (a provider answered garbage) and 503 (no provider could answer).
     """
 
     service_name: ClassVar[str] = "llm-gateway"
@@ -265,7 +268,8 @@ class LlmGatewayAdapter(BaseServiceAdapter):
     async def usage(
         self, *, caller: str | None = None, since: str | None = None, provider: str | None = None
     ) -> UsageReport:
-        """Calls, tokens, estimated cost and cache hits by caller and provider."""
+        """Calls, tokens, estimated cost and cache hits by caller and provider (the caller's
+        own, unless its token holds `gateway:read:all`)."""
         params = {
             k: v for k, v in {"caller": caller, "since": since, "provider": provider}.items() if v
         }

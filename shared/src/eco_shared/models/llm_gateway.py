@@ -218,7 +218,7 @@ class EcoInfo(BaseModel):
     model: str
     local: bool
     cache_hit: bool
-    caller: str
+    caller: str = Field(description="The principal's subject, as the call is accounted.")
     task: str | None = None
     route: Route
     sensitive: Sensitivity
@@ -329,6 +329,9 @@ class CallerUsage(BaseModel):
 
 
 class UsageReport(BaseModel):
+    """Totals by caller (principal subject) and provider: the caller's own, unless it holds
+    `gateway:read:all`."""
+
     since: str | None
     until: str
     caller: str | None
@@ -342,9 +345,16 @@ class UsageReport(BaseModel):
 
 
 class UsageRecord(BaseModel):
-    """One call as the usage log keeps it."""
+    """One call as the usage log keeps it, by the principal that made it."""
 
-    caller: str
+    caller: str = Field(description="The principal's subject (`user:<id>` or a service's id).")
+    actors: list[str] = Field(
+        default_factory=list,
+        description="The services that acted for the caller, nearest first (RFC 8693 `act`).",
+    )
+    key_id: str | None = Field(
+        default=None, description="The API key the caller's token came from (its id only)."
+    )
     requested_model: str
     provider: str
     model: str

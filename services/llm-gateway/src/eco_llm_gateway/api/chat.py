@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
 
-from eco_llm_gateway.deps import CallerDep, LlmGatewayDep
+from eco_llm_gateway.deps import ChatCallerDep, LlmGatewayDep
 from eco_shared.models.llm_gateway import ChatCompletion, ChatCompletionRequest, EcoInfo
 from eco_shared.problems import problem_responses
 
@@ -37,9 +37,11 @@ def _headers(info: EcoInfo) -> dict[str, str]:
                 "Malformed JSON, an invalid or unsupported parameter (named in `param`), an "
                 "invalid task spec, or sensitive content and no local provider",
             ),
+            (401, "No valid token for the llm-gateway"),
+            (403, "The token lacks gateway:chat, or its API key does not allow the model"),
             (404, "Unknown model or provider"),
             (413, "Prompt over the configured size"),
-            (429, "Caller over its rate limit (Retry-After)"),
+            (429, "The caller is over its rate limit, or its API key's token budget is spent"),
             (502, "A provider answered garbage (named), fallback tried"),
             (503, "No provider could answer"),
         ),
@@ -47,7 +49,7 @@ def _headers(info: EcoInfo) -> dict[str, str]:
     openapi_extra={"x-eco-intent": "ask a language model; classify, extract, summarize, outline"},
 )
 async def create_chat_completion(
-    body: ChatCompletionRequest, gateway: LlmGatewayDep, caller: CallerDep
+    body: ChatCompletionRequest, gateway: LlmGatewayDep, caller: ChatCallerDep
 ) -> Response:
     """Route the request to a provider (or the cache) and answer in OpenAI's shape."""
     plan = await gateway.plan(body, caller)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from eco_llm_gateway.deps import HttpDep, LlmGatewayDep
+from eco_shared.auth import require
 from eco_shared.models.llm_gateway import ProviderList
 from eco_shared.problems import problem_responses
 
@@ -17,6 +18,7 @@ router = APIRouter(prefix="/v1/providers", tags=["providers"])
     "",
     summary="Health, latency and error rate of every configured provider",
     responses=problem_responses((422, "probe is not a boolean")),
+    dependencies=[require("gateway:read")],
 )
 async def list_providers(
     gateway: LlmGatewayDep,

@@ -1,4 +1,5 @@
-"""`GET /v1/usage` (totals by caller and provider) and `GET /v1/usage/log` (the calls)."""
+"""`GET /v1/usage` (totals by caller and provider) and `GET /v1/usage/log` (the calls): the
+caller's own, everyone's with `gateway:read:all`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from eco_llm_gateway.deps import LlmGatewayDep
+from eco_llm_gateway.deps import LlmGatewayDep, ReaderDep
 from eco_shared.models.llm_gateway import UsageLog, UsageReport
 from eco_shared.params import TIME_HELP, parse_time
 from eco_shared.problems import ValidationProblem, problem_responses
@@ -57,34 +58,47 @@ def since_epoch(value: str | None) -> float | None:
         return 0.0 if moment.year < 1970 else 253402300799.0
 
 
-CallerQuery = Annotated[str | None, Query(max_length=64, description="Only this caller.")]
+CallerQuery = Annotated[
+    str | None,
+    Query(
+        max_length=256,
+        description="Only this caller (a principal's subject, e.g. `user:alice`); without "
+        "gateway:read:all only one's own calls are there to see.",
+    ),
+]
 
 
 @router.get(
     "",
-    summary="Calls, tokens, estimated cost and cache hits by caller and provider",
+    summary="Calls, tokens, estimated cost and cache hits by caller and provider (one's own; "
+    "everyone's with gateway:read:all)",
     responses=problem_responses((422, "since is not a time, or a parameter is too long")),
 )
 async def get_usage(
     gateway: LlmGatewayDep,
+    principal: ReaderDep,
     caller: CallerQuery = None,
     since: SinceQuery = None,
     provider: Annotated[str | None, Query(max_length=64, description="Only this provider.")] = None,
 ) -> UsageReport:
     """Totals since `since` (default: everything retained)."""
-    return await gateway.usage(caller=caller, since=since_epoch(since), provider=provider)
+    return await gateway.usage(
+        principal, caller=caller, since=since_epoch(since), provider=provider
+    )
 
 
 @router.get(
     "/log",
-    summary="The usage log: each call with its classification and route",
+    summary="The usage log: each call with its classification and route (one's own; "
+    "everyone's with gateway:read:all)",
     responses=problem_responses((422, "since is not a time, or limit is out of 1..1000")),
 )
 async def get_usage_log(
     gateway: LlmGatewayDep,
+    principal: ReaderDep,
     caller: CallerQuery = None,
     since: SinceQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> UsageLog:
     """Newest first."""
-    return await gateway.usage_log(caller=caller, since=since_epoch(since), limit=limit)
+    return await gateway.usage_log(principal, caller=caller, since=since_epoch(since), limit=limit)

@@ -61,6 +61,8 @@ class RemoteProvider(Provider):
                 service=self.name,
                 operation=operation,
                 idempotent=False,
+                # a provider is outside the ecosystem: it never gets one of our tokens
+                authenticate=False,
                 stream=stream,
                 **kwargs,
             )

@@ -1,22 +1,36 @@
-"""Accounting: what each call cost, the usage log, provider outcomes and the cache writes,
-and the background tasks that keep counting after a client hangs up."""
+"""Accounting: what each call cost, the usage log (by principal: subject, acting chain, API
+key), the tokens a key's budget has spent, provider outcomes and the cache writes, and the
+background tasks that keep counting after a client hangs up."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
-from eco_llm_gateway.models import Candidate, Plan
+from eco_llm_gateway.models import Caller, Candidate, Plan
 from eco_llm_gateway.protocol import TaskSpec
 from eco_llm_gateway.providers import ProviderError, ProviderUsage
-from eco_llm_gateway.repository import GatewayRepository
-from eco_shared.models.llm_gateway import Attempt, Finding, UsageRecord
+from eco_llm_gateway.repository import BudgetSpend, GatewayRepository
+from eco_llm_gateway.settings import BudgetPeriod
+from eco_shared.models.llm_gateway import Attempt, ChatCompletionRequest, Finding, UsageRecord
 
 log = structlog.get_logger(__name__)
+
+
+def budget_window(period: BudgetPeriod, now: float) -> tuple[int, int]:
+    """The budget window holding `now` (UTC day or calendar month): (start, end) epoch s."""
+    moment = datetime.fromtimestamp(now, UTC)
+    if period == "day":
+        start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        return int(start.timestamp()), int(start.timestamp()) + 86400
+    start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
+    return int(start.timestamp()), int(start.replace(year=year, month=month).timestamp())
 
 
 def cost_of(candidate: Candidate, usage: ProviderUsage) -> float:
@@ -130,10 +144,43 @@ class Accounting:
             cache_hit=cache_hit,
         )
 
+    async def refused(
+        self,
+        request: ChatCompletionRequest,
+        caller: Caller,
+        task: TaskSpec | None,
+        findings: list[Finding],
+        *,
+        status: int,
+        outcome: str,
+        reason: str,
+    ) -> None:
+        """Record a request refused before any provider was called."""
+        await self.record(
+            caller=caller,
+            requested=request.model,
+            status=status,
+            outcome=outcome,
+            stream=request.stream,
+            started=time.perf_counter(),
+            task=task,
+            findings=findings,
+            reason=reason,
+            attempts=[],
+        )
+
+    def _spend(self, caller: Caller, record: UsageRecord) -> BudgetSpend | None:
+        """What an answered call takes from the caller's budget (cache hits are free)."""
+        tokens = record.tokens_in + record.tokens_out
+        if caller.budget_tokens is None or record.status >= 400 or record.cache_hit or not tokens:
+            return None
+        start, end = budget_window(self.repo.settings.budget_period, time.time())
+        return BudgetSpend(caller.budget_owner, start, end, tokens)
+
     async def record(
         self,
         *,
-        caller: str,
+        caller: Caller,
         requested: str,
         status: int,
         outcome: str,
@@ -150,7 +197,9 @@ class Accounting:
     ) -> None:
         """Record one call (answered or refused) in the usage log and the `llm_call` line."""
         record = UsageRecord(
-            caller=caller,
+            caller=caller.subject,
+            actors=list(caller.actors),
+            key_id=caller.key_id,
             requested_model=requested,
             provider=candidate.provider.name if candidate else "none",
             model=candidate.model if candidate else "",
@@ -169,13 +218,15 @@ class Accounting:
             attempts=attempts,
         )
         try:
-            await self.repo.record_usage(record)
+            await self.repo.record_usage(record, self._spend(caller, record))
         except Exception:
             # The answer was given; losing its accounting is logged, not turned into an error.
-            log.exception("usage_record_failed", caller=caller, provider=record.provider)
+            log.exception("usage_record_failed", caller=caller.subject, provider=record.provider)
         log.info(
             "llm_call",
-            caller=caller,
+            caller=caller.subject,
+            actors=record.actors,
+            key_id=caller.key_id,
             requested_model=requested,
             provider=record.provider,
             model=record.model,

@@ -42,7 +42,7 @@ def eco_info(plan: Plan, candidate: Candidate, attempts: list[Attempt], cache_hi
         model=candidate.model,
         local=candidate.provider.local,
         cache_hit=cache_hit,
-        caller=plan.caller,
+        caller=plan.caller.subject,
         task=plan.task.task if plan.task else None,
         route=Route(requested=plan.requested, reason=reason, attempts=attempts),
         sensitive=Sensitivity(detected=bool(plan.findings), findings=plan.findings),

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from eco_llm_gateway.models import Plan, StreamStart
+from eco_llm_gateway.models import Caller, Plan, StreamStart
 from eco_llm_gateway.providers import Provider
 from eco_llm_gateway.repository import GatewayRepository
+from eco_llm_gateway.service._access import model_not_allowed
 from eco_llm_gateway.service._accounting import Accounting
 from eco_llm_gateway.service._answers import Answerer, eco_info
 from eco_llm_gateway.service._reports import provider_statuses, usage_report
 from eco_llm_gateway.service._routing import UNKNOWN_MODEL, Router
 from eco_llm_gateway.service._streaming import Streamer
 from eco_llm_gateway.settings import LlmGatewaySettings
+from eco_shared.auth import Principal
 from eco_shared.http import ServiceClient
 from eco_shared.models.llm_gateway import (
     ChatCompletion,
@@ -47,8 +49,8 @@ class Gateway:
 
     # -- chat -------------------------------------------------------------------------
 
-    async def plan(self, request: ChatCompletionRequest, caller: str) -> Plan:
-        """Validate, rate-limit, classify and route a request (raises problem+json errors)."""
+    async def plan(self, request: ChatCompletionRequest, caller: Caller) -> Plan:
+        """Validate, limit, classify and route a request (raises problem+json errors)."""
         return await self.router.plan(request, caller)
 
     async def complete(self, plan: Plan) -> ChatCompletion:
@@ -74,8 +76,8 @@ class Gateway:
 
     # -- reports ----------------------------------------------------------------------
 
-    def models(self) -> ModelList:
-        """`auto` and `provider/model` for every configured model."""
+    def models(self, caller: Caller | None = None) -> ModelList:
+        """`auto` and `provider/model` for every configured model (the caller's key allows)."""
         auto = ModelCard(
             id="auto", owned_by="llm-gateway", provider="auto", kind="router", local=False
         )
@@ -90,12 +92,17 @@ class Gateway:
                     local=provider.local,
                 )
                 for model in provider.models
+                if caller is None or caller.allows(provider.name, model)
             )
         return ModelList(data=cards)
 
-    def model(self, model_id: str) -> ModelCard:
-        """One model card (404 when no configured provider offers it)."""
+    def model(self, model_id: str, caller: Caller | None = None) -> ModelCard:
+        """One model card (404 when no configured provider offers it, 403 when the caller's
+        key does not allow it)."""
         card = next((c for c in self.models().data if c.id == model_id), None)
+        if card is not None and caller is not None and card.id != "auto":
+            if not caller.allows(card.provider, card.id.partition("/")[2]):
+                raise model_not_allowed(caller, model_id)
         if card is None:
             raise NotFound(
                 "Model",
@@ -116,12 +123,31 @@ class Gateway:
         )
 
     async def usage(
-        self, *, caller: str | None, since: float | None, provider: str | None
+        self,
+        principal: Principal,
+        *,
+        caller: str | None,
+        since: float | None,
+        provider: str | None,
     ) -> UsageReport:
-        """Usage totals from `since`, by caller and provider."""
-        return await usage_report(self.repo, caller=caller, since=since, provider=provider)
+        """Usage totals from `since`, by caller and provider (the principal's own only,
+        unless it holds `gateway:read:all`)."""
+        return await usage_report(
+            self.repo,
+            caller=caller,
+            since=since,
+            provider=provider,
+            only=None if principal.sees_all("gateway:read") else principal.subject,
+        )
 
-    async def usage_log(self, *, caller: str | None, since: float | None, limit: int) -> UsageLog:
-        """The newest calls first, each with its classification and route."""
+    async def usage_log(
+        self, principal: Principal, *, caller: str | None, since: float | None, limit: int
+    ) -> UsageLog:
+        """The newest calls first, each with its classification and route (the principal's
+        own only, unless it holds `gateway:read:all`)."""
+        if not principal.sees_all("gateway:read"):
+            if caller not in (None, principal.subject):
+                return UsageLog(entries=[])  # another principal's calls are not there for it
+            caller = principal.subject
         entries = await self.repo.usage_log(since=since, caller=caller, limit=limit)
         return UsageLog(entries=entries)

@@ -120,9 +120,14 @@ def _iso(ts: float) -> str:
 
 
 async def usage_report(
-    repo: GatewayRepository, *, caller: str | None, since: float | None, provider: str | None
+    repo: GatewayRepository,
+    *,
+    caller: str | None,
+    since: float | None,
+    provider: str | None,
+    only: str | None = None,
 ) -> UsageReport:
-    """Usage totals from `since`, by caller and provider."""
+    """Usage totals from `since`, by caller and provider; with `only`, that caller's alone."""
     until = time.time()
     table, complete = await repo.usage_table(since, until)
     overall: dict[str, float] = defaultdict(float)
@@ -131,6 +136,8 @@ async def usage_report(
     caller_totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for (row_caller, row_provider), row in sorted(table.items()):
         if caller is not None and row_caller != caller:
+            continue
+        if only is not None and row_caller != only:
             continue
         if provider is not None and row_provider != provider:
             continue

@@ -1,20 +1,20 @@
-"""Routing: limits, the rate limit, the task spec, model resolution, the sensitive-content
-policy (local providers only) and the cache key, all decided before any provider is called."""
+"""Routing: limits, the task spec, model resolution, what the caller's key allows (models,
+budget, rate limit), the sensitive-content policy (local providers only) and the cache key,
+all decided before any provider is called."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
-import time
 
 import structlog
 
-from eco_llm_gateway.models import Candidate, Plan
+from eco_llm_gateway.models import Caller, Candidate, Plan
 from eco_llm_gateway.protocol import TaskSpec, TaskSpecError, find_task
 from eco_llm_gateway.providers import Message, Provider, ProviderRequest
 from eco_llm_gateway.repository import GatewayRepository
 from eco_llm_gateway.sensitive import detect_messages
+from eco_llm_gateway.service._access import Access
 from eco_llm_gateway.service._accounting import Accounting
 from eco_llm_gateway.service._params import keep_honouring, requested
 from eco_llm_gateway.settings import LlmGatewaySettings
@@ -23,14 +23,7 @@ from eco_shared.problems import NotFound, ProblemError, TooLarge, ValidationProb
 
 log = structlog.get_logger(__name__)
 
-_CALLER = re.compile(r"[^A-Za-z0-9._:@-]")
 UNKNOWN_MODEL = "urn:eco:problem:unknown-model"
-
-
-def caller_name(header: str | None) -> str:
-    """The caller as accounted: the `X-Eco-Caller` header (sanitised), else `anonymous`."""
-    name = _CALLER.sub("_", (header or "").strip())[:64]
-    return name or "anonymous"
 
 
 def _normalise(text: str) -> str:
@@ -57,6 +50,7 @@ class Router:
         self.providers = providers
         self.repo = repository
         self.accounting = accounting
+        self.access = Access(settings, repository, accounting)
         fingerprint = json.dumps(
             [[p.name, p.kind, p.models, p.local] for p in settings.providers]
             + [settings.preference()],
@@ -142,13 +136,17 @@ class Router:
                     title=f"{name} out of range",
                 )
 
-    def _cache_key(self, request: ChatCompletionRequest, sensitive: bool) -> str | None:
+    def _cache_key(
+        self, request: ChatCompletionRequest, caller: Caller, sensitive: bool
+    ) -> str | None:
         if not self.settings.cache_enabled or sensitive or request.cache is False:
             return None
         if request.cache is None and request.temperature != 0:
             return None
         normalised = {
-            "v": 1,
+            "v": 2,
+            # One principal's cache: a hit must not tell anyone what another one asked.
+            "caller": caller.subject,
             "config": self._config_hash,
             "model": request.model,
             "messages": [
@@ -170,32 +168,8 @@ class Router:
         blob = json.dumps(normalised, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    async def _refuse(
-        self,
-        request: ChatCompletionRequest,
-        caller: str,
-        task: TaskSpec | None,
-        findings: list[Finding],
-        *,
-        status: int,
-        outcome: str,
-        reason: str,
-    ) -> None:
-        await self.accounting.record(
-            caller=caller,
-            requested=request.model,
-            status=status,
-            outcome=outcome,
-            stream=request.stream,
-            started=time.perf_counter(),
-            task=task,
-            findings=findings,
-            reason=reason,
-            attempts=[],
-        )
-
-    async def plan(self, request: ChatCompletionRequest, caller: str) -> Plan:
-        """Validate, rate-limit, classify and route a request (raises problem+json errors)."""
+    async def plan(self, request: ChatCompletionRequest, caller: Caller) -> Plan:
+        """Validate, limit, classify and route a request (raises problem+json errors)."""
         self._check_limits(request)
         pairs = [(m.role, m.text) for m in request.messages]
         try:
@@ -205,20 +179,8 @@ class Router:
                 exc.errors, exc.detail, title="Invalid task spec", type="urn:eco:problem:task-spec"
             ) from exc
         candidates, reason = self.resolve(request.model)
-        decision = await self.repo.take_token(caller)
-        if not decision.allowed:
-            retry = max(1, int(decision.retry_after_s + 0.999))
-            await self._refuse(
-                request, caller, task, [], status=429, outcome="rate_limited", reason="rate limited"
-            )
-            raise ProblemError(
-                429,
-                f"Caller {caller!r} is over its rate limit; retry in {retry}s.",
-                title="Rate limited",
-                type="urn:eco:problem:rate-limited",
-                headers={"Retry-After": str(retry)},
-                retry_after_s=retry,
-            )
+        candidates, reason = await self.access.allowed(request, caller, task, candidates, reason)
+        await self.access.admit(request, caller, task)
         findings = [
             Finding(type=d.type, detail=d.detail, message=index, start=d.start, end=d.end)
             for index, d in detect_messages([text for _, text in pairs])
@@ -227,6 +189,9 @@ class Router:
         if findings:
             candidates, reason = await self._keep_local(
                 request, caller, task, findings, candidates, fallback
+            )
+            candidates, reason = await self.access.allowed(
+                request, caller, task, candidates, reason
             )
             fallback = True
         candidates, reason = keep_honouring(request, candidates, reason)
@@ -254,7 +219,7 @@ class Router:
             findings=findings,
             task=task,
             provider_request=provider_request,
-            cache_key=self._cache_key(request, bool(findings)),
+            cache_key=self._cache_key(request, caller, bool(findings)),
             caller=caller,
             params=requested(request),
         )
@@ -262,7 +227,7 @@ class Router:
     async def _keep_local(
         self,
         request: ChatCompletionRequest,
-        caller: str,
+        caller: Caller,
         task: TaskSpec | None,
         findings: list[Finding],
         candidates: list[Candidate],
@@ -272,7 +237,7 @@ class Router:
         types = sorted({f.type for f in findings})
         log.warning(
             "sensitive_content_detected",
-            caller=caller,
+            caller=caller.subject,
             finding_types=types,
             spans=[[f.message, f.start, f.end] for f in findings],
         )
@@ -281,7 +246,7 @@ class Router:
         if remote or not local:
             local = self._local_candidates() if fallback or not local else local
         if not local:
-            await self._refuse(
+            await self.accounting.refused(
                 request,
                 caller,
                 task,
