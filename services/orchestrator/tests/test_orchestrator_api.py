@@ -13,6 +13,10 @@ from eco_shared.adapters import AdapterError, check_adapter_against_openapi
 from eco_shared.adapters.orchestrator import OrchestratorAdapter, parse_sse
 from eco_shared.http import ServiceClient
 from eco_shared.testing import ServiceProcess
+from eco_shared.testing.auth import MintedTokens, TestAuth
+
+# an operator: every scope, every principal's runs
+ADMIN = TestAuth("orchestrator")
 
 
 def _wait_status(client: httpx.Client, run_id: str, statuses: set[str], timeout_s: float = 60):
@@ -45,7 +49,7 @@ def _wait_status(client: httpx.Client, run_id: str, statuses: set[str], timeout_
     ],
 )
 def test_bad_queries_are_problems(orchestrator: ServiceProcess, body: Any, status: int) -> None:
-    with httpx.Client(base_url=orchestrator.url, timeout=10) as client:
+    with httpx.Client(base_url=orchestrator.url, timeout=10, auth=ADMIN) as client:
         before = client.get("/runs").json()["total"]
         if isinstance(body, str):
             headers = {"content-type": "application/json"}
@@ -60,7 +64,7 @@ def test_bad_queries_are_problems(orchestrator: ServiceProcess, body: Any, statu
 
 
 def test_unknown_runs_are_404(orchestrator: ServiceProcess) -> None:
-    with httpx.Client(base_url=orchestrator.url, timeout=10) as client:
+    with httpx.Client(base_url=orchestrator.url, timeout=10, auth=ADMIN) as client:
         for method, path in [
             ("GET", "/runs/nope"),
             ("GET", "/runs/nope/events"),
@@ -80,7 +84,7 @@ def test_unknown_runs_are_404(orchestrator: ServiceProcess) -> None:
 
 
 def test_run_fails_naming_the_service_that_is_down(orchestrator: ServiceProcess) -> None:
-    with httpx.Client(base_url=orchestrator.url, timeout=30) as client:
+    with httpx.Client(base_url=orchestrator.url, timeout=30, auth=ADMIN) as client:
         accepted = client.post("/queries", json={"query": "How healthy is the ecosystem?"})
         assert accepted.status_code == 202
         body = accepted.json()
@@ -118,7 +122,7 @@ def test_run_fails_naming_the_service_that_is_down(orchestrator: ServiceProcess)
 
 
 def test_cancel_stops_the_run(orchestrator: ServiceProcess) -> None:
-    with httpx.Client(base_url=orchestrator.url, timeout=30) as client:
+    with httpx.Client(base_url=orchestrator.url, timeout=30, auth=ADMIN) as client:
         run_id = client.post(
             "/queries", json={"query": "What went wrong?", "user_id": "canceller"}
         ).json()["run_id"]
@@ -136,17 +140,18 @@ def test_cancel_stops_the_run(orchestrator: ServiceProcess) -> None:
 
 
 async def test_adapter_matches_the_spec_and_works(orchestrator: ServiceProcess) -> None:
-    async with httpx.AsyncClient() as raw:
+    async with httpx.AsyncClient() as raw:  # the OpenAPI document is public
         spec = (await raw.get(orchestrator.url + "/openapi.json")).json()
     assert check_adapter_against_openapi(OrchestratorAdapter, spec) == []
     post = spec["paths"]["/queries"]["post"]
     assert post["x-eco-intent"]
 
-    async with ServiceClient(service_name="test") as http:
+    async with ServiceClient(service_name="test", tokens=MintedTokens()) as http:
         adapter = OrchestratorAdapter(http, base_url=orchestrator.url)
         accepted = await adapter.submit_query("How healthy is the ecosystem?", user_id="ada")
         run = await adapter.get_run(accepted.run_id)
-        assert run.user_id == "ada"
+        assert run.user_id == "ada"  # the claim, kept as claimed
+        assert run.owner == "user:test"  # the verified caller
         events = await adapter.run_events(accepted.run_id, timeout_s=60)
         assert events[-1].event == "run.failed"
         later = await adapter.run_events(accepted.run_id, after=events[0].id)
@@ -160,9 +165,10 @@ async def test_adapter_matches_the_spec_and_works(orchestrator: ServiceProcess) 
         with pytest.raises(AdapterError) as not_paused:
             await adapter.resume_run(accepted.run_id, approve=True)
         assert not_paused.value.status == 409
-        with pytest.raises(AdapterError) as no_store:
+        with pytest.raises(AdapterError) as unknown:
             await adapter.document_provenance("some-document")
-        assert no_store.value.status in (502, 503)
+        # only the documents the caller's runs stored are served: no run stored this one
+        assert unknown.value.status == 404
         with pytest.raises(AdapterError) as failed:
             await adapter.execute_query("How healthy is the ecosystem?", timeout_s=60)
         assert failed.value.status == 502
@@ -174,7 +180,7 @@ def _aware(value: str | None) -> bool:
 
 
 def test_zip_is_a_format_and_times_carry_their_offset(orchestrator: ServiceProcess) -> None:
-    with httpx.Client(base_url=orchestrator.url, timeout=30) as client:
+    with httpx.Client(base_url=orchestrator.url, timeout=30, auth=ADMIN) as client:
         accepted = client.post("/queries", json={"query": "What went wrong?", "format": "zip"})
         assert accepted.status_code == 202, accepted.text
         run_id = accepted.json()["run_id"]

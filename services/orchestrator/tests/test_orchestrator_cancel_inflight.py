@@ -10,6 +10,7 @@ import httpx
 from fastapi import FastAPI, Request
 
 from eco_shared.testing import ServiceProcess, wait_until
+from eco_shared.testing.auth import TestAuth
 from eco_shared.testing.servers import ThreadedServer
 
 APP = "eco_orchestrator.main:create_app"
@@ -38,7 +39,7 @@ class SlowDiscovery:
 
 
 def test_cancel_interrupts_an_in_flight_call(
-    redis_url: str, redis_prefix: str, tmp_path: Path
+    redis_url: str, redis_prefix: str, tmp_path: Path, verifier_auth: Path
 ) -> None:
     slow = SlowDiscovery()
     with ThreadedServer(slow.app) as discovery:
@@ -52,11 +53,14 @@ def test_cancel_interrupts_an_in_flight_call(
             "ECO_ORCHESTRATOR_REGISTER_WITH_DISCOVERY": "false",
             "ECO_ORCHESTRATOR_DATABASE_URL": f"sqlite:///{tmp_path / 'runs.db'}",
             "ECO_OTLP_ENDPOINT": "none",
+            # no issuer here: the orchestrator verifies callers and asks for no run grant
+            "ECO_AUTH_DIR": str(verifier_auth),
         }
         proc = ServiceProcess(APP, env=env, port_env="ECO_ORCHESTRATOR_PORT", log_dir=tmp_path)
         proc.start()
         try:
-            with httpx.Client(base_url=proc.url, timeout=30) as client:
+            auth = TestAuth("orchestrator")
+            with httpx.Client(base_url=proc.url, timeout=30, auth=auth) as client:
                 user = f"u-{uuid.uuid4().hex[:6]}"
                 run_id = client.post(
                     "/queries", json={"query": "How healthy is the ecosystem?", "user_id": user}

@@ -1,11 +1,12 @@
 """The orchestrator against its own OpenAPI: schemathesis, every check and every phase.
 
 Discovery is absent (as in the other tests of this package), so every run fails at its
-first node and the two routes that need the doc store answer their documented 5xx:
-`GET /documents/{id}/provenance` 503 (doc store unavailable) and `POST /execute-query`
-502 (the run failed; 504 past its wait). For those two operations, and only those
-statuses, schemathesis's `not_a_server_error` is told they are expected; a 500 anywhere
-still fails the test.
+first node and the routes that need the doc store answer their documented errors:
+`GET /documents/{id}/provenance` 404 (no run of the caller stored it; 503 if one had,
+the doc store being away) and `POST /execute-query` 502 (the run failed; 504 past its
+wait). For those two operations, and only those 5xx statuses, schemathesis's
+`not_a_server_error` is told they are expected; a 500 anywhere still fails the test.
+Schemathesis calls as an operator (an `admin` token for the orchestrator).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from eco_shared.testing import ServiceProcess
+from eco_shared.testing.auth import TestAuth, bearer
 from eco_shared.testing.contract import assert_contract
 
 # an SSE stream that stays open until the run's final event: schemathesis cannot drive it;
@@ -41,12 +43,16 @@ def test_the_orchestrator_keeps_its_contract(
     with start_orchestrator(node_max_attempts="1", execute_timeout_s="20") as orchestrator:
         _seed(orchestrator.url)
         assert_contract(
-            orchestrator.url, exclude_paths=SSE, upstream_errors=UPSTREAM_DOWN, max_examples=20
+            orchestrator.url,
+            exclude_paths=SSE,
+            upstream_errors=UPSTREAM_DOWN,
+            max_examples=20,
+            headers=bearer("orchestrator"),
         )
 
 
 def _seed(url: str) -> None:
-    with httpx.Client(base_url=url, timeout=10) as client:
+    with httpx.Client(base_url=url, timeout=10, auth=TestAuth("orchestrator")) as client:
         # something for the stateful phase to find: a run that has failed, one cancelled
         assert client.post("/queries", json={"query": "How healthy is it?"}).status_code == 202
         queued = client.post("/queries", json={"query": "What went wrong?", "format": "zip"})

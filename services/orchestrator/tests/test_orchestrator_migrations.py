@@ -87,7 +87,7 @@ async def test_a_create_all_database_is_taken_over_with_its_runs(database_url: s
 
         await migrate(engine, PACKAGE, version_table=VERSION_TABLE)
 
-        assert await current_revision(engine, version_table=VERSION_TABLE) == "0002"
+        assert await current_revision(engine, version_table=VERSION_TABLE) == head_revision(PACKAGE)
         assert await _schema(engine) == _model_schema()
         assert await _schema(engine, OUTBOX_TABLE) == _model_schema(outbox)
         old = await repo.get("old")

@@ -29,6 +29,16 @@ class Capability(BaseModel):
     intent: str | None = Field(
         default=None, description="`x-eco-intent`: what natural-language request it serves."
     )
+    scopes: list[str] | None = Field(
+        default=None,
+        description="`x-eco-scopes`: the scopes the operation needs ([] public; None undeclared).",
+    )
+
+
+def _scopes(value: Any) -> list[str] | None:
+    if not isinstance(value, list):
+        return None
+    return [str(s) for s in value]
 
 
 def resolve_refs(spec: dict[str, Any], node: Any, depth: int = 0) -> Any:
@@ -90,6 +100,7 @@ def openapi_operations(spec: dict[str, Any]) -> list[Capability]:
                     if response_schema
                     else None,
                     intent=op.get("x-eco-intent"),
+                    scopes=_scopes(op.get("x-eco-scopes")),
                 )
             )
     return capabilities

@@ -40,9 +40,13 @@ class ServiceCall(_Part):
 
 
 class UserContext(_Part):
-    """Who asked, and what they asked for."""
+    """Who asked, and what they asked for. As the doc store answers it, `user_id` is the
+    verified user (of `principal`) and `claimed_user_id` what the request body claimed."""
 
     user_id: str | None = None
+    claimed_user_id: str | None = Field(
+        default=None, description="The `user_id` a request claimed: a claim, never the owner."
+    )
     query: str | None = None
     intent: str | None = None
     entities: list[Any] | dict[str, Any] | None = None
@@ -100,6 +104,14 @@ class ProvenanceRecord(_Part):
     content_sha256: str | None = None
     trace_id: str | None = None
     llm: LLMUsage | None = None
+    # who the document is for, from a verified token (DESIGN.md "Identity and access")
+    principal: str | None = Field(
+        default=None, description="The subject the document belongs to (`user:<id>`, a SPIFFE id)."
+    )
+    acting_chain: list[str] | None = Field(
+        default=None,
+        description="The principal first, then every service that acted for it (RFC 8693 `act`).",
+    )
 
     def is_empty(self) -> bool:
         """True when the record says nothing at all about how the document was made."""

@@ -37,7 +37,9 @@ class RunOutcomes:
         self.repo = repo
         self.events = events
 
-    async def cancelled(self, run_id: str, reason: str = "cancelled") -> None:
+    async def cancelled(
+        self, run_id: str, reason: str = "cancelled", *, owner: str | None = None
+    ) -> None:
         """The run ends cancelled (by a user, or rejected by the reviewer)."""
         await self.repo.update(
             run_id,
@@ -45,12 +47,14 @@ class RunOutcomes:
             error=reason,
             finished_at=utcnow(),
             current_node=None,
-            announce=("run.cancelled", {"run_id": run_id, "reason": reason}),
+            announce=("run.cancelled", {"run_id": run_id, "owner": owner, "reason": reason}),
         )
-        await self.events.append(run_id, "run.cancelled", reason=reason)
+        await self.events.append(run_id, "run.cancelled", owner=owner, reason=reason)
         log.info("run_cancelled", run_id=run_id)
 
-    async def failed(self, run_id: str, error: str, timings: dict[str, float]) -> None:
+    async def failed(
+        self, run_id: str, error: str, timings: dict[str, float], *, owner: str | None = None
+    ) -> None:
         """The run ends failed with `error`."""
         await self.repo.update(
             run_id,
@@ -58,13 +62,18 @@ class RunOutcomes:
             error=error[:4000],
             finished_at=utcnow(),
             timings=timings,
-            announce=("run.failed", {"run_id": run_id, "error": error[:1000]}),
+            announce=("run.failed", {"run_id": run_id, "owner": owner, "error": error[:1000]}),
         )
-        await self.events.append(run_id, "run.failed", error=error[:4000])
+        await self.events.append(run_id, "run.failed", owner=owner, error=error[:4000])
         log.warning("run_failed", run_id=run_id, error=error)
 
     async def finished(
-        self, run_id: str, snapshot: StateSnapshot, timings: dict[str, float]
+        self,
+        run_id: str,
+        snapshot: StateSnapshot,
+        timings: dict[str, float],
+        *,
+        owner: str | None = None,
     ) -> None:
         """The graph stopped without an error: paused, needing clarification, or done."""
         values: dict[str, Any] = dict(snapshot.values or {})
@@ -96,13 +105,18 @@ class RunOutcomes:
                 result={"clarification": clarification, "intent": values.get("intent")},
                 finished_at=utcnow(),
                 timings=timings,
-                announce=("run.completed", {"run_id": run_id, "status": "needs_clarification"}),
+                announce=(
+                    "run.completed",
+                    {"run_id": run_id, "owner": owner, "status": "needs_clarification"},
+                ),
             )
-            await self.events.append(run_id, "run.needs_clarification", **clarification)
+            await self.events.append(
+                run_id, "run.needs_clarification", **{**clarification, "owner": owner}
+            )
             return
         decision = values.get("review_decision") or {}
         if not decision.get("approve", True) or "document" not in values:
-            await self.cancelled(run_id, "rejected by the reviewer")
+            await self.cancelled(run_id, "rejected by the reviewer", owner=owner)
             return
         document = values["document"]
         result = {
@@ -127,12 +141,18 @@ class RunOutcomes:
             timings=timings,
             announce=(
                 "run.completed",
-                {"run_id": run_id, "workflow": workflow, "document_id": document.get("id")},
+                {
+                    "run_id": run_id,
+                    "owner": owner,
+                    "workflow": workflow,
+                    "document_id": document.get("id"),
+                },
             ),
         )
         await self.events.append(
             run_id,
             "run.completed",
+            owner=owner,
             document_id=document.get("id"),
             workflow=workflow,
             timings=timings,

@@ -70,7 +70,7 @@ async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[Resources
                     events=events,
                     tools=tools,
                     worker=worker,
-                    orchestrator=Orchestrator(worker),
+                    orchestrator=Orchestrator(worker, state.auth),
                 )
             finally:
                 drain.cancel()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, Column, DateTime, Text
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
@@ -39,7 +39,7 @@ class Run(RunBase, table=True):
     current_node: str | None = SQLField(default=None, max_length=64)
     result: dict[str, Any] | None = SQLField(default=None, sa_column=Column(JSON))
     error: str | None = None
-    document_id: str | None = SQLField(default=None, max_length=64)
+    document_id: str | None = SQLField(default=None, max_length=64, index=True)
     trace_id: str | None = SQLField(default=None, max_length=32)
     executed_by: str | None = SQLField(default=None, max_length=200)
     executions: int = 0
@@ -55,10 +55,19 @@ class Run(RunBase, table=True):
     finished_at: datetime | None = SQLField(
         default=None, sa_column=Column(DateTime(timezone=True), index=True)
     )
+    # who the run is for (the verified caller's subject), never the body's claimed user_id
+    owner: str | None = SQLField(default=None, max_length=200, index=True)
+    # the scopes the owner held when the run was created: which tools it is offered
+    scopes: list[str] | None = SQLField(default=None, sa_column=Column(JSON))
+    # the run grant the issuer bound to this run (a credential: never shown, never on the bus)
+    run_grant: str | None = SQLField(default=None, sa_column=Column(Text))
+    grant_expires_at: datetime | None = SQLField(
+        default=None, sa_column=Column(DateTime(timezone=True))
+    )
 
     def public(self) -> RunPublic:
-        """The public view of this run."""
-        data = self.model_dump()
+        """The public view of this run (without its grant)."""
+        data = self.model_dump(exclude={"run_grant", "grant_expires_at", "scopes"})
         data["run_id"] = data.pop("id")
         data["download_url"] = (self.result or {}).get("download_url")
         return RunPublic.model_validate(data)

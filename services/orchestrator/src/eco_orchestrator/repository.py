@@ -48,14 +48,25 @@ class RunRepository:
             return await session.get(Run, run_id)
 
     async def list(
-        self, *, status: str | None, user_id: str | None, page: int, page_size: int
+        self,
+        *,
+        status: str | None,
+        user_id: str | None,
+        page: int,
+        page_size: int,
+        owner: str | None = None,
+        visible_to: str | None = None,
     ) -> tuple[list[Run], int]:
-        """Runs newest first, filtered, with the total count."""
+        """Runs newest first, filtered, with the total count; `visible_to` limits them to
+        one owner's (None: everyone's)."""
         conditions = []
         if status is not None:
             conditions.append(Run.status == status)
         if user_id is not None:
             conditions.append(Run.user_id == user_id)
+        for who in (owner, visible_to):
+            if who is not None:
+                conditions.append(Run.owner == who)
         async with self._sessions() as session:
             total = (
                 await session.execute(select(func.count()).select_from(Run).where(*conditions))
@@ -68,6 +79,20 @@ class RunRepository:
                 .limit(page_size)
             )
             return list(rows.scalars()), int(total)
+
+    async def made(self, document_id: str, *, visible_to: str | None) -> Run | None:
+        """The newest run that stored `document_id` (of `visible_to` only, unless None)."""
+        conditions = [Run.document_id == document_id]
+        if visible_to is not None:
+            conditions.append(Run.owner == visible_to)
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(Run)
+                .where(*conditions)
+                .order_by(Run.created_at.desc())  # type: ignore[attr-defined]
+                .limit(1)
+            )
+            return rows.scalars().first()
 
     async def update(
         self,

@@ -36,6 +36,7 @@ from eco_orchestrator.repository import RunRepository
 from eco_orchestrator.settings import OrchestratorSettings
 from eco_orchestrator.workflows import RunCancelled, RunContext, build
 from eco_orchestrator.workflows._base import now_iso
+from eco_shared.auth import acting_for
 from eco_shared.bus import Consumer, Event, EventBus
 from eco_shared.directory import ServiceDirectory
 from eco_shared.streams import as_text
@@ -238,7 +239,7 @@ class RunWorker:
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if run_id in self._user_cancelled and not (current and current.cancelling()):
-                await self.outcomes.cancelled(run_id)
+                await self.outcomes.cancelled(run_id, owner=run.owner)
                 return
             task.cancel()
             if current and current.cancelling():
@@ -314,7 +315,7 @@ class RunWorker:
     async def _execute(self, run: Run, action: str, event: Event, consumer_name: str) -> None:
         run_id = run.id
         if await self._is_cancelled(run_id):
-            await self.outcomes.cancelled(run_id)
+            await self.outcomes.cancelled(run_id, owner=run.owner)
             return
         config: dict[str, Any] = {"configurable": {"thread_id": run_id}}
 
@@ -329,6 +330,8 @@ class RunWorker:
             events=self.events,
             is_cancelled=lambda: self._should_stop(run_id),
             on_node=on_node,
+            owner=run.owner,
+            scopes=frozenset(run.scopes) if run.scopes is not None else None,
         )
         await self.repo.increment_executions(run_id, consumer_name)
         snapshot = await self.graph.aget_state(config)
@@ -351,7 +354,12 @@ class RunWorker:
                 "started_at": now_iso(),
             }
         resumed = payload is None or isinstance(payload, Command)
-        started = {"run_id": run_id, "executed_by": consumer_name, "resumed": resumed}
+        started = {
+            "run_id": run_id,
+            "owner": run.owner,
+            "executed_by": consumer_name,
+            "resumed": resumed,
+        }
         await self.repo.update(
             run_id,
             status="running",
@@ -365,13 +373,16 @@ class RunWorker:
         log.info("run_started", run_id=run_id, executed_by=consumer_name, resumed=resumed)
         t0 = time.perf_counter()
         try:
-            if payload != "finished":
-                await self.graph.ainvoke(payload, config, context=ctx, durability="sync")
+            # every call the run makes carries a token acting for its owner (the grant is
+            # read from the run store, so any replica resuming the run acts the same)
+            with acting_for(run.run_grant):
+                if payload != "finished":
+                    await self.graph.ainvoke(payload, config, context=ctx, durability="sync")
         except RunCancelled:
             if self._stopping and not await self._is_cancelled(run_id):
                 await self._set_aside(run_id, "the replica is stopping")
                 raise RunInterrupted(run_id) from None
-            await self.outcomes.cancelled(run_id)
+            await self.outcomes.cancelled(run_id, owner=run.owner)
             return
         except asyncio.CancelledError:
             raise
@@ -380,8 +391,9 @@ class RunWorker:
                 log.warning("run_deferred_redis_away", run_id=run_id, error=str(exc)[:500])
                 await self._set_aside(run_id, "Redis was unavailable")
                 raise RunDeferred(run_id) from exc
-            await self.outcomes.failed(run_id, f"{type(exc).__name__}: {exc}", timings(ctx, t0))
+            error = f"{type(exc).__name__}: {exc}"
+            await self.outcomes.failed(run_id, error, timings(ctx, t0), owner=run.owner)
             return
         snapshot = await self.graph.aget_state(config)
-        await self.outcomes.finished(run_id, snapshot, timings(ctx, t0))
+        await self.outcomes.finished(run_id, snapshot, timings(ctx, t0), owner=run.owner)
         self.executed += 1

@@ -12,11 +12,13 @@ from typing import Any
 import structlog
 from opentelemetry import trace
 
+from eco_orchestrator import access
 from eco_orchestrator.events import RunEvent
 from eco_orchestrator.models import TERMINAL, Run, utcnow
 from eco_orchestrator.runner import RUNS_STREAM, RunWorker
 from eco_shared.adapters._base import AdapterError
 from eco_shared.adapters.orchestrator import QueryCreate, ResumeRequest
+from eco_shared.auth import Principal, ServiceAuth, TokenError, acting_for
 from eco_shared.directory import ServiceNotFoundError
 from eco_shared.http import ServiceCallError
 from eco_shared.problems import (
@@ -37,18 +39,20 @@ def _settled(run: Run) -> bool:
 
 
 class Orchestrator:
-    """Runs as the API sees them; the worker executes them."""
+    """Runs as the API sees them (each caller its own); the worker executes them."""
 
-    def __init__(self, worker: RunWorker) -> None:
+    def __init__(self, worker: RunWorker, auth: ServiceAuth | None = None) -> None:
         self.worker = worker
+        self.auth = auth
         self.settings = worker.settings
         self.bus = worker.bus
         self.repo = worker.repo
         self.events = worker.events
         self.tools = worker.tools
 
-    async def submit(self, body: QueryCreate) -> Run:
-        """Record the run and queue it durably (XADD) before answering."""
+    async def submit(self, body: QueryCreate, caller: Principal, user_token: str | None) -> Run:
+        """Record the run (owned by `caller`, with its grant) and queue it durably (XADD)
+        before answering."""
         limit = self.settings.max_query_chars
         if len(body.query) > limit:
             detail = f"The query has {len(body.query)} characters; the limit is {limit}."
@@ -57,17 +61,25 @@ class Orchestrator:
             msg, title = f"at most {limit} characters", "Query too long"
             raise ValidationProblem.field("body", "query", msg, detail=detail, title=title)
         span = trace.get_current_span().get_span_context()
+        run_id = uuid.uuid4().hex
+        grant, grant_expires_at = await access.run_grant(self.auth, user_token, run_id)
         run = Run(
-            id=uuid.uuid4().hex,
+            id=run_id,
             query=body.query.strip(),
             format=body.format,
             format_explicit="format" in body.model_fields_set,
             user_id=body.user_id,
             review=body.review,
             trace_id=f"{span.trace_id:032x}" if span.is_valid else None,
+            owner=caller.owner,
+            scopes=sorted(caller.scopes),
+            run_grant=grant,
+            grant_expires_at=grant_expires_at,
         )
         await self.repo.add(run)
-        await self.events.append(run.id, "run.queued", query=run.query, format=run.format)
+        await self.events.append(
+            run.id, "run.queued", owner=run.owner, query=run.query, format=run.format
+        )
         try:
             await self.bus.publish("run.queued", {"run_id": run.id}, stream=RUNS_STREAM)
         except Exception as exc:
@@ -77,19 +89,33 @@ class Orchestrator:
             raise Unavailable(
                 "The run queue is unavailable; try again.", title="Queue unavailable"
             ) from exc
-        log.info("run_queued", run_id=run.id, trace_id=run.trace_id)
+        log.info("run_queued", run_id=run.id, owner=run.owner, trace_id=run.trace_id)
         return run
 
     async def list_runs(
-        self, *, status: str | None, user_id: str | None, page: int, page_size: int
+        self,
+        caller: Principal,
+        *,
+        status: str | None,
+        user_id: str | None,
+        owner: str | None,
+        page: int,
+        page_size: int,
     ) -> tuple[list[Run], int]:
-        """Runs newest first, filtered, with the total count."""
-        return await self.repo.list(status=status, user_id=user_id, page=page, page_size=page_size)
+        """The caller's runs (everyone's for `runs:read:all`) newest first, with the total."""
+        return await self.repo.list(
+            status=status,
+            user_id=user_id,
+            owner=owner,
+            visible_to=None if access.sees_all(caller) else caller.owner,
+            page=page,
+            page_size=page_size,
+        )
 
-    async def get(self, run_id: str) -> Run:
-        """A run, or 404."""
+    async def get(self, run_id: str, caller: Principal | None = None) -> Run:
+        """A run `caller` may see, or 404 (another principal's run does not exist for it)."""
         run = await self.repo.get(run_id) if len(run_id) <= 64 else None
-        if run is None:
+        if run is None or (caller is not None and not access.visible(run, caller)):
             raise NotFound("Run", run_id, detail=f"No run with id {run_id!r}.")
         return run
 
@@ -104,26 +130,29 @@ class Orchestrator:
         for event in await self.events.read(run_id, after, count=10_000):
             yield event
 
-    async def cancel(self, run_id: str) -> Run:
+    async def cancel(self, run_id: str, caller: Principal) -> Run:
         """Stop a run: at once when queued or waiting, else its task is cancelled."""
-        run = await self.get(run_id)
+        run = await self.get(run_id, caller)
         if run.status in TERMINAL:
             raise Conflict(f"The run is already {run.status}.", title="Run finished")
         await self.worker.request_cancel(run_id)
+        announced = {"run_id": run_id, "owner": run.owner, "reason": "cancelled"}
         if await self.repo.update(
             run_id,
             only_if={"queued", "waiting_review"},
             status="cancelled",
             error="cancelled",
             finished_at=utcnow(),
-            announce=("run.cancelled", {"run_id": run_id, "reason": "cancelled"}),
+            announce=("run.cancelled", announced),
         ):
-            await self.events.append(run_id, "run.cancelled", reason="cancelled")
+            await self.events.append(run_id, "run.cancelled", owner=run.owner, reason="cancelled")
+        record = {"run_id": run_id, "owner": run.owner, "status": run.status}
+        await access.audit(self.bus, "run.cancelled", record | access.actor(caller))
         return await self.get(run_id)
 
-    async def resume(self, run_id: str, body: ResumeRequest) -> Run:
+    async def resume(self, run_id: str, body: ResumeRequest, caller: Principal) -> Run:
         """Queue the reviewer's decision for a paused run."""
-        run = await self.get(run_id)
+        run = await self.get(run_id, caller)
         title = "Run not waiting for review"
         if run.status != "waiting_review":
             raise Conflict(f"The run is {run.status}, not waiting for review.", title=title)
@@ -136,6 +165,8 @@ class Orchestrator:
             {"run_id": run_id, "action": "resume", "decision": decision},
             stream=RUNS_STREAM,
         )
+        record = {"run_id": run_id, "owner": run.owner, "approve": body.approve}
+        await access.audit(self.bus, "run.reviewed", record | access.actor(caller))
         return await self.get(run_id)
 
     async def wait(self, run_id: str, timeout_s: float) -> Run:
@@ -160,15 +191,36 @@ class Orchestrator:
             run_id=run_id,
         )
 
-    async def document_provenance(self, document_id: str, fmt: str | None) -> dict[str, Any]:
-        """The doc store's provenance record of a document."""
+    async def document_provenance(
+        self, document_id: str, fmt: str | None, caller: Principal
+    ) -> dict[str, Any]:
+        """The doc store's provenance record of a document one of the caller's runs made,
+        read acting for that run's owner (any other document: 404)."""
+        run = await self.repo.made(
+            document_id, visible_to=None if access.sees_all(caller) else caller.owner
+        )
+        if run is None:
+            raise NotFound("Document", document_id, detail=f"No document with id {document_id!r}.")
+        return await self.provenance_of(run, document_id, fmt)
+
+    async def provenance_of(self, run: Run, document_id: str, fmt: str | None) -> dict[str, Any]:
+        """The provenance record of the document `run` stored, read with the run's grant."""
         route = ("doc-store", "GET", "/documents/{id}/provenance")
         args: dict[str, Any] = {"id": document_id}
         try:
-            tool = await self.tools.find(*route)
-            if fmt and "format" in tool.capability.query_params:
-                args["format"] = fmt
-            record = await self.tools.call_route(*route, **args)
+            with acting_for(run.run_grant):
+                tool = await self.tools.find(*route)
+                if fmt and "format" in tool.capability.query_params:
+                    args["format"] = fmt
+                record = await self.tools.call_route(*route, **args)
+        except TokenError as exc:
+            if exc.status is None or exc.status >= 500:
+                raise Unavailable(str(exc), title="Issuer unavailable") from exc
+            raise Conflict(
+                "The run that made this document can no longer act for its owner (its grant "
+                "expired or its key was revoked); read the provenance from the doc store.",
+                title="Run grant expired",
+            ) from exc
         except (ToolNotFoundError, ServiceCallError, ServiceNotFoundError) as exc:
             raise Unavailable(str(exc), title="Doc store unavailable") from exc
         except AdapterError as exc:

@@ -78,7 +78,11 @@ class RunPublic(BaseModel):
     status: RunStatus
     query: str
     format: str
-    user_id: str | None
+    owner: str | None = Field(
+        default=None,
+        description="Who the run belongs to: the caller's verified subject (`user:<id>`).",
+    )
+    user_id: str | None = Field(description="The `user_id` the request claimed (only a claim).")
     review: bool
     workflow: str | None
     current_node: str | None
@@ -203,21 +207,27 @@ class OrchestratorAdapter(BaseServiceAdapter):
         )
         return RunPublic.model_validate(response.json())
 
-    @operation("GET", "/runs", query=("status", "user_id", "page", "page_size"), response=RunPage)
+    @operation(
+        "GET", "/runs", query=("status", "user_id", "owner", "page", "page_size"), response=RunPage
+    )
     async def list_runs(
         self,
         *,
         status: str | None = None,
         user_id: str | None = None,
+        owner: str | None = None,
         page: int = 1,
         page_size: int = 50,
     ) -> RunPage:
-        """Runs, newest first, filtered by status and user."""
+        """The caller's runs (everyone's with `runs:read:all`), newest first, filtered by
+        status, claimed user and owner."""
         params: dict[str, Any] = {"page": page, "page_size": page_size}
         if status is not None:
             params["status"] = status
         if user_id is not None:
             params["user_id"] = user_id
+        if owner is not None:
+            params["owner"] = owner
         response = await self._request("GET", "/runs", operation="list_runs", params=params)
         return RunPage.model_validate(response.json())
 

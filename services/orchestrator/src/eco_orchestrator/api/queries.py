@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Request, Response
 
-from eco_orchestrator.api._problems import DOC_STORE_FAILED, QUERY_REFUSED
+from eco_orchestrator.access import bearer_token
+from eco_orchestrator.api._problems import DELEGATION, DOC_STORE_FAILED, QUERY_REFUSED
 from eco_orchestrator.deps import OrchestratorDep, SettingsDep
 from eco_shared.adapters.orchestrator import (
     ExecuteQuery,
@@ -12,9 +15,11 @@ from eco_shared.adapters.orchestrator import (
     QueryAccepted,
     QueryCreate,
 )
+from eco_shared.auth import Principal, require
 from eco_shared.problems import ProblemError, ValidationProblem, field_error, problem_responses
 
 router = APIRouter(tags=["queries"])
+Creator = Annotated[Principal, require("runs:create")]
 
 
 def _accepted(request: Request, run_id: str, status: str) -> QueryAccepted:
@@ -32,12 +37,18 @@ def _accepted(request: Request, run_id: str, status: str) -> QueryAccepted:
     status_code=202,
     summary="Run a natural-language query as a durable workflow",
     openapi_extra={"x-eco-intent": "run a natural-language query as a workflow"},
-    responses=problem_responses(*QUERY_REFUSED, (503, "The run queue is unavailable")),
+    responses=problem_responses(
+        *QUERY_REFUSED, *DELEGATION, (503, "The run queue or the issuer is unavailable")
+    ),
 )
 async def create_query(
-    body: QueryCreate, request: Request, response: Response, orchestrator: OrchestratorDep
+    body: QueryCreate,
+    request: Request,
+    response: Response,
+    orchestrator: OrchestratorDep,
+    caller: Creator,
 ) -> QueryAccepted:
-    run = await orchestrator.submit(body)
+    run = await orchestrator.submit(body, caller, bearer_token(request))
     response.headers["Location"] = f"/runs/{run.id}"
     return _accepted(request, run.id, run.status)
 
@@ -47,18 +58,23 @@ async def create_query(
     summary="Run a query and wait for its stored document",
     responses=problem_responses(
         *QUERY_REFUSED,
+        *DELEGATION,
         *DOC_STORE_FAILED,
         (409, "The run ended cancelled"),
         (422, "The query is invalid, or needs clarification (`workflows`, `services`)"),
         (502, "The run failed, or the doc store answered with an error"),
-        (503, "The run queue or the doc store is unavailable"),
+        (503, "The run queue, the issuer or the doc store is unavailable"),
         (504, "The run did not finish within `execute_timeout_s`"),
     ),
 )
 async def execute_query(
-    body: ExecuteQuery, orchestrator: OrchestratorDep, settings: SettingsDep
+    body: ExecuteQuery,
+    request: Request,
+    orchestrator: OrchestratorDep,
+    settings: SettingsDep,
+    caller: Creator,
 ) -> ExecuteResult:
-    run = await orchestrator.submit(body)
+    run = await orchestrator.submit(body, caller, bearer_token(request))
     run = await orchestrator.wait(run.id, settings.execute_timeout_s)
     if run.status == "needs_clarification":
         clarification = (run.result or {}).get("clarification") or {}
@@ -78,7 +94,7 @@ async def execute_query(
             title=f"Run {run.status}",
             run_id=run.id,
         )
-    provenance = await orchestrator.document_provenance(run.document_id, None)
+    provenance = await orchestrator.provenance_of(run, run.document_id, None)
     return ExecuteResult(
         run_id=run.id,
         status=run.status,

@@ -19,25 +19,38 @@ from eco_shared.adapters.orchestrator import (
     RunPublic,
     RunStatus,
 )
+from eco_shared.auth import Principal, require
 from eco_shared.problems import problem_responses
 
 router = APIRouter(prefix="/runs", tags=["runs"])
+Reader = Annotated[Principal, require("runs:read")]
+Writer = Annotated[Principal, require("runs:write")]
 
 _EVENT_ID = r"^\d{1,20}-\d{1,20}$"
 
 
-@router.get("", summary="List runs, newest first", responses=problem_responses(422))
+@router.get(
+    "",
+    summary="List the caller's runs (everyone's with runs:read:all), newest first",
+    responses=problem_responses(422),
+)
 async def list_runs(
     orchestrator: OrchestratorDep,
     settings: SettingsDep,
+    caller: Reader,
     status: RunStatus | None = None,
-    user_id: Annotated[str | None, Query(max_length=200)] = None,
+    user_id: Annotated[
+        str | None, Query(max_length=200, description="The user id the query claimed.")
+    ] = None,
+    owner: Annotated[
+        str | None, Query(max_length=200, description="The owner (for runs:read:all callers).")
+    ] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RunPage:
     size = min(page_size, settings.max_page_size)
     runs, total = await orchestrator.list_runs(
-        status=status, user_id=user_id, page=page, page_size=size
+        caller, status=status, user_id=user_id, owner=owner, page=page, page_size=size
     )
     return RunPage(items=[r.public() for r in runs], total=total, page=page, page_size=size)
 
@@ -47,8 +60,8 @@ async def list_runs(
     summary="A run: status, current node, result, error",
     responses=problem_responses(NO_RUN),
 )
-async def get_run(run_id: str, orchestrator: OrchestratorDep) -> RunPublic:
-    return (await orchestrator.get(run_id)).public()
+async def get_run(run_id: str, orchestrator: OrchestratorDep, caller: Reader) -> RunPublic:
+    return (await orchestrator.get(run_id, caller)).public()
 
 
 @router.get(
@@ -60,12 +73,14 @@ async def get_run(run_id: str, orchestrator: OrchestratorDep) -> RunPublic:
 async def run_events(
     run_id: str,
     orchestrator: OrchestratorDep,
+    caller: Reader,
     last_event_id: Annotated[
         str | None, Header(alias="Last-Event-ID", pattern=_EVENT_ID, max_length=41)
     ] = None,
     after: Annotated[str | None, Query(pattern=_EVENT_ID, max_length=41)] = None,
 ) -> EventSourceResponse:
-    feed = orchestrator.event_feed(await orchestrator.get(run_id), last_event_id or after or "0-0")
+    run = await orchestrator.get(run_id, caller)
+    feed = orchestrator.event_feed(run, last_event_id or after or "0-0")
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         async for event in feed:
@@ -91,8 +106,8 @@ def _sse(event: RunEvent) -> ServerSentEvent:
     summary="Cancel a run",
     responses=problem_responses(NO_RUN, (409, "The run has already finished")),
 )
-async def cancel_run(run_id: str, orchestrator: OrchestratorDep) -> CancelAccepted:
-    run = await orchestrator.cancel(run_id)
+async def cancel_run(run_id: str, orchestrator: OrchestratorDep, caller: Writer) -> CancelAccepted:
+    run = await orchestrator.cancel(run_id, caller)
     return CancelAccepted(run_id=run.id, status=run.status)
 
 
@@ -102,5 +117,7 @@ async def cancel_run(run_id: str, orchestrator: OrchestratorDep) -> CancelAccept
     summary="Approve or reject a paused run",
     responses=problem_responses(MALFORMED, NO_RUN, (409, "The run is not waiting for review")),
 )
-async def resume_run(run_id: str, body: ResumeRequest, orchestrator: OrchestratorDep) -> RunPublic:
-    return (await orchestrator.resume(run_id, body)).public()
+async def resume_run(
+    run_id: str, body: ResumeRequest, orchestrator: OrchestratorDep, caller: Writer
+) -> RunPublic:
+    return (await orchestrator.resume(run_id, body, caller)).public()

@@ -23,6 +23,7 @@ from eco_orchestrator.events import RunEventLog
 from eco_orchestrator.prompts import Prompt
 from eco_orchestrator.settings import OrchestratorSettings
 from eco_shared.adapters._base import AdapterError
+from eco_shared.auth import TokenError
 from eco_shared.directory import ServiceDirectory, ServiceNotFoundError
 from eco_shared.http import CallRecord, ServiceCallError, record_calls
 from eco_shared.tools import Tool, ToolNotFoundError, ToolRegistry
@@ -99,6 +100,21 @@ class ServiceFailure(Exception):
     """A service the run needs failed or is down (named in the message)."""
 
 
+class GrantRefused(Exception):
+    """The issuer no longer acts for the run's owner (a revoked key, an expired grant):
+    no retry can fix it, so the run fails at once, saying why."""
+
+
+def grant_refused(exc: TokenError) -> GrantRefused | None:
+    """A `GrantRefused` for an issuer's refusal (4xx); None when the issuer was away."""
+    if exc.status is None or exc.status >= 500:
+        return None
+    return GrantRefused(
+        f"the issuer refused to act for the run's owner any longer ({exc.error or exc.status}):"
+        f" {exc}"
+    )
+
+
 @dataclass
 class RunContext:
     """Per-run resources handed to nodes through LangGraph's runtime context."""
@@ -110,6 +126,9 @@ class RunContext:
     events: RunEventLog
     is_cancelled: Callable[[], Awaitable[bool]]
     on_node: Callable[[str], Awaitable[None]]
+    # whom the run is for, and the scopes it may use (None: not restricted, auth off)
+    owner: str | None = None
+    scopes: frozenset[str] | None = None
     timings: dict[str, float] = field(default_factory=lambda: {"nodes_ms": 0.0, "calls_ms": 0.0})
 
     async def emit(self, type: str, **data: Any) -> None:
@@ -122,6 +141,15 @@ class RunContext:
             return await self.tools.find(service, method, path)
         except ToolNotFoundError as exc:
             raise ServiceFailure(str(exc)) from exc
+        except TokenError as exc:
+            raise grant_refused(exc) or ServiceFailure(f"the issuer is unavailable: {exc}") from exc
+
+    async def intent_tools(self) -> list[Tool]:
+        """The tools with an `x-eco-intent` that the run's owner may call."""
+        try:
+            return await self.tools.with_intent(self.scopes)
+        except TokenError as exc:
+            raise grant_refused(exc) or ServiceFailure(f"the issuer is unavailable: {exc}") from exc
 
     async def call(
         self,
@@ -142,6 +170,11 @@ class RunContext:
             if exc.status >= 500 or exc.status == 429:
                 raise ServiceFailure(f"{service} failed: {exc}") from exc
             raise
+        except TokenError as exc:
+            refused = grant_refused(exc)
+            if refused is not None:
+                raise refused from exc
+            raise ServiceFailure(f"{service} is unavailable: {exc}") from exc
         except (ServiceCallError, ServiceNotFoundError) as exc:
             raise ServiceFailure(f"{service} is unavailable: {exc}") from exc
 
@@ -174,7 +207,10 @@ def _call_dict(record: CallRecord) -> dict[str, Any]:
 
 
 def _retry_on(exc: Exception) -> bool:
-    # retry what a second try can fix: a service down or failing, not a bad request or a bug
+    # retry what a second try can fix: a service down or failing, not a bad request or a bug,
+    # nor an issuer that will not act for the run's owner any more
+    if isinstance(exc, TokenError) and grant_refused(exc) is not None:
+        return False
     return isinstance(exc, ServiceFailure | ServiceCallError | TimeoutError | ConnectionError)
 
 

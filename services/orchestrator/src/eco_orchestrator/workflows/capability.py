@@ -45,6 +45,10 @@ async def invoke(state: RunState, ctx: RunContext) -> dict[str, Any]:
         tool = await ctx.tools.get(name)
     except ToolNotFoundError as exc:
         raise ServiceFailure(str(exc)) from exc
+    if not tool.allowed(ctx.scopes):
+        raise PermissionError(
+            f"the run's owner may not call {name} (it needs {', '.join(tool.scopes or ())})"
+        )
     args = _arguments(tool.parameters, state)
     result = await ctx.call(tool.service, tool.method, tool.path, **args)
     return {

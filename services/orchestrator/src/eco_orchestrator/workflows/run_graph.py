@@ -26,6 +26,7 @@ from eco_orchestrator.workflows._base import (
     service_retry,
 )
 from eco_orchestrator.workflows.understand import understand
+from eco_shared.auth import service_subject
 from eco_shared.http import ServiceCallError
 
 WORKFLOW_BUILDERS = {
@@ -145,7 +146,9 @@ async def provenance(state: RunState, ctx: RunContext) -> dict[str, Any]:
         },
         "services_chain": chain,
         "user_context": {
+            # a claim of the request body: the owner is `principal` (the doc store says so too)
             "user_id": state.get("user_id"),
+            "claimed_user_id": state.get("user_id"),
             "query": state["query"],
             "intent": intent.get("label"),
             "entities": state.get("entities") or [],
@@ -186,6 +189,11 @@ async def provenance(state: RunState, ctx: RunContext) -> dict[str, Any]:
             "calls": len(llm_calls),
         },
         "review": state.get("review_decision"),
+        # the owner from the verified token; the doc store records who actually called it
+        "principal": ctx.owner,
+        "acting_chain": [ctx.owner, service_subject(ctx.settings.service_name)]
+        if ctx.owner
+        else None,
     }
     return {"provenance": record}
 
@@ -203,6 +211,7 @@ async def store(state: RunState, ctx: RunContext) -> dict[str, Any]:
             "workflow": state.get("workflow"),
             "query": state["query"],
             "user_id": state.get("user_id"),
+            "owner": ctx.owner,
         },
         "provenance": state["provenance"],
     }

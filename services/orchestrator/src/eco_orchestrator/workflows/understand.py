@@ -8,6 +8,7 @@ from typing import Any
 from eco_orchestrator.formats import FORMATS
 from eco_orchestrator.prompts import load_prompt
 from eco_orchestrator.workflows._base import RunContext, RunState, llm_task, merge, now_iso
+from eco_shared.tools import scopes_allow
 
 WORKFLOWS: dict[str, str] = {
     "api_documentation": "API documentation of a registered service "
@@ -18,21 +19,43 @@ WORKFLOWS: dict[str, str] = {
     'documents say about retries?")',
     "capability": "any operation a registered service declares with an `x-eco-intent`",
 }
+# the scopes each workflow's calls need besides the LLM's and the doc store's (which every
+# run needs): a run is offered only the workflows its owner may run
+WORKFLOW_SCOPES: dict[str, tuple[str, ...]] = {
+    "api_documentation": ("discovery:read", "docs:read"),
+    "ecosystem_report": ("discovery:read", "logs:read"),
+    "incident_digest": ("logs:read",),
+    "document_answer": ("docs:read",),
+}
 CAPABILITY_PREFIX = "capability:"
 _AMBIGUITY_MARGIN = 0.02
 
 
-def _clarify(reason: str, services: list[str], intents: list[dict[str, str]]) -> dict[str, Any]:
+def _clarify(
+    reason: str,
+    services: list[str],
+    intents: list[dict[str, str]],
+    workflows: dict[str, str] = WORKFLOWS,
+) -> dict[str, Any]:
     return {
         "workflow": "needs_clarification",
         "clarification": {
             "reason": reason,
-            "workflows": WORKFLOWS,
+            "workflows": workflows,
             "services": services,
             "capabilities": intents,
             "message": f"{reason} I can do: "
-            + "; ".join(f"{name}: {text}" for name, text in WORKFLOWS.items()),
+            + "; ".join(f"{name}: {text}" for name, text in workflows.items()),
         },
+    }
+
+
+def offered_workflows(scopes: frozenset[str] | None) -> dict[str, str]:
+    """The workflows a run whose owner holds `scopes` may run (all of them when None)."""
+    return {
+        name: text
+        for name, text in WORKFLOWS.items()
+        if scopes is None or scopes_allow(WORKFLOW_SCOPES.get(name, ()), scopes)
     }
 
 
@@ -55,10 +78,16 @@ async def understand(state: RunState, ctx: RunContext) -> dict[str, Any]:
     services = sorted(
         s["name"] for s in listing.get("services", []) if isinstance(s, dict) and "name" in s
     )
-    intent_tools = await ctx.tools.with_intent()
+    # only what the run's owner may call is offered (the services enforce it regardless)
+    intent_tools = await ctx.intent_tools()
     intents = [{"tool": t.name, "intent": t.capability.intent or ""} for t in intent_tools]
+    workflows = offered_workflows(ctx.scopes)
     prompt = load_prompt("classify_query")
-    labels = list(prompt.json()["labels"])
+    labels = [
+        label
+        for label in prompt.json()["labels"]
+        if label["name"] in workflows or label["name"] not in WORKFLOW_SCOPES
+    ]
     for tool in intent_tools[:50]:
         labels.append(
             {
@@ -82,12 +111,13 @@ async def understand(state: RunState, ctx: RunContext) -> dict[str, Any]:
     update["entities"] = entities
     allowed = {str(lbl["name"]) for lbl in labels} - {"unsupported"}
     if label not in allowed:
-        return update | _clarify("I cannot serve that request.", services, intents)
+        return update | _clarify("I cannot serve that request.", services, intents, workflows)
     if confidence < ctx.settings.min_confidence or confidence - runner_up < _AMBIGUITY_MARGIN:
         return update | _clarify(
             f"The request is ambiguous (best match {label} at {confidence:.2f}).",
             services,
             intents,
+            workflows,
         )
     params: dict[str, Any] = {}
     named = [
@@ -117,7 +147,10 @@ async def understand(state: RunState, ctx: RunContext) -> dict[str, Any]:
                 else f"The request names several services ({', '.join(named)}); pick one. "
             )
             return update | _clarify(
-                reason + f"Registered services: {', '.join(services)}.", services, intents
+                reason + f"Registered services: {', '.join(services)}.",
+                services,
+                intents,
+                workflows,
             )
         params["service"] = named[0]
     elif workflow in ("ecosystem_report", "incident_digest"):

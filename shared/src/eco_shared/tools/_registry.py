@@ -1,25 +1,11 @@
-"""Tools generated from discovery's capabilities: one async callable per service operation.
-
-A `ToolRegistry` reads `GET /capabilities` from discovery and turns every operation of
-every registered service into a `Tool` named `<service>.<operation_id>`, with a JSON
-schema for its arguments (path and query parameters by name, the request body as
-`body`). Calling a tool resolves a healthy instance through the `ServiceDirectory` and
-goes through the shared `ServiceClient` (retries, breaker, trace propagation, and a
-`CallRecord` for provenance), so callers never write another service's URL by hand.
-The registry refreshes itself when its answer is older than `ttl_s` and, while `watch()`
-runs, whenever discovery's change feed reports a registration, deregistration or health
-change.
-"""
+"""`ToolRegistry`: every service's tools, read from discovery and kept fresh."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import re
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -28,93 +14,25 @@ import structlog
 from eco_shared.adapters._base import AdapterError
 from eco_shared.capabilities import Capability
 from eco_shared.directory import ServiceDirectory
-from eco_shared.http import ServiceClient, ServiceUnavailableError, read_problem
+from eco_shared.http import ServiceCallError, ServiceClient, ServiceUnavailableError, read_problem
 from eco_shared.sse import aiter_sse
 from eco_shared.supervise import start_supervised
-
-__all__ = ["Tool", "ToolArgumentError", "ToolNotFoundError", "ToolRegistry", "tool_name"]
+from eco_shared.tools._tool import (
+    _PATH_PARAM,
+    Tool,
+    ToolNotFoundError,
+    _arguments_schema,
+    _capability_items,
+    _declared_scopes,
+    _route_shape,
+    _split_arguments,
+    tool_name,
+)
 
 log = structlog.get_logger(__name__)
 
 _PAGE = 200
 _MAX_OPERATIONS = 20_000
-_NAME_SAFE = re.compile(r"[^A-Za-z0-9_]+")
-
-
-class ToolNotFoundError(LookupError):
-    """No registered service offers the requested operation."""
-
-
-class ToolArgumentError(ValueError):
-    """Arguments that do not fit a tool's schema."""
-
-
-def tool_name(service: str, capability: Capability) -> str:
-    """`<service>.<operation_id>`, or a name made from method and path when there is none."""
-    op = capability.operation_id
-    if not op:
-        op = _NAME_SAFE.sub("_", f"{capability.method.lower()}_{capability.path}").strip("_")
-    return f"{service}.{op}"
-
-
-def _arguments_schema(capability: Capability) -> dict[str, Any]:
-    properties: dict[str, Any] = {}
-    required: list[str] = []
-    for name in capability.path_params:
-        properties[name] = {"type": "string", "x-in": "path"}
-        required.append(name)
-    for name in capability.query_params:
-        properties[name] = {"x-in": "query"}
-    if capability.request_schema is not None:
-        properties["body"] = {**capability.request_schema, "x-in": "body"}
-        required.append("body")
-    return {"type": "object", "properties": properties, "required": required}
-
-
-@dataclass
-class Tool:
-    """One operation of one service, callable with keyword arguments."""
-
-    registry: ToolRegistry = field(repr=False)
-    service: str
-    capability: Capability
-    name: str
-    parameters: dict[str, Any]
-
-    @property
-    def method(self) -> str:
-        """The HTTP method."""
-        return self.capability.method
-
-    @property
-    def path(self) -> str:
-        """The path template."""
-        return self.capability.path
-
-    @property
-    def description(self) -> str:
-        """Summary and description, for a model choosing among tools."""
-        return " ".join(filter(None, [self.capability.summary, self.capability.description]))
-
-    def spec(self) -> dict[str, Any]:
-        """An OpenAI-style function description of this tool."""
-        return {"name": self.name, "description": self.description, "parameters": self.parameters}
-
-    async def __call__(self, *, headers: Mapping[str, str] | None = None, **arguments: Any) -> Any:
-        """Call the operation; return the decoded JSON (or text) of a 2xx answer."""
-        response = await self.call_raw(headers=headers, **arguments)
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            return response.text
-
-    async def call_raw(
-        self, *, headers: Mapping[str, str] | None = None, **arguments: Any
-    ) -> httpx.Response:
-        """Call the operation and return the 2xx response; raise `AdapterError` otherwise."""
-        return await self.registry.invoke(self, arguments, headers=headers)
 
 
 class ToolRegistry:
@@ -149,6 +67,7 @@ class ToolRegistry:
     async def refresh(self) -> None:
         """Fetch every service's capabilities from discovery and rebuild the tools."""
         items: list[tuple[str, Capability]] = []
+        scopes: dict[tuple[str, str, str], tuple[str, ...] | None] = {}
         offset = 0
         while True:
             response = await self.http.get(
@@ -160,22 +79,29 @@ class ToolRegistry:
             if response.status_code != 200:
                 raise AdapterError("discovery", response.status_code, read_problem(response))
             payload = response.json()
-            page = _capability_items(payload)
+            page = _capability_items(payload, scopes)
             items.extend(page)
             offset += _PAGE
             total = payload.get("total") if isinstance(payload, dict) else None
             if not isinstance(total, int) or offset >= total or offset >= _MAX_OPERATIONS:
                 break
-        self.load(items)
+        self.load(items, scopes)
         self.refreshes += 1
 
-    def load(self, items: Iterable[tuple[str, Capability]]) -> None:
-        """Replace the tools with these `(service, capability)` pairs."""
+    def load(
+        self,
+        items: Iterable[tuple[str, Capability]],
+        scopes: Mapping[tuple[str, str, str], tuple[str, ...] | None] | None = None,
+    ) -> None:
+        """Replace the tools with these `(service, capability)` pairs; `scopes` maps
+        `(service, METHOD, path)` to the operation's scopes when the capability lacks them."""
         tools: dict[str, Tool] = {}
         routes: dict[tuple[str, str, str], Tool] = {}
         for service, capability in items:
             name = tool_name(service, capability)
-            tool = Tool(self, service, capability, name, _arguments_schema(capability))
+            key = (service, capability.method.upper(), capability.path)
+            declared = _declared_scopes(capability, {"scopes": (scopes or {}).get(key)})
+            tool = Tool(self, service, capability, name, _arguments_schema(capability), declared)
             tools[name] = tool
             routes[(service, capability.method.upper(), _route_shape(capability.path))] = tool
         self._tools, self._by_route = tools, routes
@@ -247,9 +173,13 @@ class ToolRegistry:
                 renamed[theirs] = renamed.pop(mine)
         return await tool(headers=headers, **renamed)
 
-    async def with_intent(self) -> list[Tool]:
-        """Tools whose operation declares an `x-eco-intent`."""
-        return [tool for tool in await self.tools() if tool.capability.intent]
+    async def with_intent(self, scopes: Iterable[str] | None = None) -> list[Tool]:
+        """Tools whose operation declares an `x-eco-intent` (and, given `scopes`, that a
+        caller holding them may call)."""
+        held = None if scopes is None else frozenset(scopes)
+        return [
+            tool for tool in await self.tools() if tool.capability.intent and tool.allowed(held)
+        ]
 
     async def invoke(
         self, tool: Tool, arguments: Mapping[str, Any], *, headers: Mapping[str, str] | None = None
@@ -283,12 +213,24 @@ class ToolRegistry:
             **kwargs,
         )
 
+    async def _watch_headers(self) -> dict[str, str]:
+        tokens = self.http.tokens
+        if tokens is None:
+            return {}
+        return {"Authorization": f"Bearer {await tokens.token_for('discovery')}"}
+
     async def watch(self, *, reconnect_s: float = 1.0) -> None:
         """Follow discovery's change feed and invalidate on every change (runs until cancelled)."""
         async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=None)) as client:
             while True:
                 try:
-                    async with client.stream("GET", f"{self.discovery_url}/watch") as response:
+                    # a fresh token per connection: the feed outlives any one token
+                    headers = await self._watch_headers()
+                    async with client.stream(
+                        "GET", f"{self.discovery_url}/watch", headers=headers
+                    ) as response:
+                        if response.status_code == 401 and self.http.tokens is not None:
+                            self.http.tokens.forget("discovery")  # stale: a fresh one next
                         if response.status_code != 200:
                             raise httpx.HTTPStatusError(
                                 "watch refused", request=response.request, response=response
@@ -296,7 +238,7 @@ class ToolRegistry:
                         async for _ in aiter_sse(response.aiter_lines()):
                             self.invalidate()
                             self.directory.invalidate()
-                except (httpx.HTTPError, OSError) as exc:
+                except (httpx.HTTPError, OSError, ServiceCallError) as exc:
                     log.debug("tools_watch_reconnect", error=str(exc))
                 self.invalidate()
                 await asyncio.sleep(reconnect_s)
@@ -314,58 +256,3 @@ class ToolRegistry:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-_PATH_PARAM = re.compile(r"{(\w+)}")
-
-
-def _route_shape(path: str) -> str:
-    return _PATH_PARAM.sub("{}", path)
-
-
-def _split_arguments(tool: Tool, arguments: Mapping[str, Any]) -> tuple[str, dict[str, Any], Any]:
-    cap = tool.capability
-    unknown = set(arguments) - set(cap.path_params) - set(cap.query_params) - {"body"}
-    if unknown:
-        raise ToolArgumentError(f"{tool.name}: unknown arguments {sorted(unknown)}")
-    missing = [name for name in cap.path_params if arguments.get(name) in (None, "")]
-    if missing:
-        raise ToolArgumentError(f"{tool.name}: missing path parameters {missing}")
-    if cap.request_schema is not None and "body" not in arguments:
-        raise ToolArgumentError(f"{tool.name}: a body is required")
-    path = cap.path
-    for name in cap.path_params:
-        path = path.replace("{" + name + "}", httpx.URL(str(arguments[name])).raw_path.decode())
-    query = {
-        name: arguments[name]
-        for name in cap.query_params
-        if name in arguments and arguments[name] is not None
-    }
-    return path, query, arguments.get("body")
-
-
-def _capability_items(payload: Any) -> list[tuple[str, Capability]]:
-    """Read discovery's capability list, whichever envelope it comes in."""
-    if isinstance(payload, dict):
-        for key in ("items", "capabilities", "operations", "results"):
-            if isinstance(payload.get(key), list):
-                payload = payload[key]
-                break
-    if not isinstance(payload, list):
-        raise ValueError("discovery's /capabilities answer is not a list of operations")
-    items: list[tuple[str, Capability]] = []
-    fields = set(Capability.model_fields)
-    for raw in payload:
-        if not isinstance(raw, dict):
-            continue
-        service = raw.get("service") or raw.get("service_name") or raw.get("name")
-        if not isinstance(service, str) or "method" not in raw or "path" not in raw:
-            continue
-        data = {k: v for k, v in raw.items() if k in fields}
-        if isinstance(data.get("request_schema"), str):
-            data["request_schema"] = json.loads(data["request_schema"])
-        try:
-            items.append((service, Capability.model_validate(data)))
-        except ValueError:
-            log.warning("tools_capability_skipped", service=service, path=raw.get("path"))
-    return items
