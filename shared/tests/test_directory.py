@@ -14,6 +14,7 @@ from eco_shared.directory import ServiceDirectory, ServiceNotFoundError
 from eco_shared.http import ServiceCallError, ServiceClient
 from eco_shared.redis_server import free_port
 from eco_shared.testing import ServiceProcess
+from eco_shared.testing.auth import MintedTokens, TestAuth
 from eco_shared.testing.example_service import ExampleSettings, build_app
 from eco_shared.testing.servers import ThreadedServer
 
@@ -66,7 +67,7 @@ async def test_resolve_spreads_over_healthy_instances_and_skips_a_critical_one(
     discovery: ServiceProcess, examples: list[ThreadedServer]
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    async with httpx.AsyncClient(base_url=discovery.url) as http:
+    async with httpx.AsyncClient(base_url=discovery.url, auth=TestAuth("discovery")) as http:
         await register(http, "ex-1", examples[0].url)
         await register(http, "ex-2", examples[1].url)
         await register(http, "ex-dead", dead)
@@ -76,7 +77,7 @@ async def test_resolve_spreads_over_healthy_instances_and_skips_a_critical_one(
 
         await until(dead_is_critical)
 
-    async with ServiceClient(service_name="test") as client:
+    async with ServiceClient(service_name="test", tokens=MintedTokens()) as client:
         directory = ServiceDirectory(discovery.url, client, cache_ttl_s=0.2)
         picks = Counter([await directory.resolve("example") for _ in range(20)])
         assert set(picks) == {examples[0].url, examples[1].url}
@@ -94,8 +95,8 @@ async def test_watch_feed_refreshes_the_cache_and_client_takes_service_names(
     discovery: ServiceProcess, examples: list[ThreadedServer]
 ) -> None:
     async with (
-        httpx.AsyncClient(base_url=discovery.url) as http,
-        ServiceClient(service_name="test") as client,
+        httpx.AsyncClient(base_url=discovery.url, auth=TestAuth("discovery")) as http,
+        ServiceClient(service_name="test", tokens=MintedTokens()) as client,
     ):
         # A cache that would hold answers for a minute: only the feed can refresh it.
         directory = ServiceDirectory(discovery.url, client, cache_ttl_s=60, watch_cache_ttl_s=60)
@@ -136,9 +137,9 @@ async def test_watch_feed_refreshes_the_cache_and_client_takes_service_names(
 async def test_resolve_keeps_the_last_answer_while_discovery_is_down(
     discovery: ServiceProcess, examples: list[ThreadedServer]
 ) -> None:
-    async with httpx.AsyncClient(base_url=discovery.url) as http:
+    async with httpx.AsyncClient(base_url=discovery.url, auth=TestAuth("discovery")) as http:
         await register(http, "ex-1", examples[0].url)
-    async with ServiceClient(service_name="test", retries=1) as client:
+    async with ServiceClient(service_name="test", retries=1, tokens=MintedTokens()) as client:
         directory = ServiceDirectory(discovery.url, client, cache_ttl_s=0.1)
         assert await directory.resolve("example") == examples[0].url
         discovery.kill()

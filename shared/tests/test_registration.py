@@ -7,13 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from eco_shared.redis_server import free_port
 from eco_shared.registration import Registrar
 from eco_shared.settings import ServiceSettings
 from eco_shared.testing import ServiceProcess, wait_until
+from eco_shared.testing.auth import add_token_route
 from eco_shared.testing.servers import ThreadedServer
 
 
@@ -25,10 +26,14 @@ class ContractDiscovery:
         self.calls: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self.app = FastAPI()
+        self.bearers: set[str] = set()
+
+        add_token_route(self.app)
 
         @self.app.post("/instances", status_code=201)
-        def register(body: dict[str, Any]) -> dict[str, Any]:
+        def register(body: dict[str, Any], request: Request) -> dict[str, Any]:
             with self.lock:
+                self.bearers.add(request.headers.get("authorization", ""))
                 self.calls.append(("register", body["instance_id"]))
                 self.instances[body["instance_id"]] = body
             return {"instance_id": body["instance_id"], "ttl_s": 1.5}
@@ -78,6 +83,8 @@ def test_registration_retries_until_discovery_appears_then_heartbeats(
         assert record["base_url"] == service.url
         assert record["tags"] == ["test"]
         assert record["version"] == "0.1.0"
+        # it registered with a bearer token it got from the issuer for its own name
+        assert all(b.startswith("Bearer ey") for b in discovery.bearers)
 
         # Heartbeats arrive at about a third of the 1.5 s lease.
         wait_until(lambda: discovery.count("heartbeat") >= 3, timeout_s=5)

@@ -1,9 +1,13 @@
 """Fixtures for discovery's tests: real discovery processes with short leases, a live
-watch-feed collector, and readers for the `eco.events` stream."""
+watch-feed collector, and readers for the `eco.events` and `eco.audit` streams.
+
+Every process and in-process server uses the test session's key material (`ECO_AUTH_DIR`),
+so `ADMIN` (an admin user's tokens minted from it) authenticates against all of them."""
 
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +21,17 @@ from eco_discovery.main import build_app
 from eco_discovery.settings import DiscoverySettings
 from eco_shared.redis_server import free_port
 from eco_shared.testing import ServiceProcess
+from eco_shared.testing.auth import TestAuth
 from eco_shared.testing.servers import ThreadedServer
+
+# an admin user's tokens for discovery, minted per request
+ADMIN = TestAuth("discovery")
+
+# The tests import their helpers as `discovery_helpers` (the package beside this file);
+# pytest's importlib mode puts no test directory on sys.path.
+_HERE = str(Path(__file__).parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
 
 DISCOVERY_APP = "eco_discovery.main:create_app"
 EXAMPLE_APP = "eco_shared.testing.example_service:create_app"
@@ -92,11 +106,13 @@ def start_example(
     return start
 
 
-def _stream_events(redis_url: str, prefix: str, *types: str) -> list[dict[str, Any]]:
-    """Events on `eco.events` (decoded envelopes), optionally only of the given types."""
+def _stream_events(
+    redis_url: str, prefix: str, *types: str, stream: str = "eco.events"
+) -> list[dict[str, Any]]:
+    """Events on a stream (decoded envelopes), optionally only of the given types."""
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        entries = client.xrange(f"{prefix}eco.events", "-", "+")
+        entries = client.xrange(f"{prefix}{stream}", "-", "+")
     finally:
         client.close()
     events = []
@@ -115,10 +131,12 @@ class WatchCollector:
         url: str,
         params: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
+        auth: httpx.Auth = ADMIN,
     ) -> None:
         self.url = url
         self.params = params or {}
         self.headers = headers or {}
+        self.auth = auth
         self.events: list[dict[str, Any]] = []
         self.pings = 0
         self.connected = threading.Event()
@@ -134,7 +152,7 @@ class WatchCollector:
 
     def _run(self) -> None:
         with (
-            httpx.Client(timeout=httpx.Timeout(5.0)) as client,
+            httpx.Client(timeout=httpx.Timeout(5.0), auth=self.auth) as client,
             client.stream(
                 "GET", f"{self.url}/watch", params=self.params, headers=self.headers
             ) as response,
@@ -207,11 +225,21 @@ def bus_events(redis_url: str, redis_prefix: str) -> Callable[..., list[dict[str
 
 
 @pytest.fixture
+def audit_events(redis_url: str, redis_prefix: str) -> Callable[..., list[dict[str, Any]]]:
+    """Read this test's `eco.audit` (optionally only some types)."""
+
+    def read(*types: str) -> list[dict[str, Any]]:
+        return _stream_events(redis_url, redis_prefix, *types, stream="eco.audit")
+
+    return read
+
+
+@pytest.fixture
 def status_of() -> Callable[[str, str], str | None]:
     """An instance's status as discovery reports it, None once it is gone."""
 
     def status(discovery_url: str, instance_id: str) -> str | None:
-        response = httpx.get(f"{discovery_url}/instances/{instance_id}", timeout=5)
+        response = httpx.get(f"{discovery_url}/instances/{instance_id}", timeout=5, auth=ADMIN)
         if response.status_code == 404:
             return None
         response.raise_for_status()

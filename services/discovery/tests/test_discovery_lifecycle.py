@@ -9,6 +9,10 @@ import httpx
 import pytest
 
 from eco_shared.testing import ServiceProcess, wait_until
+from eco_shared.testing.auth import TestAuth, bearer
+
+ADMIN = TestAuth("discovery")  # an admin user's tokens, minted per request
+
 
 pytestmark = pytest.mark.slow
 
@@ -26,11 +30,15 @@ def test_killed_instance_turns_critical_then_is_removed_with_events(
     b = start_example(discovery.url, "example-b")
 
     def both_passing() -> bool:
-        body = httpx.get(f"{discovery.url}/services/example", params={"healthy": "true"}).json()
+        body = httpx.get(
+            f"{discovery.url}/services/example", params={"healthy": "true"}, auth=ADMIN
+        ).json()
         return {i["instance_id"] for i in body.get("instances", [])} == {"example-a", "example-b"}
 
     wait_until(both_passing, timeout_s=10)
-    listed = {s["name"]: s for s in httpx.get(f"{discovery.url}/services").json()["services"]}
+    listed = {
+        s["name"]: s for s in httpx.get(f"{discovery.url}/services", auth=ADMIN).json()["services"]
+    }
     assert listed["example"]["instances"] == 2
     assert listed["example"]["passing"] == 2
     assert listed["discovery"]["instances"] == 1  # discovery lists itself
@@ -38,7 +46,9 @@ def test_killed_instance_turns_critical_then_is_removed_with_events(
     a.kill()  # SIGKILL: no deregistration, the lease simply stops being renewed
 
     def lapsed() -> dict[str, Any] | None:
-        record: dict[str, Any] = httpx.get(f"{discovery.url}/instances/example-a").json()
+        record: dict[str, Any] = httpx.get(
+            f"{discovery.url}/instances/example-a", auth=ADMIN
+        ).json()
         return record if record["lease_status"] == "expired" else None
 
     record = wait_until(lapsed, timeout_s=5)
@@ -46,9 +56,11 @@ def test_killed_instance_turns_critical_then_is_removed_with_events(
     assert record["status"] == "critical"
     assert record["critical_since"] is not None
     # The probe may have noticed before the lease lapsed; either way it is not healthy.
-    healthy = httpx.get(f"{discovery.url}/services/example", params={"healthy": "true"}).json()
+    healthy = httpx.get(
+        f"{discovery.url}/services/example", params={"healthy": "true"}, auth=ADMIN
+    ).json()
     assert [i["instance_id"] for i in healthy["instances"]] == ["example-b"]
-    everything = httpx.get(f"{discovery.url}/services/example").json()
+    everything = httpx.get(f"{discovery.url}/services/example", auth=ADMIN).json()
     assert len(everything["instances"]) == 2
 
     # Removed after the grace period (1.5 s after its lease lapsed).
@@ -72,7 +84,7 @@ def test_killed_instance_turns_critical_then_is_removed_with_events(
     b.terminate()
     wait_until(lambda: feed.of("service.deregistered", "example-b"), timeout_s=5)
     assert feed.of("service.deregistered", "example-b")[0]["data"]["reason"] == "deregistered"
-    assert httpx.get(f"{discovery.url}/services/example").status_code == 404
+    assert httpx.get(f"{discovery.url}/services/example", auth=ADMIN).status_code == 404
 
 
 def test_registry_survives_a_discovery_restart(
@@ -87,29 +99,35 @@ def test_registry_survives_a_discovery_restart(
     wait_until(lambda: status_of(discovery.url, "example-r") == "passing", timeout_s=10)
     wait_until(
         lambda: (
-            httpx.get(f"{discovery.url}/instances/example-r").json()["capabilities_status"] == "ok"
+            httpx.get(f"{discovery.url}/instances/example-r", auth=ADMIN).json()[
+                "capabilities_status"
+            ]
+            == "ok"
         ),
         timeout_s=10,
     )
-    before = httpx.get(f"{discovery.url}/instances/example-r").json()
+    before = httpx.get(f"{discovery.url}/instances/example-r", auth=ADMIN).json()
 
     discovery.kill()
     restarted = start_discovery(port=discovery.port, **slow)
-    after = httpx.get(f"{restarted.url}/instances/example-r").json()
+    after = httpx.get(f"{restarted.url}/instances/example-r", auth=ADMIN).json()
     for field in ("name", "base_url", "version", "tags", "registered_at", "capabilities_count"):
         assert after[field] == before[field], field
     assert after["tags"] == ["docs"]
-    spec = httpx.get(f"{restarted.url}/services/example/openapi").json()
+    spec = httpx.get(f"{restarted.url}/services/example/openapi", auth=ADMIN).json()
     assert "/items/{item_id}" in spec["paths"]
     # The instance's heartbeats reach the new process and keep it passing.
     beat = after["last_heartbeat"]
     wait_until(
-        lambda: httpx.get(f"{restarted.url}/instances/example-r").json()["last_heartbeat"] != beat,
+        lambda: (
+            httpx.get(f"{restarted.url}/instances/example-r", auth=ADMIN).json()["last_heartbeat"]
+            != beat
+        ),
         timeout_s=5,
     )
     wait_until(lambda: status_of(restarted.url, "example-r") == "passing", timeout_s=5)
     assert (
-        httpx.get(f"{restarted.url}/instances/example-r").json()["registered_at"]
+        httpx.get(f"{restarted.url}/instances/example-r", auth=ADMIN).json()["registered_at"]
         == (before["registered_at"])
     )
 
@@ -121,27 +139,32 @@ def test_two_replicas_give_one_deregistered_event_per_expiry(
 ) -> None:
     # Reap as often as possible on both replicas, so they race for every transition; three
     # lapses at once must not look like a mass failure here (share 1 never triggers).
-    fast = {"ECO_DISCOVERY_REAP_INTERVAL_S": "0.01", "ECO_DISCOVERY_SELF_PRESERVATION_SHARE": "1"}
+    fast = {
+        "ECO_DISCOVERY_REAP_INTERVAL_S": "0.01",
+        "ECO_DISCOVERY_SELF_PRESERVATION_SHARE": "1",
+        "ECO_DISCOVERY_DEREGISTER_CRITICAL_AFTER_S": "3",
+    }
     one = start_discovery(**fast)
     two = start_discovery(**fast)
     ids = [f"short-{i}" for i in range(3)]
-    for n, instance_id in enumerate(ids):
-        response = httpx.post(
-            f"{(one, two)[n % 2].url}/instances",
-            json={
-                "name": "short",
-                "instance_id": instance_id,
-                "base_url": one.url,  # probes pass; only the lease decides
-                "ttl_s": 0.5,
-            },
-        )
-        assert response.status_code == 201
-    # Both replicas answer the same.
-    assert len(httpx.get(f"{two.url}/services/short").json()["instances"]) == 3
-    assert len(httpx.get(f"{one.url}/services/short").json()["instances"]) == 3
+    with httpx.Client(headers=bearer("discovery")) as http:
+        for n, instance_id in enumerate(ids):
+            response = http.post(
+                f"{(one, two)[n % 2].url}/instances",
+                json={
+                    "name": "short",
+                    "instance_id": instance_id,
+                    "base_url": one.url,  # probes pass; only the lease decides
+                    "ttl_s": 0.5,
+                },
+            )
+            assert response.status_code == 201
+        # Both replicas answer the same (lapsed or not, within the grace period).
+        assert len(http.get(f"{two.url}/services/short").json()["instances"]) == 3
+        assert len(http.get(f"{one.url}/services/short").json()["instances"]) == 3
     for instance_id in ids:
         wait_until(lambda i=instance_id: status_of(one.url, i) is None, timeout_s=8)
-    assert httpx.get(f"{two.url}/services/short").status_code == 404
+    assert httpx.get(f"{two.url}/services/short", auth=ADMIN).status_code == 404
 
     gone = bus_events("service.deregistered")
     for instance_id in ids:
@@ -154,5 +177,5 @@ def test_two_replicas_give_one_deregistered_event_per_expiry(
         ]
         assert len(critical) == 1, critical
     # Each replica is listed with its own lease.
-    names = {s["name"]: s for s in httpx.get(f"{one.url}/services").json()["services"]}
+    names = {s["name"]: s for s in httpx.get(f"{one.url}/services", auth=ADMIN).json()["services"]}
     assert names["discovery"]["instances"] == 2

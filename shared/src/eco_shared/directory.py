@@ -7,6 +7,10 @@ instances registers, changes health or leaves; while the feed is connected cache
 are kept longer (`watch_cache_ttl_s`), since a change would have been announced. The feed
 reconnects by itself when discovery restarts; an unexpected error is logged and the watch
 starts over, so the directory falls back to short-lived answers, never to stale ones.
+
+Lookups go through the `ServiceClient` naming `service="discovery"`, so they carry this
+service's token for discovery (`discovery:read`); the feed, held on a client of its own,
+takes its token from the same source and fetches a fresh one after a 401.
 """
 
 from __future__ import annotations
@@ -174,6 +178,12 @@ class ServiceDirectory:
         else:
             self.invalidate()
 
+    async def _auth_header(self) -> dict[str, str]:
+        """The Authorization header for discovery (none when the client has no tokens)."""
+        if self.client.tokens is None:
+            return {}
+        return {"Authorization": f"Bearer {await self.client.tokens.token_for('discovery')}"}
+
     async def _watch(self) -> None:
         last_id: str | None = None
         delay = 0.2
@@ -184,9 +194,12 @@ class ServiceDirectory:
             while True:
                 headers = {"Last-Event-ID": last_id} if last_id else {}
                 try:
+                    headers.update(await self._auth_header())
                     async with http.stream(
                         "GET", f"{self.discovery_url}/watch", headers=headers
                     ) as response:
+                        if response.status_code == 401 and self.client.tokens is not None:
+                            self.client.tokens.forget("discovery")
                         if response.status_code != 200:
                             raise httpx.HTTPStatusError(
                                 f"watch answered {response.status_code}",
@@ -209,7 +222,7 @@ class ServiceDirectory:
                                     sse.id, sse.event, payload if isinstance(payload, dict) else {}
                                 )
                             )
-                except (httpx.HTTPError, OSError) as exc:
+                except (httpx.HTTPError, OSError, ServiceCallError) as exc:
                     log.debug("directory_watch_disconnected", error=str(exc))
                 finally:
                     self._connected.clear()

@@ -1,9 +1,10 @@
 """Self-registration with discovery: register, heartbeat at a third of the lease, deregister.
 
 When discovery is down the service still starts and this keeps retrying in the background;
-a heartbeat answered with 404 (discovery lost the record) or 409 (the record is another
-registration's) registers again. The loop is supervised: an unexpected error is logged and
-the loop starts over (registering afresh) instead of ending in silence.
+a heartbeat names the registration's `generation` (the one the registration answered
+with), and one answered with 404 (discovery lost the record) or 409 (the record is another
+registration's) registers again. The loop is supervised: an unexpected error is logged
+and the loop starts over (registering afresh) instead of ending in silence.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import httpx
 import structlog
 
 from eco_shared.http import ServiceCallError, ServiceClient
+from eco_shared.http._client import Tokens
 from eco_shared.settings import ServiceSettings
 from eco_shared.supervise import start_supervised
 
@@ -33,19 +35,26 @@ class Registrar:
         meta: dict[str, Any] | None = None,
         retry_initial_s: float = 0.5,
         retry_max_s: float = 5.0,
+        tokens: Tokens | None = None,
     ) -> None:
         self.settings = settings
         # Its own client by default: the control plane retries on its own schedule, and a
         # breaker held open for 30 s would delay registration long after discovery is back.
         self._owns_client = client is None
         self.client = client or ServiceClient(
-            service_name=settings.service_name, retries=1, timeout=2.0, reset_timeout_s=retry_max_s
+            service_name=settings.service_name,
+            retries=1,
+            timeout=2.0,
+            reset_timeout_s=retry_max_s,
+            tokens=tokens,
         )
         self.meta = meta or {}
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
         self.registered = asyncio.Event()
         self.registrations = 0
+        # the current registration's generation (discovery's answer): heartbeats name it
+        self.generation: int | None = None
         self.last_error: str | None = None
         self.ttl_s = settings.lease_ttl_s
         self._task: asyncio.Task[None] | None = None
@@ -97,6 +106,7 @@ class Registrar:
                     await asyncio.wait_for(
                         self.client.delete(
                             f"{self.discovery_url}/instances/{self.instance_id}",
+                            params=self._generation_param(),
                             service="discovery",
                             operation="deregister",
                         ),
@@ -127,20 +137,31 @@ class Registrar:
             self.last_error = f"HTTP {response.status_code}: {response.text[:200]}"
             return False
         try:
-            self.ttl_s = float(response.json().get("ttl_s", self.settings.lease_ttl_s))
-        except (ValueError, AttributeError):
+            lease = response.json()
+            self.ttl_s = float(lease.get("ttl_s", self.settings.lease_ttl_s))
+            generation = lease.get("generation")
+            self.generation = int(generation) if generation is not None else None
+        except (ValueError, AttributeError, TypeError):
             self.ttl_s = self.settings.lease_ttl_s
+            self.generation = None
         self.registrations += 1
         self.last_error = None
         self.registered.set()
-        log.info("registered", instance_id=self.instance_id, ttl_s=self.ttl_s)
+        log.info(
+            "registered", instance_id=self.instance_id, ttl_s=self.ttl_s, generation=self.generation
+        )
         return True
 
+    def _generation_param(self) -> dict[str, str]:
+        return {"generation": str(self.generation)} if self.generation is not None else {}
+
     async def heartbeat(self) -> bool:
-        """Renew the lease once; re-register when discovery no longer knows us."""
+        """Renew the lease once; re-register when discovery no longer knows this
+        registration (404: no record; 409: another generation holds the id)."""
         try:
             response = await self.client.put(
                 f"{self.discovery_url}/instances/{self.instance_id}/heartbeat",
+                params=self._generation_param(),
                 service="discovery",
                 operation="heartbeat",
             )
@@ -156,7 +177,7 @@ class Registrar:
             self.registered.clear()
             return await self.register()
         if response.status_code >= 400:
-            self.last_error = f"HTTP {response.status_code}"
+            self.last_error = f"HTTP {response.status_code}: {response.text[:200]}"
             return False
         return True
 

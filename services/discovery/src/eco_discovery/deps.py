@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from eco_discovery.service import DiscoveryService
+from eco_discovery.service.issuer import Issuer, IssuerKeys, KeyManager
 from eco_discovery.settings import DiscoverySettings
 from eco_discovery.state import Resources
 from eco_shared.deps import (
@@ -22,6 +23,9 @@ __all__ = [
     "BusDep",
     "DiscoveryDep",
     "HttpDep",
+    "IssuerDep",
+    "IssuerKeysDep",
+    "KeysDep",
     "RedisDep",
     "ResourcesDep",
     "SettingsDep",
@@ -38,3 +42,23 @@ def get_discovery(resources: ResourcesDep) -> DiscoveryService:
 
 
 DiscoveryDep = Annotated[DiscoveryService, Depends(get_discovery)]
+
+
+def get_issuer(resources: ResourcesDep) -> Issuer:
+    """The token issuer."""
+    return resources.issuer
+
+
+def get_keys(resources: ResourcesDep) -> KeyManager:
+    """The API key manager."""
+    return resources.keys
+
+
+def get_signing_keys(resources: ResourcesDep) -> IssuerKeys:
+    """The issuer's signing keys."""
+    return resources.signing_keys
+
+
+IssuerDep = Annotated[Issuer, Depends(get_issuer)]
+KeysDep = Annotated[KeyManager, Depends(get_keys)]
+IssuerKeysDep = Annotated[IssuerKeys, Depends(get_signing_keys)]

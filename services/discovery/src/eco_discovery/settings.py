@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from eco_shared.auth import MalformedKey, parse_key
 from eco_shared.settings import ServiceSettings
 
 
@@ -41,6 +42,52 @@ class DiscoverySettings(ServiceSettings):
     max_meta_bytes: int = Field(default=4096, ge=0)
     watch_block_ms: int = Field(default=1000, ge=10, le=4000)
     watch_ping_s: float = Field(default=15.0, gt=0, le=300)
+
+    # the issuer (DESIGN.md "Identity and access")
+    auth_bootstrap_key: SecretStr | None = Field(
+        default=None,
+        description="The admin API key made sure of at start (default: `<auth dir>/admin.key`).",
+        validation_alias=AliasChoices("ECO_AUTH_BOOTSTRAP_KEY", "auth_bootstrap_key"),
+    )
+    auth_k8s_jwks_url: str | None = Field(
+        default=None,
+        description="The cluster's JWKS: Kubernetes service-account tokens are accepted.",
+        validation_alias=AliasChoices("ECO_AUTH_K8S_JWKS_URL", "auth_k8s_jwks_url"),
+    )
+    auth_k8s_issuer: str | None = Field(
+        default=None,
+        description="The `iss` of the cluster's service-account tokens.",
+        validation_alias=AliasChoices("ECO_AUTH_K8S_ISSUER", "auth_k8s_issuer"),
+    )
+    auth_k8s_audience: str = Field(
+        default="eco",
+        description="The `aud` service-account tokens must carry.",
+        validation_alias=AliasChoices("ECO_AUTH_K8S_AUDIENCE", "auth_k8s_audience"),
+    )
+    auth_k8s_namespaces: list[str] = Field(
+        default_factory=list,
+        description="Only these namespaces' service accounts (default: any).",
+        validation_alias=AliasChoices("ECO_AUTH_K8S_NAMESPACES", "auth_k8s_namespaces"),
+    )
+    grant_ttl_s: float = Field(
+        default=86400.0, gt=0, le=7 * 86400, description="How long a run grant lasts."
+    )
+
+    @field_validator("auth_bootstrap_key")
+    @classmethod
+    def _bootstrap_key_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                parse_key(value.get_secret_value().strip())
+            except MalformedKey as exc:
+                raise ValueError(f"ECO_AUTH_BOOTSTRAP_KEY is not an API key: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _k8s_complete(self) -> DiscoverySettings:
+        if bool(self.auth_k8s_jwks_url) != bool(self.auth_k8s_issuer):
+            raise ValueError("ECO_AUTH_K8S_JWKS_URL and ECO_AUTH_K8S_ISSUER go together")
+        return self
 
     @property
     def window_s(self) -> float:

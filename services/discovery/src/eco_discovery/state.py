@@ -1,4 +1,5 @@
-"""What discovery's lifespan opens: the repositories, the probe client and the service."""
+"""What discovery's lifespan opens: the repositories, the probe client, the service and
+the issuer."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import httpx
 
 from eco_discovery.repository import CapabilityStore, EventFeed, Registry
 from eco_discovery.service import DiscoveryService
+from eco_discovery.service.issuer import Issuer, IssuerKeys, KeyManager
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,3 +21,7 @@ class Resources:
     events: EventFeed
     probe_client: httpx.AsyncClient
     discovery: DiscoveryService
+    # the issuer (its own modules: it could move to a service of its own)
+    issuer: Issuer
+    keys: KeyManager
+    signing_keys: IssuerKeys

@@ -8,13 +8,16 @@ from typing import Any
 import httpx
 
 from eco_shared.testing import wait_until
+from eco_shared.testing.auth import TestAuth
 from eco_shared.testing.servers import ThreadedServer
+
+ADMIN = TestAuth("discovery")  # an admin user's tokens, minted per request
 
 
 def register(url: str, name: str, instance_id: str) -> None:
     # Its own URL answers the probe, so no health change muddies the feed.
     body = {"name": name, "instance_id": instance_id, "base_url": url}
-    assert httpx.post(f"{url}/instances", json=body).status_code == 201
+    assert httpx.post(f"{url}/instances", json=body, auth=ADMIN).status_code == 201
 
 
 def registered(feed: Any) -> list[str]:

@@ -13,6 +13,14 @@ from pydantic import BaseModel, Field, field_validator
 
 from eco_shared.adapters._base import BaseServiceAdapter, operation
 from eco_shared.capabilities import Capability
+from eco_shared.models.discovery_auth import (
+    KeyCreate,
+    KeyCreated,
+    KeyList,
+    KeyPublic,
+    KeyRotate,
+    WhoAmI,
+)
 
 Status = Literal["passing", "warning", "critical"]
 CapabilitiesStatus = Literal["pending", "ok", "error"]
@@ -79,6 +87,9 @@ class Lease(BaseModel):
     lease_expires_at: str
     status: Status
     created: bool = False
+    generation: int = Field(
+        description="This registration's generation: heartbeats name it (`?generation=`)."
+    )
 
 
 class Check(BaseModel):
@@ -101,6 +112,10 @@ class InstancePublic(InstanceBase):
     capabilities_status: CapabilitiesStatus
     capabilities_error: str | None = None
     capabilities_count: int = 0
+    owner: str | None = Field(
+        default=None, description="The principal that registered the instance (its id's owner)."
+    )
+    generation: int | None = Field(default=None, description="The current registration.")
 
 
 class ServiceSummary(BaseModel):
@@ -154,25 +169,28 @@ class DiscoveryAdapter(BaseServiceAdapter):
         )
         return Lease.model_validate(response.json())
 
-    @operation("PUT", "/instances/{instance_id}/heartbeat", response=Lease)
-    async def heartbeat(self, instance_id: str) -> Lease:
-        """Renew an instance's lease (AdapterError 404 when discovery lost it)."""
+    @operation("PUT", "/instances/{instance_id}/heartbeat", query=("generation",), response=Lease)
+    async def heartbeat(self, instance_id: str, generation: int) -> Lease:
+        """Renew one registration's lease (AdapterError 404 when discovery lost it, 409 when
+        another registration holds the id: register again)."""
         response = await self._request(
             "PUT",
             "/instances/{instance_id}/heartbeat",
             operation="heartbeat",
             path_params={"instance_id": instance_id},
+            params={"generation": generation},
         )
         return Lease.model_validate(response.json())
 
-    @operation("DELETE", "/instances/{instance_id}")
-    async def deregister(self, instance_id: str) -> None:
-        """Remove an instance."""
+    @operation("DELETE", "/instances/{instance_id}", query=("generation",))
+    async def deregister(self, instance_id: str, generation: int | None = None) -> None:
+        """Remove an instance (only that registration, with `generation`)."""
         await self._request(
             "DELETE",
             "/instances/{instance_id}",
             operation="deregister",
             path_params={"instance_id": instance_id},
+            params={"generation": generation} if generation is not None else None,
         )
 
     @operation("GET", "/instances/{instance_id}", response=InstancePublic)
@@ -240,3 +258,63 @@ class DiscoveryAdapter(BaseServiceAdapter):
             "GET", "/capabilities", operation="search_capabilities", params=params
         )
         return CapabilityPage.model_validate(response.json())
+
+    # -- the issuer ----------------------------------------------------------------------
+
+    @operation("GET", "/auth/whoami", response=WhoAmI)
+    async def whoami(self) -> WhoAmI:
+        """The caller's principal, as its token for discovery says it."""
+        response = await self._request("GET", "/auth/whoami", operation="whoami")
+        return WhoAmI.model_validate(response.json())
+
+    @operation("POST", "/auth/keys", body=True, response=KeyCreated)
+    async def create_key(self, key: KeyCreate) -> KeyCreated:
+        """A new API key for the caller; `.key` is its secret, shown this once."""
+        response = await self._request(
+            "POST",
+            "/auth/keys",
+            operation="create_key",
+            json=key.model_dump(mode="json", exclude_none=True),
+        )
+        return KeyCreated.model_validate(response.json())
+
+    @operation("GET", "/auth/keys", query=("include_revoked",), response=KeyList)
+    async def list_keys(self, *, include_revoked: bool = False) -> KeyList:
+        """The caller's keys (every key for an admin); never a secret."""
+        response = await self._request(
+            "GET",
+            "/auth/keys",
+            operation="list_keys",
+            params={"include_revoked": str(include_revoked).lower()},
+        )
+        return KeyList.model_validate(response.json())
+
+    @operation("GET", "/auth/keys/{key_id}", response=KeyPublic)
+    async def get_key(self, key_id: str) -> KeyPublic:
+        """One of the caller's keys (AdapterError 404 for another's, or a revoked one)."""
+        response = await self._request(
+            "GET", "/auth/keys/{key_id}", operation="get_key", path_params={"key_id": key_id}
+        )
+        return KeyPublic.model_validate(response.json())
+
+    @operation("POST", "/auth/keys/{key_id}/rotate", body=True, response=KeyCreated)
+    async def rotate_key(self, key_id: str, *, grace_s: float = 0) -> KeyCreated:
+        """A new secret for the key; the old one keeps working for `grace_s`."""
+        response = await self._request(
+            "POST",
+            "/auth/keys/{key_id}/rotate",
+            operation="rotate_key",
+            path_params={"key_id": key_id},
+            json=KeyRotate(grace_s=grace_s).model_dump(),
+        )
+        return KeyCreated.model_validate(response.json())
+
+    @operation("DELETE", "/auth/keys/{key_id}")
+    async def revoke_key(self, key_id: str) -> None:
+        """Revoke a key, at once and for every service."""
+        await self._request(
+            "DELETE",
+            "/auth/keys/{key_id}",
+            operation="revoke_key",
+            path_params={"key_id": key_id},
+        )

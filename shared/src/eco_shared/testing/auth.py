@@ -14,6 +14,7 @@ import os
 import tempfile
 from collections.abc import Generator, Iterable
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import httpx
 from fastapi import FastAPI, HTTPException, Request
@@ -21,6 +22,7 @@ from fastapi import FastAPI, HTTPException, Request
 from eco_shared.auth import (
     ADMIN,
     AuthMaterial,
+    SigningKey,
     ensure_material,
     mint,
     service_subject,
@@ -42,6 +44,20 @@ def session_material() -> AuthMaterial:
     return material
 
 
+_keys_cache: dict[Path, tuple[float, SigningKey]] = {}
+
+
+def _current_key(material: AuthMaterial) -> SigningKey:
+    """The session's current signing key, read again only when its file changes."""
+    path = material.signing_keys_path
+    mtime = path.stat().st_mtime
+    cached = _keys_cache.get(path)
+    if cached is None or cached[0] != mtime:
+        cached = (mtime, material.signing_keys().current)
+        _keys_cache[path] = cached
+    return cached[1]
+
+
 def token(
     audience: str,
     scopes: Iterable[str] = (ADMIN,),
@@ -51,7 +67,7 @@ def token(
     **claims: object,
 ) -> str:
     """A token for `audience`, as the issuer would mint it."""
-    key = session_material().signing_keys().current
+    key = _current_key(session_material())
     return mint(
         key,
         subject=subject,
@@ -117,8 +133,8 @@ def add_token_route(app: FastAPI) -> None:
 
     @app.post("/auth/token")
     async def issue(request: Request) -> dict[str, object]:
-        form = await request.form()
-        name = str(form.get("client_id", ""))
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        name = form.get("client_id", "")
         if form.get("client_secret") != session_material().client_secret(name):
             raise HTTPException(401, "invalid_client")
         if form.get("audience") != "discovery":

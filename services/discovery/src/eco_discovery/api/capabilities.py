@@ -9,9 +9,12 @@ from fastapi import APIRouter, Query
 from eco_discovery.api._problems import REDIS_DOWN
 from eco_discovery.deps import DiscoveryDep
 from eco_discovery.models import NAME_PATTERN, CapabilityPage
+from eco_shared.auth import require
 from eco_shared.problems import problem_responses
 
-router = APIRouter(prefix="/capabilities", tags=["capabilities"])
+router = APIRouter(
+    prefix="/capabilities", tags=["capabilities"], dependencies=[require("discovery:read")]
+)
 
 
 @router.get(

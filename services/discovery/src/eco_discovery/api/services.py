@@ -9,9 +9,10 @@ from fastapi import APIRouter, Path, Query, Response
 from eco_discovery.api._problems import REDIS_DOWN
 from eco_discovery.deps import DiscoveryDep
 from eco_discovery.models import ServiceInstances, ServiceList
+from eco_shared.auth import require
 from eco_shared.problems import problem_responses
 
-router = APIRouter(prefix="/services", tags=["services"])
+router = APIRouter(prefix="/services", tags=["services"], dependencies=[require("discovery:read")])
 
 # No pattern on lookups: a name that could never be registered is simply not found (404).
 ServiceName = Annotated[str, Path(min_length=1, max_length=64)]

@@ -18,9 +18,10 @@ from eco_discovery.api._problems import REDIS_DOWN
 from eco_discovery.deps import DiscoveryDep, SettingsDep
 from eco_discovery.models import NAME_PATTERN
 from eco_discovery.service import Change
+from eco_shared.auth import require
 from eco_shared.problems import problem_responses
 
-router = APIRouter(prefix="/watch", tags=["watch"])
+router = APIRouter(prefix="/watch", tags=["watch"], dependencies=[require("discovery:read")])
 
 STREAM_ID = r"^(0|\d{1,20}-\d{1,20}|\d{1,20})$"
 

@@ -12,25 +12,34 @@ Layout (every key under `settings.key("discovery:")`):
 - `recent_lapses`  sorted set id -> lapse time, the self-preservation window
 - `state`          hash: self-preservation flag and counters
 - `lock:{name}`    the probe round's lock (SET NX PX)
+- `generation`     the counter registrations take their generation from
 
 Every transition (register, heartbeat, check result, lapse, eviction) is one script, so
 whichever replica runs it sees the before and after atomically and only the replica that
 made a change announces it: one lapse gives exactly one event however many reapers run.
 Scripts take the Redis server's clock (`TIME`), so replicas with skewed clocks agree.
 
+Each record also holds its `owner` (the subject whose token registered it: an id never
+changes name or owner) and its `generation` (from the `generation` counter, new at every
+registration; a heartbeat must name the current one).
+
 `Registry` holds instances and leases, `CapabilityStore` what was read from their OpenAPI
-documents, `EventFeed` reads the `eco.events` stream for the watch feed.
+documents, `EventFeed` reads the `eco.events` stream for the watch feed, `KeyStore` the
+issuer's API keys and run grants (under `auth:`, beside discovery's keys).
 """
 
 from eco_discovery.repository._capabilities import CapabilityStore
 from eco_discovery.repository._events import EventFeed
+from eco_discovery.repository._keys import KeyStore
 from eco_discovery.repository._registry import Registry
 from eco_discovery.repository._types import (
     INSTANCE_FIELDS,
     HeartbeatResult,
+    IdentityConflict,
     ReapResult,
     RegisterResult,
     RegistryFull,
+    StaleGeneration,
     Transition,
     ms_to_iso,
 )
@@ -40,10 +49,13 @@ __all__ = [
     "CapabilityStore",
     "EventFeed",
     "HeartbeatResult",
+    "IdentityConflict",
+    "KeyStore",
     "ReapResult",
     "RegisterResult",
     "Registry",
     "RegistryFull",
+    "StaleGeneration",
     "Transition",
     "ms_to_iso",
 ]

@@ -11,9 +11,11 @@ from eco_discovery.repository import _scripts
 from eco_discovery.repository._types import (
     INSTANCE_FIELDS,
     HeartbeatResult,
+    IdentityConflict,
     ReapResult,
     RegisterResult,
     RegistryFull,
+    StaleGeneration,
     Transition,
     record_of,
 )
@@ -59,8 +61,11 @@ class Registry:
         meta: dict[str, Any],
         ttl_ms: int,
         max_instances: int,
+        owner: str,
     ) -> RegisterResult:
-        """Create or refresh an instance record and its lease."""
+        """Create or refresh an instance record and its lease, as a new generation.
+
+        IdentityConflict when the id is bound to another name or owner."""
         raw = await self._register(
             args=[
                 self.base,
@@ -72,30 +77,45 @@ class Registry:
                 json.dumps(meta, separators=(",", ":")),
                 ttl_ms,
                 max_instances,
+                owner,
             ]
         )
-        if int(raw[0]) == -1:
+        code = int(raw[0])
+        if code == -1:
             raise RegistryFull
+        if code in (-2, -3):
+            raise IdentityConflict("name" if code == -2 else "owner", as_text(raw[1]))
         return RegisterResult(
-            created=bool(int(raw[0])),
+            created=bool(code),
             changed=bool(int(raw[1])),
             old_status=as_text(raw[2]),
             status=as_text(raw[3]),
             lease_expires_ms=int(raw[4]),
+            generation=int(raw[5]),
         )
 
-    async def heartbeat(self, instance_id: str) -> HeartbeatResult | None:
-        """Renew a lease; None when the instance is unknown."""
-        raw = await self._heartbeat(args=[self.base, instance_id])
+    async def heartbeat(self, instance_id: str, generation: int) -> HeartbeatResult | None:
+        """Renew the lease of one registration; None when the instance is unknown,
+        StaleGeneration when the instance is registered under another generation."""
+        raw = await self._heartbeat(args=[self.base, instance_id, str(generation)])
         if raw is None:
             return None
+        if raw[0] == -1:
+            raise StaleGeneration(as_text(raw[1]))
         return HeartbeatResult(as_text(raw[0]), as_text(raw[1]), int(raw[2]), int(raw[3]))
 
-    async def deregister(self, instance_id: str) -> Transition | None:
-        """Remove an instance and everything stored for it; None when unknown."""
-        raw = await self._deregister(args=[self.base, instance_id])
+    async def deregister(
+        self, instance_id: str, generation: int | None = None
+    ) -> Transition | None:
+        """Remove an instance and everything stored for it; None when unknown.
+
+        With `generation`, only that registration (StaleGeneration otherwise)."""
+        wanted = "" if generation is None else str(generation)
+        raw = await self._deregister(args=[self.base, instance_id, wanted])
         if raw is None:
             return None
+        if raw[0] == -1:
+            raise StaleGeneration(as_text(raw[1]))
         return _gone([instance_id, *raw])
 
     async def record_check(

@@ -36,24 +36,22 @@ local function forget(id)
 end
 """
 
-# ARGV: base, id, name, base_url, version, tags, meta, ttl_ms, max_instances
+# ARGV: base, id, name, base_url, version, tags, meta, ttl_ms, max_instances, owner
+# An id stays bound to the name and owner that first registered it ({-2, name}, {-3, owner});
+# every registration gets a new generation (one counter for all), which heartbeats must name.
 REGISTER = (
     PRELUDE
     + """
 local id, name, url, version = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local ttl = tonumber(ARGV[8])
+local ttl, owner = tonumber(ARGV[8]), ARGV[10]
 local k = ikey(id)
 local existed = redis.call('EXISTS', k) == 1
 local changed = 0
 if existed then
-  local v = redis.call('HMGET', k, 'name', 'version', 'base_url')
-  if v[1] ~= name then
-    redis.call('SREM', base .. 'name:' .. v[1], id)
-    if redis.call('SCARD', base .. 'name:' .. v[1]) == 0 then
-      redis.call('SREM', base .. 'names', v[1])
-    end
-  end
-  if v[1] ~= name or v[2] ~= version or v[3] ~= url then
+  local v = redis.call('HMGET', k, 'name', 'version', 'base_url', 'owner')
+  if v[1] ~= name then return {-2, v[1]} end
+  if v[4] and v[4] ~= owner then return {-3, v[4]} end
+  if v[2] ~= version or v[3] ~= url then
     changed = 1
     redis.call('HSET', k, 'caps_status', 'pending', 'caps_requested_at', now)
   end
@@ -64,9 +62,11 @@ else
     'check_output', 'registered; not probed yet', 'check_time', now,
     'caps_status', 'pending', 'caps_requested_at', now)
 end
+local generation = redis.call('INCR', base .. 'generation')
 redis.call('HSET', k, 'name', name, 'instance_id', id, 'base_url', url, 'version', version,
   'tags', ARGV[6], 'meta', ARGV[7], 'ttl_ms', ttl, 'updated_at', now,
-  'last_heartbeat', now, 'lease_expires_at', now + ttl, 'lease', 'alive')
+  'last_heartbeat', now, 'lease_expires_at', now + ttl, 'lease', 'alive',
+  'owner', owner, 'generation', generation)
 redis.call('HDEL', k, 'critical_since')
 redis.call('ZADD', base .. 'leases', now + ttl, id)
 redis.call('ZREM', base .. 'expired', id)
@@ -74,17 +74,19 @@ redis.call('SADD', base .. 'instances', id)
 redis.call('SADD', base .. 'names', name)
 redis.call('SADD', base .. 'name:' .. name, id)
 local s = restatus(k)
-return {existed and 0 or 1, changed, s[1], s[2], now + ttl}
+return {existed and 0 or 1, changed, s[1], s[2], now + ttl, generation}
 """
 )
 
-# ARGV: base, id
+# ARGV: base, id, generation: {-1, current generation} when it is another registration's
 HEARTBEAT = (
     PRELUDE
     + """
 local id = ARGV[2]
 local k = ikey(id)
 if redis.call('EXISTS', k) == 0 then return false end
+local current = redis.call('HGET', k, 'generation') or ''
+if current ~= ARGV[3] then return {-1, current} end
 local ttl = tonumber(redis.call('HGET', k, 'ttl_ms'))
 redis.call('HSET', k, 'last_heartbeat', now, 'lease_expires_at', now + ttl, 'lease', 'alive')
 redis.call('HDEL', k, 'critical_since')
@@ -95,13 +97,17 @@ return {s[1], s[2], now + ttl, ttl}
 """
 )
 
-# ARGV: base, id
+# ARGV: base, id, generation ('' for any): {-1, current generation} when it is another's
 DEREGISTER = (
     PRELUDE
     + """
 local id = ARGV[2]
 local k = ikey(id)
 if redis.call('EXISTS', k) == 0 then return false end
+if ARGV[3] ~= '' then
+  local current = redis.call('HGET', k, 'generation') or ''
+  if current ~= ARGV[3] then return {-1, current} end
+end
 local v = redis.call('HMGET', k, 'name', 'base_url', 'status')
 forget(id)
 return v

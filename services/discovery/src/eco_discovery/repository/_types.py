@@ -31,6 +31,8 @@ INSTANCE_FIELDS = (
     "caps_requested_at",
     "caps_time",
     "caps_version",
+    "owner",
+    "generation",
 )
 
 
@@ -57,6 +59,7 @@ class RegisterResult:
     old_status: str
     status: str
     lease_expires_ms: int
+    generation: int
 
 
 @dataclass(frozen=True)
@@ -88,3 +91,20 @@ class ReapResult:
 
 class RegistryFull(Exception):
     """`max_instances` are registered already."""
+
+
+class IdentityConflict(Exception):
+    """The instance id is bound to another name or owner (`field`, and what it holds)."""
+
+    def __init__(self, field: str, current: str) -> None:
+        super().__init__(f"the instance's {field} is {current!r}")
+        self.field = field
+        self.current = current
+
+
+class StaleGeneration(Exception):
+    """The heartbeat (or deregistration) names another registration than the current one."""
+
+    def __init__(self, current: str) -> None:
+        super().__init__(f"the current registration is generation {current or 'unknown'}")
+        self.current = current

@@ -17,6 +17,7 @@ from eco_discovery.service._instances import Instances
 from eco_discovery.service._leases import OwnLease, Reaper
 from eco_discovery.service._probing import Prober
 from eco_discovery.service._watch import Watch
+from eco_discovery.service.issuer import Audit
 from eco_discovery.settings import DiscoverySettings
 from eco_shared.bus import EventBus
 from eco_shared.problems import ProblemError
@@ -39,7 +40,9 @@ class DiscoveryService:
         self.settings = settings
         self.owner = settings.instance_id or "discovery"
         announcer = Announcer(bus)
-        self.instances = Instances(settings, registry, announcer, self._refresh_later)
+        self.audit = Audit(bus)
+        self.instances = Instances(settings, registry, announcer, self._refresh_later, self.audit)
+        self.registry = registry
         self.catalog = Catalog(registry, capabilities)
         self.watch = Watch(events)
         self.prober = Prober(settings, registry, capabilities, announcer, probe_client, self.owner)
@@ -67,6 +70,11 @@ class DiscoveryService:
         # Already gone (404) or Redis down: nothing left to remove.
         with contextlib.suppress(RedisError, OSError, ProblemError):
             await self.own_lease.leave()
+
+    async def lease_of(self, instance_id: str) -> str | None:
+        """The service name an instance is registered under (None: not registered)."""
+        record = await self.registry.record(instance_id)
+        return record.get("name") if record is not None else None
 
     def _refresh_later(self, instance_id: str) -> None:
         self._spawn(self.prober.refresh_instance(instance_id))

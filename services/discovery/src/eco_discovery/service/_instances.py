@@ -1,4 +1,11 @@
-"""Registration, renewal and removal of instances: the lease operations behind `/instances`."""
+"""Registration, renewal and removal of instances: the lease operations behind `/instances`.
+
+Registry integrity: a principal registers, renews and removes only instances of a name it
+holds `discovery:register:<name>` for; an instance id stays bound to the name and owner
+that registered it (409 otherwise); a heartbeat renews only the registration whose
+generation it names (409 otherwise: the registrar registers afresh). Only an admin removes
+or renews another principal's instance. Every refusal is an audit event.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +15,20 @@ from collections.abc import Callable
 import structlog
 
 from eco_discovery.models import InstanceCreate, InstancePublic, Lease
-from eco_discovery.repository import Registry, RegistryFull, Transition, ms_to_iso
+from eco_discovery.repository import (
+    IdentityConflict,
+    Registry,
+    RegistryFull,
+    StaleGeneration,
+    Transition,
+    ms_to_iso,
+)
 from eco_discovery.service._events import Announcer
 from eco_discovery.service._views import to_public
+from eco_discovery.service.issuer import Audit
 from eco_discovery.settings import DiscoverySettings
-from eco_shared.problems import NotFound, ProblemError, ValidationProblem
+from eco_shared.auth import ADMIN, InsufficientScope, Principal
+from eco_shared.problems import Conflict, NotFound, ProblemError, ValidationProblem
 
 log = structlog.get_logger(__name__)
 
@@ -21,6 +37,20 @@ def unknown_instance(instance_id: str) -> NotFound:
     """404 for an id discovery does not know (a registrar registers afresh on it)."""
     return NotFound(
         "Instance", instance_id, detail=f"No instance with id {instance_id!r} is registered."
+    )
+
+
+def register_scope(name: str) -> str:
+    """The scope that lets a principal keep instances of service `name` registered."""
+    return f"discovery:register:{name}"
+
+
+def stale(instance_id: str, generation: int | None, exc: StaleGeneration) -> Conflict:
+    return Conflict(
+        f"Generation {generation} is not the current registration of instance "
+        f"{instance_id!r}; register again.",
+        title="Another registration",
+        current_generation=int(exc.current) if exc.current.isdigit() else None,
     )
 
 
@@ -33,12 +63,53 @@ class Instances:
         registry: Registry,
         announcer: Announcer,
         on_changed: Callable[[str], None],
+        audit: Audit,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.announcer = announcer
         # Called with the id of a new or changed registration: probe it and read its spec.
         self.on_changed = on_changed
+        self.audit = audit
+
+    async def _refuse(
+        self, action: str, caller: Principal, instance_id: str, name: str, reason: str
+    ) -> None:
+        await self.audit.record(
+            "registration.refused",
+            {
+                "action": action,
+                "instance_id": instance_id,
+                "name": name,
+                "by": caller.subject,
+                "acting_chain": caller.acting_chain(),
+                "reason": reason,
+            },
+        )
+
+    async def _may_register(
+        self, caller: Principal, action: str, instance_id: str, name: str
+    ) -> None:
+        scope = register_scope(name)
+        if not caller.has(scope):
+            await self._refuse(action, caller, instance_id, name, f"lacks {scope}")
+            raise InsufficientScope([scope], [scope])
+
+    async def _may_manage(self, caller: Principal, action: str, record: dict[str, str]) -> None:
+        """The caller may renew or remove this instance: its name's scope, and its owner
+        (or an admin)."""
+        instance_id, name = record["instance_id"], record.get("name", "")
+        await self._may_register(caller, action, instance_id, name)
+        owner = record.get("owner")
+        if owner and owner != caller.subject and not caller.has(ADMIN):
+            await self._refuse(action, caller, instance_id, name, "another principal's instance")
+            raise ProblemError(
+                403,
+                f"Instance {instance_id!r} was registered by another principal; only it "
+                "(or an admin) may renew or remove it.",
+                title="Not your instance",
+                type="urn:eco:problem:not-owner",
+            )
 
     def _check_limits(self, body: InstanceCreate) -> float:
         """The lease to grant; 422 for oversized `meta` or a lease over `max_ttl_s`."""
@@ -63,8 +134,9 @@ class Instances:
             )
         return ttl_s
 
-    async def register(self, body: InstanceCreate) -> Lease:
-        """Create or refresh a registration; announce it when something changed."""
+    async def register(self, body: InstanceCreate, caller: Principal) -> Lease:
+        """Create or refresh a registration (a new generation); announce what changed."""
+        await self._may_register(caller, "register", body.instance_id, body.name)
         ttl_s = self._check_limits(body)
         try:
             result = await self.registry.register(
@@ -76,7 +148,18 @@ class Instances:
                 meta=body.meta,
                 ttl_ms=max(1, int(ttl_s * 1000)),
                 max_instances=self.settings.max_instances,
+                owner=caller.subject,
             )
+        except IdentityConflict as exc:
+            await self._refuse(
+                "register", caller, body.instance_id, body.name, f"bound to another {exc.field}"
+            )
+            bound = "service" if exc.field == "name" else "principal"
+            raise Conflict(
+                f"Instance {body.instance_id!r} is registered by another {bound}; an instance "
+                "id never changes its name or owner.",
+                title="Instance id taken",
+            ) from None
         except RegistryFull:
             # No factory fits: 507 says the registry, not the request, is at its limit.
             raise ProblemError(
@@ -113,11 +196,22 @@ class Instances:
             lease_expires_at=ms_to_iso(result.lease_expires_ms) or "",
             status=result.status,
             created=result.created,
+            generation=result.generation,
         )
 
-    async def heartbeat(self, instance_id: str) -> Lease:
-        """Renew a lease; 404 when discovery does not know the instance (it re-registers)."""
-        result = await self.registry.heartbeat(instance_id)
+    async def _record(self, instance_id: str) -> dict[str, str]:
+        record = await self.registry.record(instance_id)
+        if record is None:
+            raise unknown_instance(instance_id)
+        return record
+
+    async def heartbeat(self, instance_id: str, generation: int, caller: Principal) -> Lease:
+        """Renew one registration's lease; 404 when unknown, 409 for another generation."""
+        await self._may_manage(caller, "heartbeat", await self._record(instance_id))
+        try:
+            result = await self.registry.heartbeat(instance_id, generation)
+        except StaleGeneration as exc:
+            raise stale(instance_id, generation, exc) from None
         if result is None:
             raise unknown_instance(instance_id)
         if result.old_status != result.status:
@@ -138,13 +232,36 @@ class Instances:
             ttl_s=result.ttl_ms / 1000,
             lease_expires_at=ms_to_iso(result.lease_expires_ms) or "",
             status=result.status,
+            generation=generation,
         )
 
-    async def deregister(self, instance_id: str, *, reason: str = "deregistered") -> None:
-        """Remove an instance; 404 when unknown."""
-        gone = await self.registry.deregister(instance_id)
+    async def deregister(
+        self,
+        instance_id: str,
+        caller: Principal,
+        *,
+        generation: int | None = None,
+        reason: str = "deregistered",
+    ) -> None:
+        """Remove an instance (only that generation, when given); 404 when unknown."""
+        record = await self._record(instance_id)
+        await self._may_manage(caller, "deregister", record)
+        try:
+            gone = await self.registry.deregister(instance_id, generation)
+        except StaleGeneration as exc:
+            raise stale(instance_id, generation, exc) from None
         if gone is None:
             raise unknown_instance(instance_id)
+        if record.get("owner") and record["owner"] != caller.subject:
+            await self.audit.record(
+                "instance.force_removed",
+                {
+                    "instance_id": instance_id,
+                    "name": gone.name,
+                    "owner": record["owner"],
+                    "by": caller.subject,
+                },
+            )
         log.info("instance_deregistered", instance_id=instance_id, name=gone.name, reason=reason)
         await self.announcer.deregistered(gone, reason=reason)
 

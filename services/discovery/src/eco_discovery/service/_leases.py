@@ -8,10 +8,12 @@ import structlog
 from redis.exceptions import RedisError
 
 from eco_discovery.models import InstanceCreate
-from eco_discovery.repository import Registry, Transition
+from eco_discovery.repository import Registry, StaleGeneration, Transition
 from eco_discovery.service._events import Announcer
 from eco_discovery.service._instances import Instances
 from eco_discovery.settings import DiscoverySettings
+from eco_shared.auth import Principal, service_subject
+from eco_shared.problems import ProblemError
 from eco_shared.supervise import run_every
 
 log = structlog.get_logger(__name__)
@@ -84,10 +86,22 @@ class OwnLease:
         self.instances = instances
         self.registry = registry
         self.owner = owner
+        name = settings.service_name
+        # discovery registers itself as the service it is, under the same rules as any other
+        self.principal = Principal(service_subject(name), frozenset({f"discovery:register:{name}"}))
+        self.generation: int | None = None
+
+    async def _renewed(self) -> bool:
+        if self.generation is None:
+            return False
+        try:
+            return await self.registry.heartbeat(self.owner, self.generation) is not None
+        except StaleGeneration:
+            return False
 
     async def register(self) -> None:
         s = self.settings
-        await self.instances.register(
+        lease = await self.instances.register(
             InstanceCreate(
                 name=s.service_name,
                 instance_id=self.owner,
@@ -96,18 +110,21 @@ class OwnLease:
                 tags=list(s.tags),
                 meta={},
                 ttl_s=s.default_ttl_s,
-            )
+            ),
+            self.principal,
         )
+        self.generation = lease.generation
 
     async def run(self) -> None:
         """Register, then renew every third of the TTL; register again if the record is lost."""
         registered = False
         while True:
             try:
-                if not registered or await self.registry.heartbeat(self.owner) is None:
+                if not registered or not await self._renewed():
                     await self.register()
                 registered = True
-            except (RedisError, OSError) as exc:
+            except (RedisError, OSError, ProblemError) as exc:
+                # Redis away, or (409) our id held by another principal: try again shortly
                 registered = False
                 log.warning("own_lease_failed", error=str(exc))
                 await asyncio.sleep(min(1.0, self.settings.default_ttl_s / 6))
@@ -117,5 +134,8 @@ class OwnLease:
     async def leave(self) -> None:
         """Remove discovery's own record on shutdown (best effort, 2 s at most)."""
         await asyncio.wait_for(
-            self.instances.deregister(self.owner, reason="shutdown"), timeout=2.0
+            self.instances.deregister(
+                self.owner, self.principal, generation=self.generation, reason="shutdown"
+            ),
+            timeout=2.0,
         )

@@ -34,6 +34,8 @@ def to_public(record: dict[str, str]) -> InstancePublic:
         capabilities_status=record.get("caps_status", "pending"),
         capabilities_error=record.get("caps_error") or None,
         capabilities_count=int(record.get("caps_count") or 0),
+        owner=record.get("owner") or None,
+        generation=int(record["generation"]) if record.get("generation") else None,
     )
 
 
