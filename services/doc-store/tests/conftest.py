@@ -14,7 +14,10 @@ import redis
 
 from eco_doc_store.main import build_app
 from eco_doc_store.settings import DocStoreSettings
+from eco_shared.testing.auth import TestAuth
 from eco_shared.testing.servers import ThreadedServer
+
+DOC_STORE = "doc-store"
 
 
 @pytest.fixture
@@ -61,7 +64,7 @@ def docstore(make_docstore: Callable[..., str]) -> str:
 @pytest.fixture
 async def client(docstore: str) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on the running doc store."""
-    async with httpx.AsyncClient(base_url=docstore, timeout=60) as http:
+    async with httpx.AsyncClient(base_url=docstore, timeout=60, auth=TestAuth(DOC_STORE)) as http:
         yield http
 
 
@@ -127,5 +130,7 @@ def shared_docstore(
 @pytest.fixture
 async def shared_client(shared_docstore: str) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on the module's shared doc store."""
-    async with httpx.AsyncClient(base_url=shared_docstore, timeout=60) as http:
+    async with httpx.AsyncClient(
+        base_url=shared_docstore, timeout=60, auth=TestAuth(DOC_STORE)
+    ) as http:
         yield http

@@ -13,6 +13,7 @@ from eco_shared.adapters.doc_store import DocStoreAdapter
 from eco_shared.http import ServiceClient
 from eco_shared.provenance import ProvenanceRecord, WorkflowExecution
 from eco_shared.testing import ServiceProcess
+from eco_shared.testing.auth import MintedTokens
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ async def test_adapter_against_the_real_service_process(
     params = {p["name"]: p for p in spec["paths"]["/documents"]["get"]["parameters"]}
     assert params["page_size"]["schema"]["maximum"] == 100
 
-    async with ServiceClient(service_name="test") as http:
+    async with ServiceClient(service_name="test", tokens=MintedTokens()) as http:
         docs = DocStoreAdapter(http, base_url=service.url)
         assert (await docs.health())["service"] == "doc-store"
         assert {c.path for c in await docs.capabilities()} >= {"/documents/{document_id}"}
@@ -52,7 +53,7 @@ async def test_adapter_against_the_real_service_process(
         created = await docs.create_document(
             "Adapter notes", "markdown", "# héllo adapter", metadata={"k": 1}, provenance=record
         )
-        assert (created.version, created.metadata) == (1, {"k": 1})
+        assert (created.version, created.metadata, created.owner) == (1, {"k": 1}, "user:test")
         assert created.content == "# héllo adapter"
         assert created.content_url == f"{service.url}/documents/{created.id}/download?version=1"
         again = await docs.create_document(
@@ -95,6 +96,13 @@ async def test_adapter_against_the_real_service_process(
         stored = await docs.get_provenance(created.id, version=1)
         assert stored.workflow_execution is not None
         assert stored.workflow_execution.execution_id == "run-a"
+        claimed = await docs.create_document("Claimed", "txt", "x", user_id="someone")
+        claim = (await docs.get_provenance(claimed.id)).model_dump()
+        assert (claim["principal"], claim["user_context"]["claimed_user_id"]) == (
+            "user:test",
+            "someone",
+        )
+        await docs.delete_document(claimed.id)
         prov = await docs.get_prov_json(created.id)
         assert "eco:run/run-a" in prov["activity"]
 

@@ -23,9 +23,14 @@ from rocrate.rocrate import ROCrate
 
 from eco_doc_store.main import build_app
 from eco_doc_store.settings import DocStoreSettings
+from eco_shared.auth import service_subject
 from eco_shared.bus import LOGS, Event
+from eco_shared.redis_server import free_port
 from eco_shared.testing import ServiceProcess
+from eco_shared.testing.auth import TestAuth, bearer, token
 from eco_shared.testing.servers import ThreadedServer
+
+DOC_STORE = "doc-store"
 
 SERVICE = "bundle-run"
 
@@ -86,7 +91,9 @@ def collector_via_discovery(
     )
 
     def passing() -> bool:
-        listing = httpx.get(f"{discovery.url}/services", timeout=10).json()["services"]
+        listing = httpx.get(
+            f"{discovery.url}/services", headers=bearer("discovery"), timeout=10
+        ).json()["services"]
         return any(s["name"] == "log-collector" and s["status"] == "passing" for s in listing)
 
     _wait(passing, "the log collector to pass its checks in discovery")
@@ -97,13 +104,22 @@ def collector_via_discovery(
 def docstore_with_discovery(
     docstore_settings: DocStoreSettings, collector_via_discovery: tuple[str, str]
 ) -> Iterator[tuple[str, str]]:
-    """A doc store that finds the log collector through discovery; its URL, the collector's."""
+    """A doc store that finds the log collector through discovery; its URL, the collector's.
+
+    It registers: the issuer (discovery) mints tokens for other services only to an instance
+    holding a lease, and the doc store asks the log collector with its own token.
+    """
     discovery_url, collector_url = collector_via_discovery
+    port = free_port()
+    excluded = {"max_body_bytes", "discovery_url", "register_with_discovery", "port"}
+    excluded |= {"public_url", "instance_id"}  # derived from the port
     settings = DocStoreSettings(
-        **docstore_settings.model_dump(exclude={"max_body_bytes", "discovery_url"}),
+        **docstore_settings.model_dump(exclude=excluded),
         discovery_url=discovery_url,
+        register_with_discovery=True,
+        port=port,
     )
-    with ThreadedServer(build_app(settings, configure_process=False)) as server:
+    with ThreadedServer(build_app(settings, configure_process=False), port=port) as server:
         yield server.url, collector_url
 
 
@@ -152,7 +168,7 @@ async def test_zip_is_an_ro_crate_with_the_runs_trace_and_logs(
     docstore, collector = docstore_with_discovery
     trace_id = os.urandom(16).hex()
     await _seed_trace(collector, trace_id, redis_url, redis_prefix)
-    async with httpx.AsyncClient(base_url=docstore, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=docstore, timeout=60, auth=TestAuth(DOC_STORE)) as client:
         document = await _store(client, trace_id)
 
         response = await client.get(
@@ -196,7 +212,10 @@ async def test_zip_is_an_ro_crate_with_the_runs_trace_and_logs(
 
 
 async def _seed_trace(collector: str, trace_id: str, redis_url: str, prefix: str) -> None:
-    assert httpx.post(f"{collector}/v1/traces", json=_otlp(trace_id)).status_code == 200
+    seeded = httpx.post(
+        f"{collector}/v1/traces", json=_otlp(trace_id), headers=bearer("log-collector")
+    )
+    assert seeded.status_code == 200, seeded.text
     record = Event(
         type="log.record",
         source=SERVICE,
@@ -214,7 +233,9 @@ async def _seed_trace(collector: str, trace_id: str, redis_url: str, prefix: str
         client.close()
 
     def stored() -> bool:
-        reply = httpx.get(f"{collector}/traces/{trace_id}", timeout=10)
+        reply = httpx.get(
+            f"{collector}/traces/{trace_id}", headers=bearer("log-collector"), timeout=10
+        )
         return reply.status_code == 200 and len(reply.json()["logs"]) == 1
 
     _wait(stored, "the collector to store the trace and its log line")
@@ -263,3 +284,45 @@ async def test_zip_of_a_pdf_and_of_a_record_without_trace(
     assert (
         await client.get(f"/documents/{document['id']}/download", params={"format": "tar"})
     ).status_code == 422
+
+
+async def test_a_trace_id_a_user_wrote_is_not_fetched_for_them(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    # The doc store reads traces with its own token: a user naming someone else's trace
+    # in a record they wrote must not get its spans and logs through the ZIP.
+    user = TestAuth(DOC_STORE, ["docs:read", "docs:write"], subject="user:curious")
+    async with httpx.AsyncClient(base_url=client.base_url, auth=user, timeout=60) as own:
+        document = await _store(own, "ab" * 16)
+    response = await client.get(
+        f"/documents/{document['id']}/download", params={"format": "zip"}, auth=user
+    )
+    assert response.status_code == 200, response.text
+    crate, archive = _crate(response.content, tmp_path)
+    assert set(_check_hashes(crate, archive)) == {
+        "document.md",
+        "provenance.json",
+        "provenance.prov.json",
+    }
+    assert crate.root_dataset["traceStatus"] == "not_permitted"
+    # The same record written by a service acting for the user is the run's own: it is
+    # fetched (here the log collector is away, so it says so instead).
+    acting = token(
+        DOC_STORE,
+        ["docs:read", "docs:write"],
+        subject="user:curious",
+        act={"sub": service_subject("orchestrator")},
+    )
+    headers = {"Authorization": f"Bearer {acting}"}
+    put = await client.put(
+        f"/documents/{document['id']}",
+        json={"content": "# by the run", "provenance": {"trace_id": "ab" * 16}},
+        headers=headers,
+        auth=None,
+    )
+    assert put.status_code == 200, put.text
+    response = await client.get(
+        f"/documents/{document['id']}/download", params={"format": "zip"}, auth=user
+    )
+    crate, _ = _crate(response.content, tmp_path)
+    assert crate.root_dataset["traceStatus"] == "unavailable"

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from eco_shared.testing import ServiceProcess
+from eco_shared.testing.auth import bearer
 from eco_shared.testing.contract import assert_contract
 
 
+@pytest.mark.timeout(600)  # every phase over every route; minutes on a busy machine
 def test_the_openapi_document_tells_the_truth(
     start_service: Callable[..., ServiceProcess], eco_env: dict[str, str], database_url: str
 ) -> None:
@@ -36,7 +39,9 @@ def test_the_openapi_document_tells_the_truth(
                 "content": content,
                 "provenance": {"trace_id": "0" * 32},
             },
+            headers=bearer("doc-store"),
             timeout=30,
         )
         assert seeded.status_code == 201, seeded.text
-    assert_contract(service.url, max_examples=25)
+    # An admin's token: every route is reached (a missing or foreign token is tested apart).
+    assert_contract(service.url, max_examples=25, headers=bearer("doc-store"))

@@ -14,7 +14,10 @@ from eco_doc_store.main import build_app
 from eco_doc_store.settings import DocStoreSettings
 from eco_shared.db import create_engine
 from eco_shared.testing import ServiceProcess
+from eco_shared.testing.auth import TestAuth
 from eco_shared.testing.servers import ThreadedServer
+
+DOC_STORE = "doc-store"
 
 
 async def _writer(client: httpx.AsyncClient, n: int, acked: dict[str, str]) -> None:
@@ -102,7 +105,9 @@ async def test_sigkill_mid_write_leaves_whole_documents(
     }
     service = start_service("eco_doc_store.main:create_app", env=env, port_env="ECO_DOC_STORE_PORT")
     acked: dict[str, str] = {}
-    async with httpx.AsyncClient(base_url=service.url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=service.url, timeout=30, auth=TestAuth(DOC_STORE)
+    ) as client:
         writers = [asyncio.create_task(_writer(client, n, acked)) for n in range(8)]
         while len(acked) < 12:
             await asyncio.sleep(0.02)
@@ -125,7 +130,7 @@ async def test_sigkill_mid_write_leaves_whole_documents(
 
 
 async def _check_restarted(url: str, acked: dict[str, str], stored: int) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=30, auth=TestAuth(DOC_STORE)) as client:
         for document_id, sha256 in acked.items():
             got = await client.get(f"/documents/{document_id}/download")
             assert got.status_code == 200

@@ -12,6 +12,9 @@ import redis.asyncio as aioredis
 
 from eco_shared.bus import Event
 from eco_shared.redis_server import RedisServer
+from eco_shared.testing.auth import TestAuth
+
+DOC_STORE = "doc-store"
 
 OUTAGE_S = 10.0
 
@@ -47,7 +50,7 @@ async def test_creates_while_redis_is_down_are_announced_once_it_is_back(
     private_redis: RedisServer, make_docstore: Callable[..., str], redis_prefix: str
 ) -> None:
     url = make_docstore(redis_url=private_redis.url)
-    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+    async with httpx.AsyncClient(base_url=url, timeout=60, auth=TestAuth(DOC_STORE)) as http:
         before = await create(http, 0)
         assert before.status_code == 201, before.text
         await wait_for_events(private_redis.url, redis_prefix, [before.json()["id"]])

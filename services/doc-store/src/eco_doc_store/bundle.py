@@ -3,6 +3,12 @@
 `ro-crate-metadata.json` (written by the `rocrate` package) describes every file with its
 sha256; the root dataset says whether the run's trace could be included (`traceStatus`), so
 a log collector that cannot be reached makes a smaller crate, never a failed download.
+
+The doc store asks the log collector with its own token, so it includes a trace only when
+the caller could read it anyway (`logs:read`) or a service recorded the trace id (the
+version's acting chain names one: the run's own trace). A trace id a user wrote into a
+record themselves is only a claim, and fetching it for them would hand out another run's
+logs (`not_permitted`).
 """
 
 from __future__ import annotations
@@ -21,11 +27,12 @@ from eco_doc_store.models import EXTENSIONS, MEDIA_TYPES
 from eco_doc_store.service import DocStoreService
 from eco_doc_store.settings import DocStoreSettings
 from eco_shared.adapters.log_collector import LogCollectorAdapter, TraceDetail
+from eco_shared.auth import SERVICE_SUBJECT_PREFIX, Principal
 from eco_shared.models.doc_store import DocumentPublic
 
 log = structlog.get_logger("eco_doc_store.bundle")
 
-TraceStatus = Literal["included", "no_trace_id", "not_found", "unavailable"]
+TraceStatus = Literal["included", "no_trace_id", "not_permitted", "not_found", "unavailable"]
 
 
 @dataclass(frozen=True)
@@ -107,12 +114,13 @@ class Bundler:
         self.settings = settings
 
     async def build(
-        self, document_id: str, version: int | None, base_url: str
+        self, caller: Principal, document_id: str, version: int | None, base_url: str
     ) -> tuple[DocumentPublic, bytes]:
         """The document's view and its crate's ZIP bytes (404 like the document itself)."""
-        document, content = await self.doc_store.download(document_id, version, base_url)
-        record = await self.doc_store.provenance(document_id, document.version)
-        prov = await self.doc_store.provenance_prov_json(document_id, document.version)
+        docs = self.doc_store
+        document, content = await docs.download(caller, document_id, version, base_url)
+        record = await docs.provenance(caller, document_id, document.version)
+        prov = await docs.provenance_prov_json(caller, document_id, document.version)
         ext = EXTENSIONS[document.format]
         files = [
             BundleFile(
@@ -133,7 +141,16 @@ class Bundler:
                 f"W3C PROV-JSON of versions 1..{document.version}.",
             ),
         ]
-        trace = await self._trace(record.trace_id)
+        chain = getattr(record, "acting_chain", None) or []
+        recorded_by_service = any(s.startswith(SERVICE_SUBJECT_PREFIX) for s in chain)
+        if record.trace_id and not (recorded_by_service or caller.has("logs:read")):
+            trace = TraceFiles(
+                "not_permitted",
+                "The trace id was written by the principal itself, not by a service of the"
+                " run; its trace is included only for a caller holding logs:read.",
+            )
+        else:
+            trace = await self._trace(record.trace_id)
         data = await asyncio.to_thread(crate_zip, document, files, trace)
         log.info(
             "bundle_built",

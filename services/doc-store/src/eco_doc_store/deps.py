@@ -1,4 +1,8 @@
-"""FastAPI dependencies: the same alias names as in every service."""
+"""FastAPI dependencies: the same alias names as in every service, and who may call.
+
+`Reader` and `Writer` are the caller (`Principal`) of a route that needs `docs:read` or
+`docs:write`; every operation then limits itself to the documents that caller owns.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from eco_doc_store.bundle import Bundler
 from eco_doc_store.service import DocStoreService
 from eco_doc_store.settings import DocStoreSettings
 from eco_doc_store.state import Resources
+from eco_shared.auth import Principal, require
 from eco_shared.deps import BusDep, HttpDep, RedisDep, resources_getter, settings_getter
 
 SettingsDep = Annotated[DocStoreSettings, Depends(settings_getter(DocStoreSettings))]
@@ -36,6 +41,8 @@ def get_base_url(request: Request) -> str:
 
 BundlesDep = Annotated[Bundler, Depends(get_bundles)]
 BaseUrlDep = Annotated[str, Depends(get_base_url)]
+Reader = Annotated[Principal, require("docs:read")]
+Writer = Annotated[Principal, require("docs:write")]
 
 __all__ = [
     "BaseUrlDep",
@@ -43,7 +50,9 @@ __all__ = [
     "BusDep",
     "DocStoreDep",
     "HttpDep",
+    "Reader",
     "RedisDep",
     "ResourcesDep",
     "SettingsDep",
+    "Writer",
 ]

@@ -35,8 +35,8 @@ SERVICE = ServiceSpec(
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[Resources]:
-    """Migrate the database, open the engine, relay the outbox, and serve documents until
-    shutdown."""
+    """Migrate the database, open the engine, relay the outboxes (events, audit), and serve
+    documents until shutdown."""
     settings = state.settings
     assert isinstance(settings, DocStoreSettings)
     ensure_sqlite_dir(settings.db_url)
@@ -46,14 +46,17 @@ async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[Resources
         log.info("database_migrated", backend=engine.dialect.name)
         state.health.add_check("database", database_check(engine))
         outbox = OutboxRelay(engine, repo.outbox, state.bus)
+        audit = OutboxRelay(engine, repo.audit_outbox, state.bus, stream=repo.AUDIT_STREAM)
         outbox.start()
+        audit.start()
         try:
-            doc_store = DocStoreService(engine, outbox, settings)
+            doc_store = DocStoreService(engine, outbox, settings, audit)
             logs = LogCollectorAdapter(state.http, state.directory)
             bundles = Bundler(doc_store, logs, settings)
             yield Resources(engine=engine, doc_store=doc_store, bundles=bundles)
         finally:
             await outbox.stop()
+            await audit.stop()
     finally:
         await engine.dispose()
 

@@ -17,6 +17,8 @@ from sqlmodel import SQLModel
 
 from eco_shared.models.doc_store import MAX_TITLE_CHARS, DocumentFormat
 
+MAX_SUBJECT_CHARS = 255
+
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """Aware UTC datetimes in and out, on SQLite (which stores them naive) as on PostgreSQL."""
@@ -50,11 +52,15 @@ class Document(DocStoreTable, table=True):
 
     __tablename__ = "documents"
     __table_args__ = (
-        sa.UniqueConstraint("idempotency_key", name="uq_documents_idempotency_key"),
+        # an Idempotency-Key is the caller's own: two principals may use the same one
+        sa.UniqueConstraint("owner", "idempotency_key", name="uq_documents_owner_idempotency_key"),
         sa.Index("ix_documents_created_at_id", "created_at", "id"),
+        sa.Index("ix_documents_owner_created_at_id", "owner", "created_at", "id"),
     )
 
     id: str = SQLField(primary_key=True, max_length=36)
+    # the principal (token subject) the document belongs to
+    owner: str = SQLField(max_length=MAX_SUBJECT_CHARS, nullable=False)
     idempotency_key: str | None = SQLField(default=None, max_length=255)
     request_sha256: str | None = SQLField(default=None, max_length=64)
     latest_version: int = SQLField(default=1)
@@ -83,6 +89,12 @@ class DocumentVersion(DocStoreTable, table=True):
     )
     provenance: dict[str, Any] | None = SQLField(
         default=None, sa_column=sa.Column("provenance", JSONType, nullable=True)
+    )
+    # who stored the version and the services that acted for them (from the token, not the
+    # body); null for versions stored before 0004
+    principal: str | None = SQLField(default=None, max_length=MAX_SUBJECT_CHARS, nullable=True)
+    acting_chain: list[str] | None = SQLField(
+        default=None, sa_column=sa.Column("acting_chain", JSONType, nullable=True)
     )
     created_at: datetime = SQLField(sa_type=UTCDateTime, nullable=False)
 

@@ -1,9 +1,11 @@
 """Export provenance records as W3C PROV-JSON through the `prov` package.
 
 Every version of a document is an entity with its sha256 (`wasRevisionOf` the one
-before); the run that made a version is an activity that `used` its inputs and prompts,
-associated with the services it called, the model (`provider/model`) and the user. What a
-record does not say is written as `unknown`, never filled in with a guess.
+before), attributed to the principal that stored it (from its token); the run that made a
+version is an activity that `used` its inputs and prompts, associated with the services it
+called, the model (`provider/model`) and the principal; each service of the acting chain
+`actedOnBehalfOf` the principal. A user id the record itself names is only a claim
+(`eco:claimed_user_id`). What is not known is written as `unknown`, never guessed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from prov.constants import PROV, PROV_LABEL, PROV_TYPE
 from prov.identifier import Namespace
 from prov.model import ProvActivity, ProvAgent, ProvDocument, ProvEntity
 
+from eco_shared.auth import SERVICE_SUBJECT_PREFIX, user_subject
 from eco_shared.provenance import DataRef, ProvenanceRecord
 
 ECO = Namespace("eco", "urn:eco:")
@@ -35,6 +38,9 @@ class VersionFacts:
     size_bytes: int
     created_at: datetime
     provenance: ProvenanceRecord | None
+    # the token's subject that stored the version, then the services acting for it
+    principal: str | None = None
+    acting_chain: tuple[str, ...] = ()
 
 
 def _local(*parts: object) -> str:
@@ -51,6 +57,7 @@ class _Builder:
         self._entities: dict[str, ProvEntity] = {}
         self._agents: dict[str, ProvAgent] = {}
         self._activities: dict[str, ProvActivity] = {}
+        self._delegations: set[tuple[object, ...]] = set()
 
     def entity(self, local: str, attrs: dict[Any, Any]) -> ProvEntity:
         if local not in self._entities:
@@ -88,12 +95,44 @@ class _Builder:
         if previous is not None:
             self.doc.wasRevisionOf(entity, previous)
         record = facts.provenance
-        if record is None or record.is_empty():
+        if record is None or _says_nothing(record):
             entity.add_attributes({ECO["provenance"]: UNKNOWN})
-            self.doc.wasAttributedTo(entity, self.software("service/doc-store", {}))
+            if facts.principal is None:
+                self.doc.wasAttributedTo(entity, self.software("service/doc-store", {}))
+            else:
+                self.doc.wasAttributedTo(entity, self.principal(facts))
         else:
             self.run(facts, entity, record)
         return entity
+
+    def principal(self, facts: VersionFacts, activity: ProvActivity | None = None) -> ProvAgent:
+        """The agent who stored a version, with the services that acted on its behalf."""
+        subject = facts.principal
+        users = user_subject("")
+        if subject is None:
+            agent = self.agent(
+                _local("user", UNKNOWN), {PROV_TYPE: PROV["Person"], ECO["user_id"]: UNKNOWN}
+            )
+        elif subject.startswith(users):
+            user_id = subject[len(users) :]
+            agent = self.agent(
+                _local("user", user_id),
+                {PROV_TYPE: PROV["Person"], ECO["user_id"]: user_id, ECO["subject"]: subject},
+            )
+        else:
+            agent = self._subject_agent(subject)
+        for actor in facts.acting_chain[1:]:
+            delegation = (actor, subject, activity.identifier if activity else None)
+            if delegation not in self._delegations:
+                self._delegations.add(delegation)
+                self.doc.actedOnBehalfOf(self._subject_agent(actor), agent, activity)
+        return agent
+
+    def _subject_agent(self, subject: str) -> ProvAgent:
+        if subject.startswith(SERVICE_SUBJECT_PREFIX):
+            name = subject[len(SERVICE_SUBJECT_PREFIX) :]
+            return self.software(_local("service", name), {ECO["service"]: name})
+        return self.agent(_local("principal", subject), {ECO["subject"]: subject})
 
     def run(self, facts: VersionFacts, entity: ProvEntity, record: ProvenanceRecord) -> None:
         info = record.workflow_execution
@@ -107,6 +146,9 @@ class _Builder:
         }
         if record.user_context is not None and record.user_context.query is not None:
             attrs[ECO["query"]] = record.user_context.query
+        claimed = _claimed_user(record)
+        if claimed is not None:
+            attrs[ECO["claimed_user_id"]] = claimed
         if record.llm is not None:
             for name in ("tokens_in", "tokens_out"):
                 value = getattr(record.llm, name)
@@ -134,7 +176,7 @@ class _Builder:
                 value = getattr(record.quality_metrics, name)
                 entity.add_attributes({ECO[name]: value if value is not None else UNKNOWN})
         self.lineage(facts, entity, activity, record)
-        self.agents(entity, activity, record)
+        self.agents(facts, entity, activity, record)
 
     def lineage(
         self,
@@ -169,7 +211,13 @@ class _Builder:
             )
             self.doc.used(activity, used)
 
-    def agents(self, entity: ProvEntity, activity: ProvActivity, record: ProvenanceRecord) -> None:
+    def agents(
+        self,
+        facts: VersionFacts,
+        entity: ProvEntity,
+        activity: ProvActivity,
+        record: ProvenanceRecord,
+    ) -> None:
         services = dict.fromkeys(call.service for call in record.services_chain)
         for service in services:
             agent = self.software(_local("service", service), {ECO["service"]: service})
@@ -178,13 +226,19 @@ class _Builder:
             model = f"{record.llm.provider or UNKNOWN}/{record.llm.model or UNKNOWN}"
             agent = self.software(_local("model", model), {ECO["model"]: model})
             self.doc.wasAssociatedWith(activity, agent)
-        user_id = record.user_context.user_id if record.user_context else None
-        user = self.agent(
-            _local("user", user_id or UNKNOWN),
-            {PROV_TYPE: PROV["Person"], ECO["user_id"]: user_id or UNKNOWN},
-        )
-        self.doc.wasAssociatedWith(activity, user)
-        self.doc.wasAttributedTo(entity, user)
+        principal = self.principal(facts, activity)
+        self.doc.wasAssociatedWith(activity, principal)
+        self.doc.wasAttributedTo(entity, principal)
+
+
+def _claimed_user(record: ProvenanceRecord) -> str | None:
+    claimed = getattr(record.user_context, "claimed_user_id", None)
+    return claimed if isinstance(claimed, str) else None
+
+
+def _says_nothing(record: ProvenanceRecord) -> bool:
+    """Whether the producer said nothing (what the doc store adds does not count)."""
+    return not record.model_dump(exclude_defaults=True, exclude={"principal", "acting_chain"})
 
 
 def prov_document(document_id: str, versions: Sequence[VersionFacts]) -> ProvDocument:

@@ -8,6 +8,10 @@ from typing import Any
 
 import httpx
 
+from eco_shared.testing.auth import TestAuth
+
+DOC_STORE = "doc-store"
+
 PROBLEM = "application/problem+json"
 
 
@@ -61,7 +65,7 @@ async def test_text_over_the_inline_limit_is_omitted(
     make_docstore: Callable[..., str],
 ) -> None:
     url = make_docstore(inline_content_max_bytes=10)
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=30, auth=TestAuth(DOC_STORE)) as client:
         small = await _create(client, content="0123456789")
         large = await _create(client, content="0123456789!")
         assert (await client.get(f"/documents/{small['id']}")).json()["content"] == "0123456789"

@@ -12,6 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from eco_shared.testing.auth import TestAuth
+
+DOC_STORE = "doc-store"
+
 PROBLEM = "application/problem+json"
 
 
@@ -281,7 +285,7 @@ async def test_ten_mib_document_fits_and_one_byte_more_is_413(
 
 async def test_configured_content_limit(make_docstore: Callable[..., str]) -> None:
     url = make_docstore(max_content_bytes=1000)
-    async with httpx.AsyncClient(base_url=url) as client:
+    async with httpx.AsyncClient(base_url=url, auth=TestAuth(DOC_STORE)) as client:
         fits = await client.post(
             "/documents", json={"title": "t", "format": "txt", "content": "é" * 500}
         )

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from typing import Any
 
 import httpx
 from prov.model import ProvDocument
+
+from eco_shared.auth import service_subject
+from eco_shared.testing.auth import TestAuth, token
+
+DOC_STORE = "doc-store"
+ORCHESTRATOR = service_subject("orchestrator")
 
 CONTENT = "# Findings\n\nThe answer is 42.\n"
 SHA = hashlib.sha256(CONTENT.encode()).hexdigest()
@@ -65,6 +72,16 @@ def relations(prov: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return list(prov.get(kind, {}).values())
 
 
+def for_alice(*actors: str) -> dict[str, str]:
+    """Alice's token, with `actors` acting for her (RFC 8693 `act`, nearest first)."""
+    act: dict[str, Any] | None = None
+    for actor in reversed(actors):
+        act = {"sub": actor, **({"act": act} if act else {})}
+    extra = {"act": act} if act else {}
+    minted = token(DOC_STORE, ["docs:read", "docs:write"], subject="user:alice", **extra)
+    return {"Authorization": f"Bearer {minted}"}
+
+
 async def test_record_is_stored_as_given(client: httpx.AsyncClient) -> None:
     doc = await create(client, provenance=RECORD)
     record = (await client.get(f"/documents/{doc['id']}/provenance")).json()
@@ -79,17 +96,54 @@ async def test_record_is_stored_as_given(client: httpx.AsyncClient) -> None:
     assert record["content_sha256"] == SHA
     assert record["llm"]["tokens_out"] == 80
     assert record["orchestrator_version"] == "0.1.0"  # extra fields are kept
-    # A version stored without a record answers with an empty one: nothing is invented.
+    # Who stored it comes from the token; the record's user id is only a claim.
+    assert (record["principal"], record["acting_chain"]) == ("user:test", ["user:test"])
+    assert record["user_context"]["user_id"] == "test"
+    assert record["user_context"]["claimed_user_id"] == "alice"
+    # A version stored without a record answers with an empty one: nothing is invented
+    # beyond who stored it.
     await client.put(f"/documents/{doc['id']}", json={"content": "edited by hand"})
     latest = (await client.get(f"/documents/{doc['id']}/provenance")).json()
     assert latest["workflow_execution"] is None
     assert latest["llm"] is None
+    assert latest["user_context"] is None
+    assert latest["principal"] == "user:test"
     first = (await client.get(f"/documents/{doc['id']}/provenance?version=1")).json()
     assert first == record
 
 
+async def test_the_record_names_the_principal_and_who_acted_for_it(
+    client: httpx.AsyncClient,
+) -> None:
+    # A record that names another principal does not make it so.
+    forged = {
+        **copy.deepcopy(RECORD),
+        "principal": "user:mallory",
+        "acting_chain": ["user:mallory"],
+    }
+    body = {"title": "Findings", "format": "markdown", "content": CONTENT, "provenance": forged}
+    created = await client.post("/documents", json=body, headers=for_alice(ORCHESTRATOR), auth=None)
+    assert created.status_code == 201, created.text
+    doc = created.json()
+    assert doc["owner"] == "user:alice"
+    record = (await client.get(f"/documents/{doc['id']}/provenance")).json()
+    assert record["principal"] == "user:alice"
+    assert record["acting_chain"] == ["user:alice", ORCHESTRATOR]
+    assert record["user_context"]["claimed_user_id"] == "alice"
+    assert record["user_context"]["user_id"] == "alice"
+    versions = (await client.get(f"/documents/{doc['id']}/versions")).json()
+    assert versions["items"][0]["principal"] == "user:alice"
+
+
 async def test_prov_json_has_the_relations(client: httpx.AsyncClient) -> None:
-    doc = await create(client, provenance=RECORD)
+    created = await client.post(
+        "/documents",
+        json={"title": "Findings", "format": "markdown", "content": CONTENT, "provenance": RECORD},
+        headers=for_alice(ORCHESTRATOR),
+        auth=None,
+    )
+    assert created.status_code == 201, created.text
+    doc = created.json()
     second = {
         "workflow_execution": {"execution_id": "run-456", "status": "completed"},
         "services_chain": [{"service": "llm-gateway"}],
@@ -97,8 +151,10 @@ async def test_prov_json_has_the_relations(client: httpx.AsyncClient) -> None:
         "data_lineage": {"inputs": []},
         "llm": {"provider": "anthropic", "model": "claude-3-haiku"},
     }
+    # An admin adds version 2; the record claims it was bob.
+    admin = TestAuth(DOC_STORE, subject="user:root")
     put = await client.put(
-        f"/documents/{doc['id']}", json={"content": "v2 text", "provenance": second}
+        f"/documents/{doc['id']}", json={"content": "v2 text", "provenance": second}, auth=admin
     )
     assert put.status_code == 200
     response = await client.get(f"/documents/{doc['id']}/provenance?format=prov-json")
@@ -128,9 +184,14 @@ async def test_prov_json_has_the_relations(client: httpx.AsyncClient) -> None:
         "eco:model/openai%2Fgpt-4o-mini",
         "eco:model/anthropic%2Fclaude-3-haiku",
         "eco:user/alice",
-        "eco:user/bob",
+        "eco:user/root",
+        "eco:service/orchestrator",
     } <= set(agents)
+    assert "eco:user/bob" not in agents  # a claim is not an agent
+    assert activities["eco:run/run-456"]["eco:claimed_user_id"] == "bob"
+    assert run1["eco:claimed_user_id"] == "alice"
     assert agents["eco:user/alice"]["prov:type"]["$"] == "prov:Person"
+    assert agents["eco:user/alice"]["eco:subject"] == "user:alice"
     assert agents["eco:model/openai%2Fgpt-4o-mini"]["eco:model"] == "openai/gpt-4o-mini"
 
     generated = {(r["prov:entity"], r["prov:activity"]) for r in relations(prov, "wasGeneratedBy")}
@@ -154,13 +215,19 @@ async def test_prov_json_has_the_relations(client: httpx.AsyncClient) -> None:
         ("eco:run/run-123", "eco:service/discovery"),
         ("eco:run/run-123", "eco:model/openai%2Fgpt-4o-mini"),
         ("eco:run/run-123", "eco:user/alice"),
-        ("eco:run/run-456", "eco:user/bob"),
+        ("eco:run/run-456", "eco:user/root"),
     } <= associated
+    delegations = {
+        (r["prov:delegate"], r["prov:responsible"], r.get("prov:activity"))
+        for r in relations(prov, "actedOnBehalfOf")
+    }
+    assert delegations == {("eco:service/orchestrator", "eco:user/alice", "eco:run/run-123")}
     # Three calls, two services: one association each.
     assert sum(1 for a in associated if a == ("eco:run/run-123", "eco:service/llm-gateway")) == 1
     attributed = {(r["prov:entity"], r["prov:agent"]) for r in relations(prov, "wasAttributedTo")}
     assert (v1, "eco:user/alice") in attributed
-    assert (v2, "eco:user/bob") in attributed
+    assert (v2, "eco:user/root") in attributed
+    assert (v2, "eco:user/bob") not in attributed
     derived = relations(prov, "wasDerivedFrom")
     revisions = [d for d in derived if d.get("prov:type", {}).get("$") == "prov:Revision"]
     assert [(d["prov:generatedEntity"], d["prov:usedEntity"]) for d in revisions] == [(v2, v1)]
@@ -192,11 +259,14 @@ async def test_unknowns_are_shown_as_unknown(client: httpx.AsyncClient) -> None:
     used = {(r["prov:activity"], r["prov:entity"]) for r in relations(prov, "used")}
     assert used == {(run_id, unknown_input)}
     assert "eco:model/unknown%2Funknown" in prov["agent"]
-    assert prov["agent"]["eco:user/unknown"]["eco:user_id"] == "unknown"
+    # The record names no user; the principal from the token is known all the same.
+    assert prov["agent"]["eco:user/test"]["eco:user_id"] == "test"
+    assert "eco:user/unknown" not in prov["agent"]
+    assert "eco:claimed_user_id" not in run
     v2 = prov["entity"][f"eco:document/{doc['id']}/v/2"]
     assert v2["eco:provenance"] == "unknown"
     attributed = {(r["prov:entity"], r["prov:agent"]) for r in relations(prov, "wasAttributedTo")}
-    assert (f"eco:document/{doc['id']}/v/2", "eco:service/doc-store") in attributed
+    assert (f"eco:document/{doc['id']}/v/2", "eco:user/test") in attributed
     # No run is invented for the version without a record.
     generated = {r["prov:entity"] for r in relations(prov, "wasGeneratedBy")}
     assert f"eco:document/{doc['id']}/v/2" not in generated

@@ -11,6 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
+from eco_shared.testing.auth import TestAuth
+
+DOC_STORE = "doc-store"
+
 PROBLEM = "application/problem+json"
 
 
@@ -222,7 +226,7 @@ async def test_text_too_big_for_a_tsvector_is_stored_and_found_by_title(
     url = make_docstore(search_max_chars=3_000_000)
     # 250k distinct words: more than a PostgreSQL tsvector (1 MB) can hold.
     content = " ".join(f"w{i:07d}" for i in range(250_000))
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=60, auth=TestAuth(DOC_STORE)) as client:
         document_id = await create(client, "Vocabulary dump", content, format="txt")
         assert await ids(client, "vocabulary") == [document_id]
         body_hits = await ids(client, "w0000042")

@@ -84,10 +84,13 @@ def _params(**values: Any) -> dict[str, Any]:
 class DocStoreAdapter(BaseServiceAdapter):
     """The doc store's operations; bytes content goes as base64, text as UTF-8.
 
-    Every error is an `AdapterError` carrying the service's problem+json (`status`,
-    `problem["detail"]`): 404 for an unknown or deleted document (`problem["deleted_at"]`
-    says when), 409 for a reused `Idempotency-Key` or text sent to a PDF, 413 over the
-    content limit, 422 for invalid input (`problem["errors"]`).
+    Calls carry a token for `doc-store` from the client's `tokens` (reads need `docs:read`,
+    writes `docs:write`); what is stored belongs to the token's principal. Every error is an
+    `AdapterError` carrying the service's problem+json (`status`, `problem["detail"]`): 401
+    without a valid token, 403 without the scope, 404 for an unknown or deleted document, or
+    another principal's (`problem["deleted_at"]` says when it was deleted), 409 for a
+    reused `Idempotency-Key` or text sent to a PDF, 413 over the content limit, 422 for
+    invalid input (`problem["errors"]`).
     """
 
     service_name = "doc-store"
@@ -102,13 +105,16 @@ class DocStoreAdapter(BaseServiceAdapter):
         metadata: dict[str, Any] | None = None,
         provenance: ProvenanceRecord | dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        user_id: str | None = None,
     ) -> DocumentPublic:
-        """Store a new document; retried safely under an Idempotency-Key (made if not given)."""
+        """Store a new document (the token's principal's; `user_id` is only a claim); retried
+        safely under an Idempotency-Key (made if not given)."""
         body: dict[str, Any] = {
             "title": title,
             "format": format,
             **_content_fields(content),
             "metadata": metadata or {},
+            **_params(user_id=user_id),
         }
         record = _provenance(provenance)
         if record is not None:
@@ -132,11 +138,12 @@ class DocStoreAdapter(BaseServiceAdapter):
         format: FormatName | None = None,
         metadata: dict[str, Any] | None = None,
         provenance: ProvenanceRecord | dict[str, Any] | None = None,
+        user_id: str | None = None,
     ) -> DocumentPublic:
         """Store a new version; omitted title, format and metadata carry over."""
         body: dict[str, Any] = {
             **_content_fields(content),
-            **_params(title=title, format=format, metadata=metadata),
+            **_params(title=title, format=format, metadata=metadata, user_id=user_id),
         }
         record = _provenance(provenance)
         if record is not None:
@@ -250,7 +257,7 @@ class DocStoreAdapter(BaseServiceAdapter):
     @operation(
         "GET",
         "/documents",
-        query=("q", "match", "format", "created_after", "include", "page", "page_size"),
+        query=("q", "match", "format", "created_after", "include", "owner", "page", "page_size"),
         response=DocumentPage,
     )
     async def search_documents(
@@ -261,13 +268,16 @@ class DocStoreAdapter(BaseServiceAdapter):
         format: FormatName | None = None,
         created_after: datetime | None = None,
         include_content: bool = False,
+        owner: str | None = None,
         page: int = 1,
         page_size: int = 20,
     ) -> DocumentPage:
-        """Live documents matching `q`, newest first.
+        """Live documents of the caller's (every one's with `docs:read:all`) matching `q`,
+        newest first.
 
         `match="any"`: documents with at least one of the terms, most terms matched first.
         `include_content`: items carry their text too (lists leave it out by default).
+        `owner`: only that principal's documents (for a caller with `docs:read:all`).
         """
         response = await self._request(
             "GET",
@@ -279,6 +289,7 @@ class DocStoreAdapter(BaseServiceAdapter):
                 format=format,
                 created_after=created_after.isoformat() if created_after else None,
                 include="content" if include_content else None,
+                owner=owner,
                 page=page,
                 page_size=page_size,
             ),

@@ -171,6 +171,21 @@ class ContentIn(BaseModel):
         description="How this version was made (DESIGN.md provenance record), read strictly:"
         " numbers are numbers, date-times RFC 3339 with an offset.",
     )
+    user_id: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Whom the producer says the version is for: only a claim, never the owner"
+        " (the token's principal is); the provenance record answers it as"
+        " `user_context.claimed_user_id`.",
+    )
+
+    @field_validator("user_id")
+    @classmethod
+    def _storable_user_id(cls, value: str | None) -> str | None:
+        problem = storable_text_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(f"user_id {problem}")
+        return value
 
     @field_validator("provenance", mode="before")
     @classmethod
@@ -266,16 +281,24 @@ class VersionPublic(BaseModel):
     sha256: str
     size_bytes: int
     created_at: datetime
+    principal: str | None = Field(
+        default=None,
+        description="Who stored this version (the token's subject); null for versions stored"
+        " before the doc store recorded it.",
+    )
 
 
 class DocumentPublic(BaseModel):
     """A document as seen at one version (the latest unless asked otherwise).
 
-    `content` is the text of a text format up to the service's inline limit; otherwise it
-    is null and `content_omitted` says why. `content_url` always fetches the bytes.
+    `owner` is the principal the document belongs to (the subject of the token that created
+    it; for a service acting for a user, the user). `content` is the text of a text format
+    up to the service's inline limit; otherwise it is null and `content_omitted` says why.
+    `content_url` always fetches the bytes.
     """
 
     id: str
+    owner: str = Field(description="The principal the document belongs to (`user:<id>`, ...).")
     title: str
     format: DocumentFormat
     version: int

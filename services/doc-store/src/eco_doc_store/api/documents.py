@@ -1,4 +1,9 @@
-"""`/documents`: create, version, read, download, provenance, search and delete."""
+"""`/documents`: create, version, read, download, provenance, search and delete.
+
+Reads need `docs:read`, writes and deletes `docs:write`; each answers only for the
+caller's own documents (another principal's is a 404, as if it did not exist) unless the
+caller holds `docs:read:all` (reads) or `admin` (writes).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 
-from eco_doc_store.deps import BaseUrlDep, BundlesDep, DocStoreDep
+from eco_doc_store.deps import BaseUrlDep, BundlesDep, DocStoreDep, Reader, Writer
 from eco_doc_store.models import EXTENSIONS, MEDIA_TYPES
 from eco_shared.models.doc_store import (
     MAX_PAGE_SIZE,
@@ -41,8 +46,20 @@ IdempotencyKey = Annotated[
         description="Retrying a create with the same key returns the first result.",
     ),
 ]
-# A deleted document answers 404 on every path under it, with `deleted_at` in the problem.
-_NOT_FOUND = (404, "No such document or version, or the document was deleted")
+OwnerParam = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[^\x00-\x20\x7f]+$",
+        description="Only this principal's documents (`user:<id>`, ...). Without"
+        " `docs:read:all` the caller sees its own documents only: another owner is an empty"
+        " page.",
+    ),
+]
+# A deleted document answers 404 on every path under it, with `deleted_at` in the problem;
+# another principal's document is a 404 as if it did not exist.
+_NOT_FOUND = (404, "No such document or version (or not the caller's), or it was deleted")
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._ -]+")
 ZIP = "application/zip"
 _DOWNLOAD_TYPES = sorted({media.split(";")[0] for media in MEDIA_TYPES.values()} | {ZIP})
@@ -74,13 +91,14 @@ def _disposition(title: str, ext: str) -> str:
     ),
 )
 async def create_document(
+    caller: Writer,
     body: DocumentCreate,
     documents: DocStoreDep,
     base_url: BaseUrlDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> DocumentPublic:
-    document, created = await documents.create(body, idempotency_key, base_url)
+    document, created = await documents.create(caller, body, idempotency_key, base_url)
     response.headers["Location"] = f"/documents/{document.id}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -93,6 +111,7 @@ async def create_document(
     responses=problem_responses((404, "A page past the end"), 422),
 )
 async def search_documents(
+    caller: Reader,
     documents: DocStoreDep,
     base_url: BaseUrlDep,
     q: Annotated[
@@ -117,10 +136,13 @@ async def search_documents(
         Literal["content"] | None,
         Query(description="`content`: items carry their text too (as the single GET does)."),
     ] = None,
+    owner: OwnerParam = None,
     page: PageParam = 1,
     page_size: PageSizeParam = 20,
 ) -> DocumentPage:
     return await documents.search(
+        caller,
+        owner=owner,
         q=q,
         match=match,
         format=format,
@@ -138,12 +160,13 @@ async def search_documents(
     responses=problem_responses(_NOT_FOUND, 422),
 )
 async def get_document(
+    caller: Reader,
     document_id: DocumentId,
     documents: DocStoreDep,
     base_url: BaseUrlDep,
     version: VersionParam = None,
 ) -> DocumentPublic:
-    return await documents.get(document_id, version, base_url)
+    return await documents.get(caller, document_id, version, base_url)
 
 
 @router.put(
@@ -162,13 +185,14 @@ async def get_document(
     ),
 )
 async def update_document(
+    caller: Writer,
     document_id: DocumentId,
     body: DocumentUpdate,
     documents: DocStoreDep,
     base_url: BaseUrlDep,
     response: Response,
 ) -> DocumentPublic:
-    document = await documents.add_version(document_id, body, base_url)
+    document = await documents.add_version(caller, document_id, body, base_url)
     response.headers["Content-Location"] = f"/documents/{document.id}?version={document.version}"
     return document
 
@@ -177,10 +201,12 @@ async def update_document(
     "/{document_id}",
     status_code=204,
     summary="Delete a document (soft); again: 204",
-    responses=problem_responses((404, "No such document"), 422),
+    responses=problem_responses((404, "No such document (or not the caller's)"), 422),
 )
-async def delete_document(document_id: DocumentId, documents: DocStoreDep) -> Response:
-    await documents.delete(document_id)
+async def delete_document(
+    caller: Writer, document_id: DocumentId, documents: DocStoreDep
+) -> Response:
+    await documents.delete(caller, document_id)
     return Response(status_code=204)
 
 
@@ -188,16 +214,18 @@ async def delete_document(document_id: DocumentId, documents: DocStoreDep) -> Re
     "/{document_id}/versions",
     summary="List a document's versions",
     responses=problem_responses(
-        (404, "No such document, the document was deleted, or a page past the end"), 422
+        (404, "No such document (or not the caller's), it was deleted, or a page past the end"),
+        422,
     ),
 )
 async def list_versions(
+    caller: Reader,
     document_id: DocumentId,
     documents: DocStoreDep,
     page: PageParam = 1,
     page_size: PageSizeParam = 20,
 ) -> VersionPage:
-    return await documents.list_versions(document_id, page, page_size)
+    return await documents.list_versions(caller, document_id, page, page_size)
 
 
 @router.get(
@@ -215,6 +243,7 @@ async def list_versions(
     },
 )
 async def download_document(
+    caller: Reader,
     document_id: DocumentId,
     documents: DocStoreDep,
     bundles: BundlesDep,
@@ -230,11 +259,11 @@ async def download_document(
 ) -> Response:
     headers = {"X-Content-Type-Options": "nosniff"}
     if format == "zip":
-        document, crate = await bundles.build(document_id, version, base_url)
+        document, crate = await bundles.build(caller, document_id, version, base_url)
         headers["Content-Disposition"] = _disposition(document.title, "crate.zip")
         headers["X-Document-Version"] = str(document.version)
         return Response(crate, media_type=ZIP, headers=headers)
-    document, content = await documents.download(document_id, version, base_url)
+    document, content = await documents.download(caller, document_id, version, base_url)
     headers["Content-Disposition"] = _disposition(document.title, EXTENSIONS[document.format])
     headers["ETag"] = f'"{document.sha256}"'
     headers["X-Document-Version"] = str(document.version)
@@ -248,6 +277,7 @@ async def download_document(
     responses=problem_responses(_NOT_FOUND, 422),
 )
 async def get_provenance(
+    caller: Reader,
     document_id: DocumentId,
     documents: DocStoreDep,
     version: VersionParam = None,
@@ -257,7 +287,7 @@ async def get_provenance(
     ] = "record",
 ) -> ProvenanceRecord | Response:
     if format == "prov-json":
-        body = await documents.provenance_prov_json(document_id, version)
+        body = await documents.provenance_prov_json(caller, document_id, version)
         return Response(body, media_type="application/json")
-    record = await documents.provenance(document_id, version)
+    record = await documents.provenance(caller, document_id, version)
     return JSONResponse(record.model_dump(mode="json"))

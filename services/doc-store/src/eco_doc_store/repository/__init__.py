@@ -15,7 +15,13 @@ from eco_doc_store.repository._documents import (
     versions_up_to,
 )
 from eco_doc_store.repository._fulltext import index_version, search, unindex_document
-from eco_doc_store.repository._outbox import OUTBOX_TABLE, outbox
+from eco_doc_store.repository._outbox import (
+    AUDIT_OUTBOX_TABLE,
+    AUDIT_STREAM,
+    OUTBOX_TABLE,
+    audit_outbox,
+    outbox,
+)
 from eco_doc_store.repository._tables import (
     DocumentRow,
     IdempotencyKeyTaken,
@@ -24,10 +30,13 @@ from eco_doc_store.repository._tables import (
 )
 
 __all__ = [
+    "AUDIT_OUTBOX_TABLE",
+    "AUDIT_STREAM",
     "DocumentRow",
     "IdempotencyKeyTaken",
     "NewVersion",
     "OUTBOX_TABLE",
+    "audit_outbox",
     "claim_next_version",
     "find_by_idempotency_key",
     "get_content",

@@ -3,6 +3,8 @@
 Nothing here commits: the service opens one transaction per write, so a crash between
 two statements leaves nothing behind. Writes start with a write (INSERT or UPDATE) so
 SQLite takes its write lock before it reads, and PostgreSQL locks the document row.
+`owner`, where a query takes it, limits it to that principal's documents (None: anyone's),
+so another principal's document is not found, exactly as if it did not exist.
 """
 
 from __future__ import annotations
@@ -23,23 +25,27 @@ from eco_doc_store.repository._tables import (
 )
 
 
-async def get_document(conn: AsyncConnection, document_id: str) -> DocumentRow | None:
+def _owned(owner: str | None) -> list[sa.ColumnElement[bool]]:
+    return [] if owner is None else [documents.c.owner == owner]
+
+
+async def get_document(
+    conn: AsyncConnection, document_id: str, owner: str | None = None
+) -> DocumentRow | None:
     """The document row, deleted or not."""
-    row = (
-        (await conn.execute(sa.select(documents).where(documents.c.id == document_id)))
-        .mappings()
-        .first()
-    )
+    query = sa.select(documents).where(documents.c.id == document_id, *_owned(owner))
+    row = (await conn.execute(query)).mappings().first()
     return DocumentRow(**row) if row else None
 
 
-async def find_by_idempotency_key(conn: AsyncConnection, key: str) -> DocumentRow | None:
-    """The document created with this `Idempotency-Key`, if any."""
-    row = (
-        (await conn.execute(sa.select(documents).where(documents.c.idempotency_key == key)))
-        .mappings()
-        .first()
+async def find_by_idempotency_key(
+    conn: AsyncConnection, owner: str, key: str
+) -> DocumentRow | None:
+    """The document `owner` created with this `Idempotency-Key`, if any."""
+    query = sa.select(documents).where(
+        documents.c.owner == owner, documents.c.idempotency_key == key
     )
+    row = (await conn.execute(query)).mappings().first()
     return DocumentRow(**row) if row else None
 
 
@@ -47,15 +53,17 @@ async def insert_document(
     conn: AsyncConnection,
     *,
     document_id: str,
+    owner: str,
     idempotency_key: str | None,
     request_sha256: str | None,
     now: datetime,
 ) -> None:
-    """A new document row at version 1 (`IdempotencyKeyTaken` when the key was used)."""
+    """A new document row at version 1 (`IdempotencyKeyTaken` when the owner used the key)."""
     try:
         await conn.execute(
             sa.insert(documents).values(
                 id=document_id,
+                owner=owner,
                 idempotency_key=idempotency_key,
                 request_sha256=request_sha256,
                 latest_version=1,
@@ -71,31 +79,35 @@ async def insert_document(
 
 
 async def claim_next_version(
-    conn: AsyncConnection, document_id: str, now: datetime
-) -> tuple[int, datetime] | None:
-    """Bump a live document to its next version number; None when missing or deleted."""
+    conn: AsyncConnection, document_id: str, now: datetime, owner: str | None
+) -> tuple[int, datetime, str] | None:
+    """Bump a live document to its next version number: (version, created_at, owner);
+    None when missing, deleted or not `owner`'s."""
     row = (
         await conn.execute(
             sa.update(documents)
-            .where(documents.c.id == document_id, documents.c.deleted_at.is_(None))
+            .where(documents.c.id == document_id, documents.c.deleted_at.is_(None), *_owned(owner))
             .values(latest_version=documents.c.latest_version + 1, updated_at=now)
-            .returning(documents.c.latest_version, documents.c.created_at)
+            .returning(documents.c.latest_version, documents.c.created_at, documents.c.owner)
+        )
+    ).first()
+    return (row[0], row[1], row[2]) if row else None
+
+
+async def mark_deleted(
+    conn: AsyncConnection, document_id: str, now: datetime, owner: str | None
+) -> tuple[int, str] | None:
+    """Soft-delete a live document: (latest version, owner); None if missing, deleted or
+    not `owner`'s."""
+    row = (
+        await conn.execute(
+            sa.update(documents)
+            .where(documents.c.id == document_id, documents.c.deleted_at.is_(None), *_owned(owner))
+            .values(deleted_at=now, updated_at=now)
+            .returning(documents.c.latest_version, documents.c.owner)
         )
     ).first()
     return (row[0], row[1]) if row else None
-
-
-async def mark_deleted(conn: AsyncConnection, document_id: str, now: datetime) -> int | None:
-    """Soft-delete a live document; return its latest version, None if missing or deleted."""
-    row = (
-        await conn.execute(
-            sa.update(documents)
-            .where(documents.c.id == document_id, documents.c.deleted_at.is_(None))
-            .values(deleted_at=now, updated_at=now)
-            .returning(documents.c.latest_version)
-        )
-    ).first()
-    return row[0] if row else None
 
 
 async def insert_version(conn: AsyncConnection, new: NewVersion) -> int:
@@ -113,6 +125,8 @@ async def insert_version(conn: AsyncConnection, new: NewVersion) -> int:
                     "size_bytes": new.size_bytes,
                     "metadata": new.metadata,
                     "provenance": new.provenance,
+                    "principal": new.principal,
+                    "acting_chain": new.acting_chain,
                     "created_at": new.created_at,
                 }
             )
@@ -169,6 +183,7 @@ async def list_versions(
                 versions.c.sha256,
                 versions.c.size_bytes,
                 versions.c.created_at,
+                versions.c.principal,
             )
             .where(where)
             .order_by(versions.c.version.desc())
@@ -180,7 +195,7 @@ async def list_versions(
 
 
 async def get_view(
-    conn: AsyncConnection, document_id: str, version: int | None
+    conn: AsyncConnection, document_id: str, version: int | None, owner: str | None = None
 ) -> sa.RowMapping | None:
     """A document joined with one of its versions (the latest when `version` is None)."""
     wanted = documents.c.latest_version if version is None else sa.literal(version)
@@ -189,7 +204,7 @@ async def get_view(
             await conn.execute(
                 sa.select(*VIEW_COLUMNS)
                 .select_from(documents.join(versions, versions.c.document_id == documents.c.id))
-                .where(documents.c.id == document_id, versions.c.version == wanted)
+                .where(documents.c.id == document_id, versions.c.version == wanted, *_owned(owner))
             )
         )
         .mappings()

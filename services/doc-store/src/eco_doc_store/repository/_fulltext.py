@@ -159,8 +159,9 @@ async def search(
     created_after: datetime | None,
     offset: int,
     limit: int,
+    owner: str | None = None,
 ) -> tuple[list[sa.RowMapping], int]:
-    """Live documents at their latest version and how many match.
+    """Live documents (`owner`'s, or anyone's) at their latest version and how many match.
 
     `match="all"`: every term required, newest first. `match="any"`: at least one term,
     ranked by how many terms match, then by relevance, then newest first.
@@ -194,6 +195,8 @@ async def search(
         conditions.append(versions.c.format == format)
     if created_after is not None:
         conditions.append(documents.c.created_at > created_after)
+    if owner is not None:
+        conditions.append(documents.c.owner == owner)
     total = (
         await conn.execute(sa.select(sa.func.count()).select_from(source).where(*conditions))
     ).scalar_one()

@@ -33,6 +33,7 @@ pg_search = sa.table(
 
 VIEW_COLUMNS = (
     documents.c.id,
+    documents.c.owner,
     documents.c.latest_version,
     documents.c.created_at,
     documents.c.updated_at,
@@ -53,6 +54,7 @@ class DocumentRow:
     """The `documents` row."""
 
     id: str
+    owner: str
     idempotency_key: str | None
     request_sha256: str | None
     latest_version: int
@@ -75,10 +77,13 @@ class NewVersion:
     provenance: dict[str, Any] | None
     created_at: datetime
     content: bytes
+    principal: str
+    acting_chain: list[str]
 
 
 class IdempotencyKeyTaken(Exception):
-    """Another document was created with this `Idempotency-Key` (the transaction is void)."""
+    """The owner created another document with this `Idempotency-Key` (the transaction is
+    void)."""
 
 
 def is_postgres(conn: AsyncConnection) -> bool:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from eco_doc_store import repository as repo
 from eco_doc_store.models import MEDIA_TYPES
 from eco_doc_store.settings import DocStoreSettings
+from eco_shared.auth import ADMIN, InsufficientScope, Principal
 from eco_shared.models.doc_store import ContentOmitted, DocumentFormat, DocumentPublic
 from eco_shared.outbox import OutboxRelay
 from eco_shared.problems import NotFound, ProblemError
@@ -21,6 +22,16 @@ log = structlog.get_logger("eco_doc_store.service")
 def now() -> datetime:
     """The current time (UTC)."""
     return datetime.now(UTC)
+
+
+def readable_owner(caller: Principal) -> str | None:
+    """Whose documents `caller` reads: its own, or anyone's (None) with `docs:read:all`."""
+    return None if caller.sees_all("docs:read") else caller.owner
+
+
+def writable_owner(caller: Principal) -> str | None:
+    """Whose documents `caller` changes: its own, or anyone's (None) as an admin."""
+    return None if caller.has(ADMIN) else caller.owner
 
 
 def wants_content(row: Any, limit: int) -> bool:
@@ -56,6 +67,7 @@ def view(
     text, omitted = inline_content(fmt, row["size_bytes"], content, limit)
     return DocumentPublic(
         id=row["id"],
+        owner=row["owner"],
         title=row["title"],
         format=fmt,
         version=row["version"],
@@ -80,6 +92,7 @@ def new_view(
     new: repo.NewVersion,
     base_url: str,
     *,
+    owner: str,
     latest_version: int,
     created_at: datetime,
     updated_at: datetime,
@@ -89,6 +102,7 @@ def new_view(
     return view(
         {
             "id": new.document_id,
+            "owner": owner,
             "title": new.title,
             "format": new.format,
             "version": new.version,
@@ -137,23 +151,35 @@ def check_page(page: int, page_size: int, total: int) -> None:
 
 
 class ServiceBase:
-    """The database, the outbox relay and the settings every operation works with."""
+    """The database, the outbox relays (events, audit) and the settings every operation
+    works with. Every operation takes the caller: another principal's document is not
+    found (404), exactly as if it did not exist, unless the caller may see every one."""
 
     def __init__(
-        self, engine: AsyncEngine, outbox: OutboxRelay, settings: DocStoreSettings
+        self,
+        engine: AsyncEngine,
+        outbox: OutboxRelay,
+        settings: DocStoreSettings,
+        audit: OutboxRelay | None = None,
     ) -> None:
         self.engine = engine
         self.outbox = outbox
+        # security-relevant records for `eco.audit` (the events' own outbox when not given)
+        self.audit = audit or outbox
         self.settings = settings
 
-    async def _view_row(self, conn: AsyncConnection, document_id: str, version: int | None) -> Any:
-        """The live document at `version`; 404 when unknown, deleted, or no such version."""
-        row = await repo.get_view(conn, document_id, version)
+    async def _view_row(
+        self, conn: AsyncConnection, caller: Principal, document_id: str, version: int | None
+    ) -> Any:
+        """The live document at `version` as `caller` sees it; 404 when unknown, not the
+        caller's, deleted, or no such version."""
+        owner = readable_owner(caller)
+        row = await repo.get_view(conn, document_id, version, owner)
         if row is not None:
             if row["deleted_at"] is not None:
                 raise document_gone(document_id, row["deleted_at"])
             return row
-        doc = await repo.get_document(conn, document_id)
+        doc = await repo.get_document(conn, document_id, owner)
         if doc is None:
             raise document_not_found(document_id)
         if doc.deleted_at is not None:
@@ -166,8 +192,14 @@ class ServiceBase:
             latest_version=doc.latest_version,
         )
 
-    async def _missing_or_gone(self, conn: AsyncConnection, document_id: str) -> ProblemError:
-        doc = await repo.get_document(conn, document_id)
-        if doc is None or doc.deleted_at is None:
+    async def _unwritable(
+        self, conn: AsyncConnection, caller: Principal, document_id: str
+    ) -> ProblemError:
+        """Why a write found no live document of the caller's to change."""
+        doc = await repo.get_document(conn, document_id, readable_owner(caller))
+        if doc is None:
             return document_not_found(document_id)
-        return document_gone(document_id, doc.deleted_at)
+        if doc.deleted_at is not None:
+            return document_gone(document_id, doc.deleted_at)
+        # seen with docs:read:all, but another's: only its owner or an admin changes it
+        return InsufficientScope([ADMIN], [ADMIN])

@@ -90,18 +90,30 @@ def provenance_dict(record: ProvenanceRecord | None) -> dict[str, Any] | None:
     return None if record is None else record.model_dump(mode="json", exclude_unset=True)
 
 
+def stored_provenance(body: ContentIn) -> dict[str, Any] | None:
+    """The record to store, with a body's `user_id` kept as the claim it is (the record's
+    own `user_context.user_id`, when it names one, wins)."""
+    record = provenance_dict(body.provenance)
+    if body.user_id is None:
+        return record
+    record = dict(record or {})
+    user = dict(record.get("user_context") or {})
+    user.setdefault("user_id", body.user_id)
+    record["user_context"] = user
+    return record
+
+
 def request_fingerprint(body: DocumentCreate, sha256: str) -> str:
     """What makes two creates under one `Idempotency-Key` the same request."""
+    parts: list[Any] = [
+        body.title,
+        body.format.value,
+        sha256,
+        body.metadata,
+        provenance_dict(body.provenance),
+    ]
+    if body.user_id is not None:  # appended only when sent: older fingerprints still match
+        parts.append(body.user_id)
     return hashlib.sha256(
-        json.dumps(
-            [
-                body.title,
-                body.format.value,
-                sha256,
-                body.metadata,
-                provenance_dict(body.provenance),
-            ],
-            sort_keys=True,
-            separators=(",", ":"),
-        ).encode()
+        json.dumps(parts, sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()

@@ -13,23 +13,23 @@ from eco_doc_store.search import indexable
 from eco_doc_store.service._base import (
     ServiceBase,
     check_page,
-    document_gone,
-    document_not_found,
     log,
     new_view,
     now,
     view,
     wants_content,
+    writable_owner,
 )
 from eco_doc_store.service._content import (
     check_claimed_hash,
     check_encoding,
     check_inherited_encoding,
     decode_content,
-    provenance_dict,
     request_fingerprint,
+    stored_provenance,
 )
-from eco_doc_store.service._outbox import document_event
+from eco_doc_store.service._outbox import deleted_audit, deleted_event, document_event
+from eco_shared.auth import Principal
 from eco_shared.models.doc_store import (
     DocumentCreate,
     DocumentFormat,
@@ -45,9 +45,15 @@ class DocumentOps(ServiceBase):
     """Validate, then write in one transaction with the event that announces it (outbox)."""
 
     async def create(
-        self, body: DocumentCreate, idempotency_key: str | None, base_url: str
+        self,
+        caller: Principal,
+        body: DocumentCreate,
+        idempotency_key: str | None,
+        base_url: str,
     ) -> tuple[DocumentPublic, bool]:
-        """Store a new document; a known `idempotency_key` returns the first result instead."""
+        """Store a new document of the caller's; a key the caller used returns the first
+        result instead."""
+        owner = caller.owner
         check_encoding(body, body.format)
         content = decode_content(body, self.settings.max_content_bytes)
         sha256 = hashlib.sha256(content).hexdigest()
@@ -55,7 +61,7 @@ class DocumentOps(ServiceBase):
         fingerprint = None
         if idempotency_key is not None:
             fingerprint = request_fingerprint(body, sha256)
-            replay = await self._replay(idempotency_key, fingerprint, base_url)
+            replay = await self._replay(owner, idempotency_key, fingerprint, base_url)
             if replay is not None:
                 return replay, False
         document_id = str(uuid.uuid4())
@@ -68,9 +74,11 @@ class DocumentOps(ServiceBase):
             sha256=sha256,
             size_bytes=len(content),
             metadata=body.metadata,
-            provenance=provenance_dict(body.provenance),
+            provenance=stored_provenance(body),
             created_at=created,
             content=content,
+            principal=caller.subject,
+            acting_chain=caller.acting_chain(),
         )
         text = indexable(content, body.format, body.title, self.settings.search_max_chars)
         try:
@@ -78,6 +86,7 @@ class DocumentOps(ServiceBase):
                 await repo.insert_document(
                     conn,
                     document_id=document_id,
+                    owner=owner,
                     idempotency_key=idempotency_key,
                     request_sha256=fingerprint,
                     now=created,
@@ -91,30 +100,39 @@ class DocumentOps(ServiceBase):
                     text=text,
                 )
                 await self.outbox.stage(
-                    conn, "document.stored", document_event(new, body.provenance)
+                    conn, "document.stored", document_event(new, body.provenance, owner)
                 )
         except repo.IdempotencyKeyTaken:
             # Another request with the same key won the race; answer with its document.
             if idempotency_key is None or fingerprint is None:
                 raise
-            replay = await self._replay(idempotency_key, fingerprint, base_url)
+            replay = await self._replay(owner, idempotency_key, fingerprint, base_url)
             if replay is None:
                 raise
             return replay, False
         document = new_view(
             new,
             base_url,
+            owner=owner,
             latest_version=1,
             created_at=created,
             updated_at=created,
             limit=self.settings.inline_content_max_bytes,
         )
-        log.info("document_stored", document_id=document_id, version=1, size_bytes=len(content))
+        log.info(
+            "document_stored",
+            document_id=document_id,
+            version=1,
+            size_bytes=len(content),
+            owner=owner,
+        )
         return document, True
 
-    async def _replay(self, key: str, fingerprint: str, base_url: str) -> DocumentPublic | None:
+    async def _replay(
+        self, owner: str, key: str, fingerprint: str, base_url: str
+    ) -> DocumentPublic | None:
         async with self.engine.connect() as conn:
-            existing = await repo.find_by_idempotency_key(conn, key)
+            existing = await repo.find_by_idempotency_key(conn, owner, key)
             if existing is None:
                 return None
             if existing.request_sha256 != fingerprint:
@@ -144,18 +162,21 @@ class DocumentOps(ServiceBase):
         return await repo.get_content(conn, row["version_id"])
 
     async def add_version(
-        self, document_id: str, body: DocumentUpdate, base_url: str
+        self, caller: Principal, document_id: str, body: DocumentUpdate, base_url: str
     ) -> DocumentPublic:
-        """Store a new version; title, format and metadata carry over when omitted."""
+        """Store a new version of a document the caller may change; title, format and
+        metadata carry over when omitted."""
         content = decode_content(body, self.settings.max_content_bytes)
         sha256 = hashlib.sha256(content).hexdigest()
         check_claimed_hash(body.provenance, sha256)
         created = now()
         async with self.outbox.begin() as conn:
-            claimed = await repo.claim_next_version(conn, document_id, created)
+            claimed = await repo.claim_next_version(
+                conn, document_id, created, writable_owner(caller)
+            )
             if claimed is None:
-                raise await self._missing_or_gone(conn, document_id)
-            version, document_created_at = claimed
+                raise await self._unwritable(conn, caller, document_id)
+            version, document_created_at, owner = claimed
             previous = await repo.get_version_row(conn, document_id, version - 1)
             assert previous is not None
             fmt = body.format or DocumentFormat(previous["format"])
@@ -170,9 +191,11 @@ class DocumentOps(ServiceBase):
                 sha256=sha256,
                 size_bytes=len(content),
                 metadata=body.metadata if body.metadata is not None else previous["metadata"],
-                provenance=provenance_dict(body.provenance),
+                provenance=stored_provenance(body),
                 created_at=created,
                 content=content,
+                principal=caller.subject,
+                acting_chain=caller.acting_chain(),
             )
             version_id = await repo.insert_version(conn, new)
             await repo.index_version(
@@ -183,11 +206,12 @@ class DocumentOps(ServiceBase):
                 text=indexable(content, fmt, new.title, self.settings.search_max_chars),
             )
             await self.outbox.stage(
-                conn, "document.versioned", document_event(new, body.provenance)
+                conn, "document.versioned", document_event(new, body.provenance, owner)
             )
         document = new_view(
             new,
             base_url,
+            owner=owner,
             latest_version=version,
             created_at=document_created_at,
             updated_at=created,
@@ -196,30 +220,30 @@ class DocumentOps(ServiceBase):
         log.info("document_versioned", document_id=document_id, version=version)
         return document
 
-    async def get(self, document_id: str, version: int | None, base_url: str) -> DocumentPublic:
+    async def get(
+        self, caller: Principal, document_id: str, version: int | None, base_url: str
+    ) -> DocumentPublic:
         """A live document at `version` (latest by default), with its text when it fits."""
         async with self.engine.connect() as conn:
-            row = await self._view_row(conn, document_id, version)
+            row = await self._view_row(conn, caller, document_id, version)
             content = await self._inline_bytes(conn, row)
         return view(row, base_url, content=content, limit=self.settings.inline_content_max_bytes)
 
     async def download(
-        self, document_id: str, version: int | None, base_url: str
+        self, caller: Principal, document_id: str, version: int | None, base_url: str
     ) -> tuple[DocumentPublic, bytes]:
         """The document's view and its bytes at `version`."""
         async with self.engine.connect() as conn:
-            row = await self._view_row(conn, document_id, version)
+            row = await self._view_row(conn, caller, document_id, version)
             content = await repo.get_content(conn, row["version_id"])
         return view(row, base_url), content
 
-    async def list_versions(self, document_id: str, page: int, page_size: int) -> VersionPage:
+    async def list_versions(
+        self, caller: Principal, document_id: str, page: int, page_size: int
+    ) -> VersionPage:
         """A page of a document's versions, newest first (404 once the document is deleted)."""
         async with self.engine.connect() as conn:
-            doc = await repo.get_document(conn, document_id)
-            if doc is None:
-                raise document_not_found(document_id)
-            if doc.deleted_at is not None:
-                raise document_gone(document_id, doc.deleted_at)
+            await self._view_row(conn, caller, document_id, None)
             rows, total = await repo.list_versions(
                 conn, document_id, offset=(page - 1) * page_size, limit=page_size
             )
@@ -231,21 +255,30 @@ class DocumentOps(ServiceBase):
             page_size=page_size,
         )
 
-    async def delete(self, document_id: str) -> None:
-        """Soft-delete: gone from search and downloads, kept for audit; repeat is a no-op."""
+    async def delete(self, caller: Principal, document_id: str) -> None:
+        """Soft-delete: gone from search and downloads, kept for audit; repeat is a no-op.
+
+        The deletion is announced on `eco.events` and recorded on `eco.audit` (whose
+        document, deleted by whom), both staged in the deleting transaction.
+        """
         deleted_at = now()
+        owner_filter = writable_owner(caller)
         async with self.outbox.begin() as conn:
-            latest = await repo.mark_deleted(conn, document_id, deleted_at)
-            if latest is None:
-                if await repo.get_document(conn, document_id) is None:
-                    raise document_not_found(document_id)
+            deleted = await repo.mark_deleted(conn, document_id, deleted_at, owner_filter)
+            if deleted is None:
+                doc = await repo.get_document(conn, document_id, owner_filter)
+                if doc is None or doc.deleted_at is None:
+                    raise await self._unwritable(conn, caller, document_id)
                 return  # deleted before: nothing more to do
+            latest, owner = deleted
             row = await repo.get_version_row(conn, document_id, latest)
             assert row is not None
             await repo.unindex_document(conn, document_id, row["id"])
             await self.outbox.stage(
-                conn,
-                "document.deleted",
-                {"document_id": document_id, "deleted_at": deleted_at.isoformat()},
+                conn, "document.deleted", deleted_event(document_id, owner, deleted_at)
             )
-        log.info("document_deleted", document_id=document_id)
+            await self.audit.stage(
+                conn, "document.deleted", deleted_audit(document_id, owner, caller, deleted_at)
+            )
+        self.audit.notify()
+        log.info("document_deleted", document_id=document_id, owner=owner, by=caller.subject)

@@ -6,7 +6,14 @@ from datetime import datetime
 
 from eco_doc_store import repository as repo
 from eco_doc_store.search import query_terms
-from eco_doc_store.service._base import ServiceBase, check_page, view, wants_content
+from eco_doc_store.service._base import (
+    ServiceBase,
+    check_page,
+    readable_owner,
+    view,
+    wants_content,
+)
+from eco_shared.auth import Principal
 from eco_shared.models.doc_store import DocumentFormat, DocumentPage, MatchMode
 
 
@@ -15,6 +22,7 @@ class SearchOps(ServiceBase):
 
     async def search(
         self,
+        caller: Principal,
         *,
         q: str | None,
         format: DocumentFormat | None,
@@ -24,19 +32,23 @@ class SearchOps(ServiceBase):
         base_url: str,
         match: MatchMode = "all",
         include_content: bool = False,
+        owner: str | None = None,
     ) -> DocumentPage:
-        """Live documents matching `q`.
+        """Live documents matching `q`, of the caller's (or, with `docs:read:all`, anyone's;
+        `owner` narrows to one principal's, and names no one else's for other callers).
 
         `match="all"`: every term required, newest first. `match="any"`: at least one,
         the documents matching most terms first, then by relevance, then newest first.
         Items carry their text only with `include_content` (lists stay small).
         """
+        visible = readable_owner(caller)
         terms = None
         if q is not None and q.strip():
             terms = query_terms(q)
-            if not terms:  # nothing searchable (only punctuation): nothing matches
-                check_page(page, page_size, 0)
-                return DocumentPage(items=[], total=0, page=page, page_size=page_size)
+        # nothing searchable (only punctuation), or someone else's when the caller sees its own
+        if terms == [] or (None not in (owner, visible) and owner != visible):
+            check_page(page, page_size, 0)
+            return DocumentPage(items=[], total=0, page=page, page_size=page_size)
         limit = self.settings.inline_content_max_bytes
         async with self.engine.connect() as conn:
             rows, total = await repo.search(
@@ -47,6 +59,7 @@ class SearchOps(ServiceBase):
                 created_after=created_after,
                 offset=(page - 1) * page_size,
                 limit=page_size,
+                owner=owner or visible,
             )
             wanted = [r["version_id"] for r in rows if include_content and wants_content(r, limit)]
             contents = await repo.get_contents(conn, wanted) if wanted else {}
