@@ -53,7 +53,8 @@ async def _lifespan(state: ServiceState, runtime: IssuerRuntime) -> AsyncIterato
     probe_client = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.check_timeout_s),
         limits=httpx.Limits(max_connections=settings.probe_concurrency),
-        headers={"X-Eco-Caller": settings.service_name},
+        # probes read public routes only (health, OpenAPI): no token goes with them
+        headers={"User-Agent": f"eco-{settings.service_name}-probe"},
     )
     base = settings.key("discovery:")
     registry = Registry(state.redis, base)
