@@ -7,7 +7,9 @@ import structlog
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
-from eco_shared.logging import REDACTED, configure_logging, redact
+from eco_shared.auth import new_key
+from eco_shared.logging import REDACTED, configure_logging, redact, redact_text
+from eco_shared.testing.auth import token
 
 
 @pytest.fixture
@@ -99,3 +101,39 @@ def test_redact_walks_nested_structures() -> None:
         "a": [{"client_secret": REDACTED, "ok": "fine"}],
         "b": (f"Basic {REDACTED}",),
     }
+
+
+def test_api_keys_grants_and_tokens_are_redacted_keeping_their_ids(json_logs) -> None:  # type: ignore[no-untyped-def]
+    key = new_key()
+    grant = "ecogrant_" + "ab" * 12 + "_" + "S3cr3t-grant_value-0123456789abcdefghijklmno"
+    jwt = token("doc-store")  # a real ES256 token, header and payload `eyJ...`
+    structlog.get_logger().info(
+        f"using {key.value}",
+        detail=f"grant {grant}; bearer {jwt}",
+        unsigned=jwt.rsplit(".", 1)[0],
+        nested=[{"x-forwarded": f"Authorization: bearer {jwt}"}],
+    )
+    record = json_logs()[0]
+    text = json.dumps(record, ensure_ascii=False)
+    for secret in (key.value, key.value[-38:], grant[-44:], jwt, jwt.split(".")[1]):
+        assert secret not in text
+    assert record["event"] == f"using eco_{key.key_id}_…"
+    assert record["detail"] == f"grant ecogrant_{'ab' * 12}_{REDACTED}; bearer {REDACTED}"
+    assert record["unsigned"] == REDACTED
+    # redacting what is already redacted changes nothing (the collector redacts again)
+    assert redact(record) == record
+
+
+def test_redact_text_leaves_ordinary_words_alone() -> None:
+    text = "token expired for user:ann; 12 tokens_in; the economy_report ran"
+    assert redact_text(text) == text
+
+
+def test_log_redaction_knows_api_keys_exactly_as_the_auth_package_does() -> None:
+    from eco_shared import logging as eco_logging
+    from eco_shared.auth import KEY_PATTERN, redact_keys
+
+    assert eco_logging._API_KEY.pattern == KEY_PATTERN.pattern
+    key = new_key()
+    text = f"a {key.value}, eco_short_key and {key.value}x"
+    assert redact_text(text) == redact_keys(text)

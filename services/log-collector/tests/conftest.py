@@ -1,4 +1,8 @@
-"""Fixtures of the log collector's tests: a real collector process on a real database."""
+"""Fixtures of the log collector's tests: a real collector process on a real database.
+
+Every call to the collector carries a token minted with the test session's key material
+(`AUTH`: an admin for audience `log-collector`), as the issuer would mint it.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,11 @@ import redis
 
 from eco_shared.bus import LOGS, Event
 from eco_shared.testing import ServiceProcess, wait_until
+from eco_shared.testing.auth import TestAuth
 
 APP = "eco_log_collector.main:create_app"
 PORT_ENV = "ECO_LOG_COLLECTOR_PORT"
+AUTH = TestAuth("log-collector")
 
 
 def collector_env(
@@ -78,7 +84,9 @@ def wait_for_logs(base_url: str, count: int, timeout_s: float = 15.0, **params: 
 
     def check() -> bool:
         nonlocal last
-        response = httpx.get(f"{base_url}/logs", params={"limit": 1000, **params}, timeout=5)
+        response = httpx.get(
+            f"{base_url}/logs", params={"limit": 1000, **params}, timeout=5, auth=AUTH
+        )
         response.raise_for_status()
         last = response.json()["items"]
         return len(last) >= count
@@ -160,6 +168,7 @@ def start_collector(
 class Helpers:
     """The helpers above, for test modules (importlib mode cannot import conftest)."""
 
+    auth = AUTH
     log_fields = staticmethod(log_fields)
     publish = staticmethod(publish)
     publish_logs = staticmethod(publish_logs)

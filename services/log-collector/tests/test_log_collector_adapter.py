@@ -15,6 +15,9 @@ from eco_shared.adapters.log_collector import LogCollectorAdapter
 from eco_shared.bus import EVENTS, Event
 from eco_shared.http import ServiceClient
 from eco_shared.testing import ServiceProcess
+from eco_shared.testing.auth import MintedTokens, TestAuth
+
+AUTH = TestAuth("log-collector")
 
 
 def test_adapter_matches_the_openapi_of_the_running_service(
@@ -53,7 +56,7 @@ async def test_every_adapter_method_against_the_service(
             }
         ]
     }
-    assert httpx.post(f"{shared_collector.url}/v1/traces", json=otlp).status_code == 200
+    assert httpx.post(f"{shared_collector.url}/v1/traces", json=otlp, auth=AUTH).status_code == 200
     lc.publish_logs(
         redis_url,
         module_prefix,
@@ -67,7 +70,7 @@ async def test_every_adapter_method_against_the_service(
     lc.publish(redis_url, f"{module_prefix}{EVENTS}", [event.to_fields()])
     lc.wait_for_logs(shared_collector.url, 2, service=service)
 
-    async with ServiceClient(service_name="test") as http:
+    async with ServiceClient(service_name="test", tokens=MintedTokens()) as http:
         adapter = LogCollectorAdapter(http, base_url=shared_collector.url)
         assert (await adapter.health())["service"] == "log-collector"
         assert ("GET", "/logs") in {(c.method, c.path) for c in await adapter.capabilities()}

@@ -11,6 +11,9 @@ import redis
 
 from eco_shared.bus import DLQ, EVENTS, LOGS, DeadLetter, Event
 from eco_shared.testing import ServiceProcess, wait_until
+from eco_shared.testing.auth import TestAuth
+
+AUTH = TestAuth("log-collector")
 
 
 def _iso(moment: datetime) -> str:
@@ -18,7 +21,7 @@ def _iso(moment: datetime) -> str:
 
 
 def _get(proc: ServiceProcess, path: str, **params: Any) -> httpx.Response:
-    return httpx.get(f"{proc.url}{path}", params=params, timeout=10)
+    return httpx.get(f"{proc.url}{path}", params=params, timeout=10, auth=AUTH)
 
 
 def test_logs_are_newest_first_and_cursor_pages_cover_everything_once(
@@ -262,7 +265,7 @@ def test_stats_count_by_service_and_level_and_report_lag(
     assert wider["logs_by_service"][service] == {"info": 2, "error": 2}
     assert stats["totals"]["logs"] >= 4
     streams = {s["stream"]: s for s in stats["streams"]}
-    assert set(streams) == {"eco.logs", "eco.events"}
+    assert set(streams) == {"eco.logs", "eco.events", "eco.audit"}
     # Consumers trim what every group has ACKed, so the length is whatever is left now.
     assert isinstance(streams["eco.logs"]["length"], int)
     assert streams["eco.logs"]["pending"] >= 0
@@ -284,9 +287,12 @@ def test_every_route_declares_the_problems_it_can_return(
         ("get", "/traces/{trace_id}"): {"404", "422"},
         ("get", "/stats"): {"422", "503"},
         ("get", "/ingest-errors"): {"422"},
+        ("get", "/audit"): {"422"},
+        ("get", "/audit/verify"): set(),
         ("post", "/v1/traces"): {"400", "413", "415"},
     }
     for (method, path), statuses in expected.items():
+        statuses = statuses | {"401", "403"}  # every route needs a token with a scope
         responses = spec["paths"][path][method]["responses"]
         problems = {
             status

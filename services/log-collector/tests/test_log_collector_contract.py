@@ -1,6 +1,6 @@
 """The contract test: the log collector, a real process, against schemathesis with every
-check and phase. A few stored records, an event and a trace give the stateful phase
-something to page through and follow."""
+check and phase (as an admin). A few stored records, an event, an audit record and a trace
+give the stateful phase something to page through and follow."""
 
 from __future__ import annotations
 
@@ -10,10 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from eco_shared.bus import EVENTS, Event
 from eco_shared.testing import ServiceProcess, wait_until
+from eco_shared.testing.auth import TestAuth, bearer
 from eco_shared.testing.contract import assert_contract
+
+AUTH = TestAuth("log-collector")
 
 TAIL = {"/logs/tail": "a server-sent-events stream; test_log_collector_tail covers it"}
 
@@ -47,11 +51,17 @@ def _seed(url: str, redis_url: str, prefix: str, lc: Any) -> None:
             }
         ]
     }
-    assert httpx.post(f"{url}/v1/traces", json=request, timeout=10).status_code == 200
+    assert httpx.post(f"{url}/v1/traces", json=request, timeout=10, auth=AUTH).status_code == 200
+    audit = Event(type="key.created", source="discovery", data={"key_id": "k1", "by": "user:a"})
+    lc.publish(redis_url, f"{prefix}eco.audit", [audit.to_fields()])
     lc.wait_for_logs(url, 3, timeout_s=30, service=service)
-    wait_until(lambda: httpx.get(f"{url}/events", params={"source": service}).json()["items"])
+    wait_until(lambda: httpx.get(f"{url}/audit", auth=AUTH, timeout=10).json()["items"])
+    wait_until(
+        lambda: httpx.get(f"{url}/events", params={"source": service}, auth=AUTH).json()["items"]
+    )
 
 
+@pytest.mark.timeout(600)  # every phase over every route; minutes on a busy machine
 def test_the_log_collector_keeps_its_openapi_contract(
     start_collector: Callable[..., ServiceProcess],
     redis_url: str,
@@ -60,4 +70,6 @@ def test_the_log_collector_keeps_its_openapi_contract(
 ) -> None:
     collector = start_collector()
     _seed(collector.url, redis_url, redis_prefix, lc)
-    assert_contract(collector.url, exclude_paths=TAIL, max_examples=20)
+    assert_contract(
+        collector.url, exclude_paths=TAIL, max_examples=20, headers=bearer("log-collector")
+    )

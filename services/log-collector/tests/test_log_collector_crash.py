@@ -12,6 +12,9 @@ import httpx
 import pytest
 
 from eco_shared.testing import ServiceProcess, wait_until
+from eco_shared.testing.auth import TestAuth
+
+AUTH = TestAuth("log-collector")
 
 PUBLISHER = Path(__file__).with_name("log_collector_publisher.py")
 PUBLISHERS = ("pub-a", "pub-b", "pub-c")
@@ -20,13 +23,16 @@ TOTAL = 10_000
 
 def _stored(collector: ServiceProcess) -> int:
     try:
-        stats = httpx.get(f"{collector.url}/stats", params={"since": "1d"}, timeout=5).json()
+        stats = httpx.get(
+            f"{collector.url}/stats", params={"since": "1d"}, timeout=5, auth=AUTH
+        ).json()
     except httpx.HTTPError:
         return -1
     return sum(sum(stats["logs_by_service"].get(p, {}).values()) for p in PUBLISHERS)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # three publisher processes start for seconds on a busy machine
 def test_sigkill_mid_ingest_stores_every_record_exactly_once(
     start_collector: Any, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
@@ -48,7 +54,7 @@ def test_sigkill_mid_ingest_stores_every_record_exactly_once(
                 )
             )
     try:
-        wait_until(lambda: _stored(collector) >= 1000, timeout_s=30, interval_s=0.05)
+        wait_until(lambda: _stored(collector) >= 1000, timeout_s=90, interval_s=0.05)
         at_kill = _stored(collector)
         collector.kill()
         restarted = start_collector(**settings, port=str(collector.port))
@@ -71,12 +77,12 @@ def test_sigkill_mid_ingest_stores_every_record_exactly_once(
             params: dict[str, Any] = {"service": name, "limit": 1000}
             if cursor:
                 params["cursor"] = cursor
-            page = httpx.get(f"{restarted.url}/logs", params=params, timeout=10).json()
+            page = httpx.get(f"{restarted.url}/logs", params=params, timeout=10, auth=AUTH).json()
             seen[name].update(item["attributes"]["seq"] for item in page["items"])
             cursor = page["next_cursor"]
             if cursor is None:
                 break
     assert [len(seen[p]) for p in PUBLISHERS] == counts
     assert all(seen[p] == set(range(n)) for p, n in zip(PUBLISHERS, counts, strict=True))
-    pending = httpx.get(f"{restarted.url}/stats").json()["streams"]
+    pending = httpx.get(f"{restarted.url}/stats", auth=AUTH).json()["streams"]
     assert {s["stream"]: s["pending"] for s in pending}["eco.logs"] == 0

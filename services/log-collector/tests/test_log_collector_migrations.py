@@ -20,10 +20,13 @@ from eco_log_collector import migrations
 from eco_log_collector import repository as repo
 from eco_log_collector.records import to_us
 from eco_shared.db import create_engine, current_revision, head_revision, migrate
+from eco_shared.testing.auth import TestAuth
+
+AUTH = TestAuth("log-collector")
 
 HEAD = head_revision(migrations.PACKAGE)
 LEGACY = migrations.LEGACY_VERSION_TABLE
-OWN_TABLES = {t.name for t in (repo.LOGS, repo.EVENTS, repo.SPANS, repo.ERRORS)}
+OWN_TABLES = {t.name for t in (repo.LOGS, repo.EVENTS, repo.SPANS, repo.ERRORS, repo.AUDIT)}
 
 
 def _log(event_id: str) -> dict[str, Any]:
@@ -126,7 +129,9 @@ def test_a_collector_on_a_database_migrated_the_old_way_serves_its_rows(
 
     asyncio.run(prepare())
     collector = start_collector()
-    items = httpx.get(f"{collector.url}/logs", params={"service": "legacy"}).json()["items"]
+    items = httpx.get(f"{collector.url}/logs", params={"service": "legacy"}, auth=AUTH).json()[
+        "items"
+    ]
     assert [i["message"] for i in items] == ["from-before"]
 
 

@@ -14,13 +14,20 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from eco_shared.auth import service_subject
 from eco_shared.bus import EVENTS, Event
 from eco_shared.testing import ServiceProcess, wait_until
+from eco_shared.testing.auth import TestAuth, bearer
+
+AUTH = TestAuth("log-collector")
 
 
 def _provider(service: str, endpoint: str) -> TracerProvider:
+    # what a service's exporter sends: its own token, which holds logs:write
+    headers = bearer("log-collector", ["logs:write"], subject=service_subject(service))
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    exporter = OTLPSpanExporter(endpoint=endpoint, headers=headers)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
     return provider
 
 
@@ -51,7 +58,7 @@ def test_sdk_protobuf_export_is_stored_as_a_span_tree(
         a.shutdown()
         b.shutdown()
 
-    body = httpx.get(f"{shared_collector.url}/traces/{trace_id}").json()
+    body = httpx.get(f"{shared_collector.url}/traces/{trace_id}", auth=AUTH).json()
     assert body["span_count"] == 3
     assert body["services"] == sorted([front, back])
     [tree] = body["roots"]
@@ -66,14 +73,16 @@ def test_sdk_protobuf_export_is_stored_as_a_span_tree(
     assert work_span["duration_ms"] >= 20
     assert tree["attributes"]["http.route"] == "/page"
 
-    listed = httpx.get(f"{shared_collector.url}/traces", params={"service": back}).json()
+    listed = httpx.get(f"{shared_collector.url}/traces", params={"service": back}, auth=AUTH).json()
     [summary] = listed["items"]
     assert summary["trace_id"] == trace_id
     assert (summary["root_service"], summary["root_name"]) == (front, "GET /page")
     assert summary["services"] == sorted([front, back])
     assert (summary["span_count"], summary["error_count"]) == (3, 1)
     slow = httpx.get(
-        f"{shared_collector.url}/traces", params={"service": back, "min_duration_ms": 60_000}
+        f"{shared_collector.url}/traces",
+        params={"service": back, "min_duration_ms": 60_000},
+        auth=AUTH,
     ).json()
     assert slow["items"] == []
 
@@ -121,13 +130,13 @@ def test_otlp_json_with_hex_ids_is_accepted(shared_collector: ServiceProcess, lc
         {"traceId": "", "spanId": "1111111111111111", "name": "no trace id"},
     ]
     response = httpx.post(
-        f"{shared_collector.url}/v1/traces", json=_json_request(service, trace_id, spans)
+        f"{shared_collector.url}/v1/traces", json=_json_request(service, trace_id, spans), auth=AUTH
     )
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
     assert response.json()["partialSuccess"]["rejectedSpans"] == "1"
 
-    body = httpx.get(f"{shared_collector.url}/traces/{trace_id}").json()
+    body = httpx.get(f"{shared_collector.url}/traces/{trace_id}", auth=AUTH).json()
     [root] = body["roots"]
     assert (root["span_id"], root["name"], root["kind"], root["status_code"]) == (
         "00f067aa0ba902b7",
@@ -146,11 +155,15 @@ def test_otlp_json_with_hex_ids_is_accepted(shared_collector: ServiceProcess, lc
     )
     # sent again (an exporter retry): stored once
     again = httpx.post(
-        f"{shared_collector.url}/v1/traces", json=_json_request(service, trace_id, spans[:2])
+        f"{shared_collector.url}/v1/traces",
+        json=_json_request(service, trace_id, spans[:2]),
+        auth=AUTH,
     )
     assert again.status_code == 200
     assert again.json() == {}
-    assert httpx.get(f"{shared_collector.url}/traces/{trace_id}").json()["span_count"] == 2
+    assert (
+        httpx.get(f"{shared_collector.url}/traces/{trace_id}", auth=AUTH).json()["span_count"] == 2
+    )
 
 
 def test_gzip_protobuf_bodies_are_accepted(shared_collector: ServiceProcess, lc: Any) -> None:
@@ -184,11 +197,12 @@ def test_gzip_protobuf_bodies_are_accepted(shared_collector: ServiceProcess, lc:
         f"{shared_collector.url}/v1/traces",
         content=gzip.compress(request.SerializeToString()),
         headers={"content-type": "application/x-protobuf", "content-encoding": "gzip"},
+        auth=AUTH,
     )
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/x-protobuf"
     ExportTraceServiceResponse.FromString(response.content)
-    body = httpx.get(f"{shared_collector.url}/traces/{trace_id.hex()}").json()
+    body = httpx.get(f"{shared_collector.url}/traces/{trace_id.hex()}", auth=AUTH).json()
     assert [(r["name"], r["service"]) for r in body["roots"]] == [("zipped", "unknown_service")]
 
 
@@ -228,10 +242,12 @@ def test_undecodable_otlp_bodies_are_400_and_other_types_415(
         (b"not gzip", "application/x-protobuf", {"content-encoding": "gzip"}),
     ]
     for body, content_type, extra in cases:
-        response = httpx.post(url, content=body, headers={"content-type": content_type, **extra})
+        response = httpx.post(
+            url, content=body, headers={"content-type": content_type, **extra}, auth=AUTH
+        )
         assert response.status_code == 400, (body, response.text)
         assert response.headers["content-type"] == "application/problem+json"
-    response = httpx.post(url, content=b"hello", headers={"content-type": "text/plain"})
+    response = httpx.post(url, content=b"hello", headers={"content-type": "text/plain"}, auth=AUTH)
     assert response.status_code == 415
     assert response.headers["content-type"] == "application/problem+json"
 
@@ -270,7 +286,7 @@ def test_trace_detail_interleaves_logs_and_events_in_time_order(
         provider.shutdown()
 
     def detail() -> dict[str, Any]:
-        return httpx.get(f"{shared_collector.url}/traces/{trace_id}").json()
+        return httpx.get(f"{shared_collector.url}/traces/{trace_id}", auth=AUTH).json()
 
     wait_until(lambda: len(detail().get("timeline", [])) == 4, timeout_s=15)
     body = detail()
@@ -287,10 +303,12 @@ def test_trace_detail_interleaves_logs_and_events_in_time_order(
 
 
 def test_unknown_and_invalid_trace_ids(shared_collector: ServiceProcess) -> None:
-    missing = httpx.get(f"{shared_collector.url}/traces/{'0a' * 16}")
+    missing = httpx.get(f"{shared_collector.url}/traces/{'0a' * 16}", auth=AUTH)
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
-    invalid = httpx.get(f"{shared_collector.url}/traces/not-a-trace")
+    invalid = httpx.get(f"{shared_collector.url}/traces/not-a-trace", auth=AUTH)
     assert invalid.status_code == 422
-    bad_list = httpx.get(f"{shared_collector.url}/traces", params={"min_duration_ms": -1})
+    bad_list = httpx.get(
+        f"{shared_collector.url}/traces", params={"min_duration_ms": -1}, auth=AUTH
+    )
     assert bad_list.status_code == 422

@@ -14,6 +14,9 @@ from eco_log_collector.records import to_us
 from eco_log_collector.service import Retention
 from eco_shared.db import create_engine
 from eco_shared.testing import wait_until
+from eco_shared.testing.auth import TestAuth
+
+AUTH = TestAuth("log-collector")
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -102,10 +105,14 @@ def test_the_periodic_job_runs_in_the_service(
     # the job says what it deleted in its own log (shipped to eco.logs like any other)
     def purged() -> list[Any]:
         items = httpx.get(
-            f"{collector.url}/logs", params={"q": "retention_purged", "service": "log-collector"}
+            f"{collector.url}/logs",
+            params={"q": "retention_purged", "service": "log-collector"},
+            auth=AUTH,
         ).json()["items"]
         return [i for i in items if i["attributes"].get("logs") == 1]
 
     wait_until(purged, timeout_s=20, interval_s=0.2)
-    items = httpx.get(f"{collector.url}/logs", params={"service": "retained"}).json()["items"]
+    items = httpx.get(f"{collector.url}/logs", params={"service": "retained"}, auth=AUTH).json()[
+        "items"
+    ]
     assert [i["message"] for i in items] == ["recent"]

@@ -9,6 +9,9 @@ from typing import Any
 import httpx
 
 from eco_shared.testing import ServiceProcess
+from eco_shared.testing.auth import TestAuth
+
+AUTH = TestAuth("log-collector")
 
 
 def _sse(lines: Iterator[str]) -> Iterator[tuple[str, str, str]]:
@@ -34,7 +37,7 @@ def test_tail_receives_a_matching_record_published_after_connecting(
     lc.publish_logs(redis_url, module_prefix, [lc.log_fields("too early", service=service)])
     params = {"service": service, "level": "warning"}
     with httpx.stream(
-        "GET", f"{shared_collector.url}/logs/tail", params=params, timeout=10
+        "GET", f"{shared_collector.url}/logs/tail", params=params, timeout=10, auth=AUTH
     ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -70,6 +73,7 @@ def test_tail_receives_a_matching_record_published_after_connecting(
         params=params,
         headers={"Last-Event-ID": entry_id},
         timeout=10,
+        auth=AUTH,
     ) as response:
         events = _sse(response.iter_lines())
         assert next(events)[0] == "ready"
@@ -78,19 +82,21 @@ def test_tail_receives_a_matching_record_published_after_connecting(
 
 
 def test_tail_refuses_invalid_parameters(shared_collector: ServiceProcess) -> None:
-    bad_level = httpx.get(f"{shared_collector.url}/logs/tail", params={"level": "loud"})
+    bad_level = httpx.get(f"{shared_collector.url}/logs/tail", params={"level": "loud"}, auth=AUTH)
     assert bad_level.status_code == 422
     assert bad_level.headers["content-type"] == "application/problem+json"
-    bad_id = httpx.get(f"{shared_collector.url}/logs/tail", headers={"Last-Event-ID": "nope"})
+    bad_id = httpx.get(
+        f"{shared_collector.url}/logs/tail", headers={"Last-Event-ID": "nope"}, auth=AUTH
+    )
     assert bad_id.status_code == 422
 
 
 def test_a_follower_over_the_limit_is_told_to_come_back(start_collector: Any) -> None:
     collector = start_collector(ECO_LOG_COLLECTOR_MAX_TAIL_CLIENTS="1")
-    with httpx.stream("GET", f"{collector.url}/logs/tail", timeout=10) as first:
+    with httpx.stream("GET", f"{collector.url}/logs/tail", timeout=10, auth=AUTH) as first:
         events = _sse(first.iter_lines())  # held: a dropped iterator closes the stream
         assert next(events)[0] == "ready"
-        refused = httpx.get(f"{collector.url}/logs/tail", timeout=10)
+        refused = httpx.get(f"{collector.url}/logs/tail", timeout=10, auth=AUTH)
         assert refused.status_code == 503
         assert refused.headers["content-type"] == "application/problem+json"
         assert refused.headers["retry-after"] == "5"

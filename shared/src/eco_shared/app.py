@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eco_shared._signals import StopSignals
 from eco_shared.auth import ServiceAuth, auth_openapi, check_routes_declared
+from eco_shared.auth._sync import SyncServiceTokens
 from eco_shared.bus import EventBus
 from eco_shared.directory import ServiceDirectory
 from eco_shared.health import HealthRegistry, MetricsMiddleware, health_router, redis_check
@@ -266,6 +267,8 @@ def create_service_app(
             instance_id=settings.instance_id,
             otlp_endpoint=settings.otlp_endpoint,
             discovery_url=settings.discovery_url,
+            # the exporter's own tokens: a background thread, so a blocking source
+            tokens=SyncServiceTokens.from_settings(settings),
         )
 
     app = FastAPI(

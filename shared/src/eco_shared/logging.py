@@ -2,7 +2,9 @@
 
 Every record carries `service`, `trace_id` and `span_id` (from the current OpenTelemetry
 span). Standard-library records (uvicorn, httpx) go through the same processors, so one
-process writes one format.
+process writes one format. Redaction runs before a record is rendered or handed to a sink
+(`eco.logs`): fields named like secrets, `Authorization` values, JWTs (`eyJ...`), run
+grants (`ecogrant_<id>_[REDACTED]`) and our API keys (`eco_<id>_…`) never leave it.
 """
 
 from __future__ import annotations
@@ -29,9 +31,12 @@ _SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 _SECRET_VALUE = re.compile(
-    r"(?P<scheme>\b(?:Bearer|Basic|Token)\s+)[A-Za-z0-9._~+/=\-]{4,}"
+    r"(?P<scheme>\b(?:(?i:bearer)|Basic|Token)\s+)[A-Za-z0-9_.~+/=\-]{4,}"
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"
-    r"|\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*"
+    # a JWT (header.payload[.signature], each base64url JSON), signed or not
+    r"|\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}(?:\.[A-Za-z0-9_\-]*)?"
+    # a run grant, `ecogrant_<id>_<secret>`: the id stays (audit events name it too)
+    r"|(?P<grant>\becogrant_(?:[0-9a-f]{24}_)?+)[A-Za-z0-9_.~+/=\-]+"
     r"|\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{16,}"
     r"|\bgh[pousr]_[A-Za-z0-9]{20,}"
     r"|\bAKIA[0-9A-Z]{16}\b"
@@ -40,12 +45,22 @@ _SECRET_VALUE = re.compile(
 )
 
 
-def _redact_text(text: str) -> str:
-    def replace(match: re.Match[str]) -> str:
-        prefix = match.group("scheme") or match.group("userinfo") or ""
-        return prefix + REDACTED
+# `eco_shared.auth.KEY_PATTERN`, spelled again: importing the auth package (FastAPI, JWT,
+# httpx) would make every process that only logs start seconds slower; a test holds the two
+# equal. A key is shortened to its id, `eco_<id>_…`, as `eco_shared.auth.redact_keys` does.
+_API_KEY = re.compile(r"\beco_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}\b")
+_KEY_ID_END = len("eco_") + 12
 
-    return _SECRET_VALUE.sub(replace, text)
+
+def _replace(match: re.Match[str]) -> str:
+    prefix = match.group("scheme") or match.group("userinfo") or match.group("grant") or ""
+    return prefix + REDACTED
+
+
+def redact_text(text: str) -> str:
+    """`text` with secret-looking values replaced (an API key keeps its id)."""
+    text = _SECRET_VALUE.sub(_replace, text)
+    return _API_KEY.sub(lambda m: m.group(0)[:_KEY_ID_END] + "_…", text)
 
 
 def is_secret_key(key: str) -> bool:
@@ -58,7 +73,7 @@ def redact(value: Any, _depth: int = 0) -> Any:
     if _depth > 8:
         return value
     if isinstance(value, str):
-        return _redact_text(value)
+        return redact_text(value)
     if isinstance(value, Mapping):
         return {
             k: (REDACTED if isinstance(k, str) and is_secret_key(k) else redact(v, _depth + 1))

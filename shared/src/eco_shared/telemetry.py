@@ -1,4 +1,11 @@
-"""OpenTelemetry set-up in one call, and W3C `traceparent` helpers for the event bus."""
+"""OpenTelemetry set-up in one call, and W3C `traceparent` helpers for the event bus.
+
+Spans reach the log collector over OTLP/HTTP with the service's own bearer tokens: one for
+`discovery` (to look the collector up) and one for `log-collector` (its `/v1/traces` needs
+`logs:write`), from a synchronous token source (`eco_shared.auth._sync.SyncServiceTokens`),
+since the exporter runs in the batch processor's thread. A plain OTLP endpoint outside the
+ecosystem (`ECO_OTLP_ENDPOINT=http://...`) never gets a token.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,10 @@ import math
 import random
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Mapping, MutableMapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
@@ -18,6 +26,9 @@ from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, SERVI
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+if TYPE_CHECKING:
+    import requests
 
 _logger = logging.getLogger(__name__)
 _propagator = TraceContextTextMapPropagator()
@@ -47,12 +58,43 @@ def _traces_url(endpoint: str) -> str:
     return endpoint if endpoint.endswith("/v1/traces") else endpoint + "/v1/traces"
 
 
+class TokenSource(Protocol):
+    """A service's own tokens, synchronously (`SyncServiceTokens`)."""
+
+    def token_for(self, audience: str) -> str: ...
+
+    def forget(self, audience: str) -> None: ...
+
+
+def _bearer_session(tokens: TokenSource, audience: str) -> requests.Session:
+    """A requests session adding a token for `audience` to each request; a 401 drops it."""
+    import requests
+
+    class _Bearer(requests.auth.AuthBase):
+        def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+            request.headers["Authorization"] = f"Bearer {tokens.token_for(audience)}"
+            request.register_hook("response", self.refused)
+            return request
+
+        @staticmethod
+        def refused(response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+            if response.status_code == 401:
+                tokens.forget(audience)
+
+    session = requests.Session()
+    session.auth = _Bearer()
+    session.trust_env = False  # no .netrc credentials, no proxy of the environment
+    return session
+
+
 class DiscoveredCollectorExporter(SpanExporter):
     """OTLP/HTTP export to the log collector, resolved lazily through discovery.
 
     The collector's URL is looked up at the first export (not at start-up, when discovery
     or the collector may not be up yet), cached for `cache_ttl_s`, and looked up again
-    after a failed export. While no collector is registered, batches are dropped.
+    after a failed export. While no collector is registered, batches are dropped. With
+    `tokens`, the lookup carries a token for discovery and the export one for the collector;
+    while no token can be had, batches are dropped too.
     """
 
     def __init__(
@@ -60,6 +102,7 @@ class DiscoveredCollectorExporter(SpanExporter):
         discovery_url: str,
         *,
         service: str = LOG_COLLECTOR,
+        tokens: TokenSource | None = None,
         cache_ttl_s: float = 30.0,
         retry_after_s: float = 5.0,
         lookup_timeout_s: float = 2.0,
@@ -67,6 +110,7 @@ class DiscoveredCollectorExporter(SpanExporter):
     ) -> None:
         self.discovery_url = discovery_url.rstrip("/")
         self.service = service
+        self.tokens = tokens
         self.cache_ttl_s = cache_ttl_s
         self.retry_after_s = retry_after_s
         self.lookup_timeout_s = lookup_timeout_s
@@ -76,12 +120,24 @@ class DiscoveredCollectorExporter(SpanExporter):
         self._checked_at = -math.inf
         self._exporters: dict[str, SpanExporter] = {}
         self._missing_logged = False
+        self._token_failure_logged = False
+
+    def _headers(self, audience: str) -> dict[str, str]:
+        if self.tokens is None:
+            return {}
+        return {"Authorization": f"Bearer {self.tokens.token_for(audience)}"}
 
     def _lookup(self) -> str | None:
         url = f"{self.discovery_url}/services/{self.service}?healthy=true"
+        request = urllib.request.Request(url, headers=self._headers("discovery"))
         # urllib is not instrumented: the lookup must not make spans of its own
-        with urllib.request.urlopen(url, timeout=self.lookup_timeout_s) as response:
-            body = json.loads(response.read())
+        try:
+            with urllib.request.urlopen(request, timeout=self.lookup_timeout_s) as response:
+                body = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 401 and self.tokens is not None:
+                self.tokens.forget("discovery")
+            raise
         instances = (body.get("instances") if isinstance(body, dict) else None) or []
         urls = [str(i["base_url"]) for i in instances if isinstance(i, dict) and i.get("base_url")]
         return _traces_url(random.choice(urls)) if urls else None
@@ -94,7 +150,7 @@ class DiscoveredCollectorExporter(SpanExporter):
                 return self._endpoint
             try:
                 self._endpoint = self._lookup()
-            except (OSError, ValueError, KeyError) as exc:
+            except Exception as exc:  # away, refused, or no token: spans wait for the next try
                 self._endpoint = None
                 reason = f"{type(exc).__name__}: {exc}"
             else:
@@ -105,15 +161,34 @@ class DiscoveredCollectorExporter(SpanExporter):
             self._missing_logged = self._endpoint is None
             return self._endpoint
 
+    def _has_token(self) -> bool:
+        """Whether a token for the collector can be had now (cached: the export reuses it)."""
+        if self.tokens is None:
+            return True
+        try:
+            self.tokens.token_for(self.service)
+        except Exception as exc:
+            if not self._token_failure_logged:
+                _logger.info("span export: no token for %s (%s)", self.service, exc)
+            self._token_failure_logged = True
+            return False
+        self._token_failure_logged = False
+        return True
+
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         endpoint = self.endpoint()
-        if endpoint is None:
+        if endpoint is None or not self._has_token():
             return SpanExportResult.FAILURE
         exporter = self._exporters.get(endpoint)
         if exporter is None:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-            exporter = OTLPSpanExporter(endpoint=endpoint, timeout=self.export_timeout_s)
+            session = (
+                _bearer_session(self.tokens, self.service) if self.tokens is not None else None
+            )
+            exporter = OTLPSpanExporter(
+                endpoint=endpoint, timeout=self.export_timeout_s, session=session
+            )
             self._exporters[endpoint] = exporter
         result = exporter.export(spans)
         if result is not SpanExportResult.SUCCESS:
@@ -129,6 +204,26 @@ class DiscoveredCollectorExporter(SpanExporter):
         return True
 
 
+def span_exporters(
+    targets: Sequence[str],
+    *,
+    discovery_url: str | None = None,
+    tokens: TokenSource | None = None,
+) -> list[SpanExporter]:
+    """One exporter per target: the log collector (through discovery, with `tokens`) or a
+    plain OTLP/HTTP URL (never with our tokens: it is outside the ecosystem)."""
+    exporters: list[SpanExporter] = []
+    for target in targets:
+        if target == LOG_COLLECTOR:
+            if discovery_url is not None:
+                exporters.append(DiscoveredCollectorExporter(discovery_url, tokens=tokens))
+            continue
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporters.append(OTLPSpanExporter(endpoint=_traces_url(target)))
+    return exporters
+
+
 def setup_telemetry(
     service_name: str,
     *,
@@ -136,14 +231,16 @@ def setup_telemetry(
     instance_id: str | None = None,
     otlp_endpoint: str | None = None,
     discovery_url: str | None = None,
+    tokens: TokenSource | None = None,
     extra_processors: list[SpanProcessor] | None = None,
 ) -> TracerProvider:
     """Install a tracer provider for this process and instrument httpx and redis.
 
     Spans go over OTLP/HTTP to each target of `export_targets(otlp_endpoint)`: by default
     the log collector, found through discovery at `discovery_url` (without one, the
-    default means no export); URLs get `/v1/traces` appended. Calling it again (several
-    apps in one test process) reuses the installed provider and only adds processors.
+    default means no export) and sent with the service's own `tokens`; URLs get
+    `/v1/traces` appended and no token. Calling it again (several apps in one test
+    process) reuses the installed provider and only adds processors.
     """
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
@@ -154,18 +251,10 @@ def setup_telemetry(
             attributes[SERVICE_INSTANCE_ID] = instance_id
         provider = TracerProvider(resource=Resource.create(attributes))
         trace.set_tracer_provider(provider)
-        for target in export_targets(otlp_endpoint):
-            exporter: SpanExporter
-            if target == LOG_COLLECTOR:
-                if discovery_url is None:
-                    continue
-                exporter = DiscoveredCollectorExporter(discovery_url)
-            else:
-                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-                    OTLPSpanExporter,
-                )
-
-                exporter = OTLPSpanExporter(endpoint=_traces_url(target))
+        exporters = span_exporters(
+            export_targets(otlp_endpoint), discovery_url=discovery_url, tokens=tokens
+        )
+        for exporter in exporters:
             provider.add_span_processor(BatchSpanProcessor(exporter))
     for processor in extra_processors or []:
         provider.add_span_processor(processor)

@@ -10,8 +10,8 @@ from fastapi import FastAPI
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from eco_log_collector import migrations
-from eco_log_collector.api import events, ingest_errors, logs, otlp, stats, traces
-from eco_log_collector.service import LogCollector
+from eco_log_collector.api import audit, events, ingest_errors, logs, otlp, stats, traces
+from eco_log_collector.service import AUDIT_STREAM, LogCollector
 from eco_log_collector.settings import LogCollectorSettings
 from eco_log_collector.state import Resources
 from eco_shared.app import ServiceState, create_service_app
@@ -30,7 +30,8 @@ SERVICE = ServiceSpec(
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[Resources]:
-    """Open the database (migrated), consume `eco.logs` and `eco.events`, run retention."""
+    """Open the database (migrated), consume `eco.logs`, `eco.events` and `eco.audit`, run
+    retention (which never touches the audit trail)."""
     settings = state.settings
     if not isinstance(settings, LogCollectorSettings):
         raise TypeError("the log collector runs on LogCollectorSettings")
@@ -55,6 +56,7 @@ async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[Resources
             consumers = [
                 state.bus.subscribe(LOGS, group, ingest.handle_logs, **options),  # type: ignore[call-overload]
                 state.bus.subscribe(EVENTS, group, ingest.handle_events, **options),  # type: ignore[call-overload]
+                state.bus.subscribe(AUDIT_STREAM, group, collector.audit.handle, **options),  # type: ignore[call-overload]
             ]
             for consumer in consumers:
                 consumer.start()
@@ -83,6 +85,7 @@ def build_app(settings: LogCollectorSettings, *, configure_process: bool = True)
             traces.router,
             stats.router,
             ingest_errors.router,
+            audit.router,
             otlp.router,
         ],
         lifespan=lifespan,

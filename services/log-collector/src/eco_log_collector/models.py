@@ -16,6 +16,9 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from eco_shared.adapters.log_collector import (
+    AuditEventOut,
+    AuditPage,
+    AuditVerification,
     EventOut,
     EventPage,
     IngestErrorOut,
@@ -32,6 +35,10 @@ from eco_shared.adapters.log_collector import (
 )
 
 __all__ = [
+    "AuditEventOut",
+    "AuditPage",
+    "AuditRecord",
+    "AuditVerification",
     "BusEvent",
     "EventOut",
     "EventPage",
@@ -152,3 +159,31 @@ class IngestError(SQLModel, table=True):
     reason: str = Field(sa_column=Column(Text, nullable=False))
     raw: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     time_us: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class AuditRecord(SQLModel, table=True):
+    """One event of `eco.audit`, a link of the hash chain: appended, never changed.
+
+    `hash` is SHA-256 over `prev_hash` and the canonical JSON of the other columns (`data`
+    as the object it holds); the database refuses UPDATE and DELETE (triggers).
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        UniqueConstraint("event_id", name="uq_audit_events_event_id"),
+        Index("ix_audit_events_type_seq", "type", "seq"),
+        Index("ix_audit_events_subject_seq", "subject", "seq"),
+        Index("ix_audit_events_actor_seq", "actor", "seq"),
+        Index("ix_audit_events_time", "time_us"),
+    )
+
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    event_id: str = Field(sa_column=Column(String(200), nullable=False))
+    time_us: int = Field(sa_column=Column(BigInteger, nullable=False))
+    type: str = Field(sa_column=Column(String(200), nullable=False))
+    source: str = Field(sa_column=Column(String(200), nullable=False))
+    subject: str | None = Field(default=None, sa_column=Column(String(300)))
+    actor: str | None = Field(default=None, sa_column=Column(String(300)))
+    data: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    prev_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    hash: str = Field(sa_column=Column(String(64), nullable=False))

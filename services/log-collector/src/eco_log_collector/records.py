@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eco_shared.bus import Event
+from eco_shared.logging import redact, redact_text
 
 LEVELS: dict[str, int] = {
     "debug": 10,
@@ -96,7 +97,11 @@ def trace_ids(traceparent: str) -> tuple[str | None, str | None]:
 
 
 def log_row(event: Event, received_us: int) -> dict[str, Any]:
-    """The log_records row of a `log.record` envelope; raise `InvalidRecord` otherwise."""
+    """The log_records row of a `log.record` envelope; raise `InvalidRecord` otherwise.
+
+    Secrets are redacted again here, as the shipper's logging does: a publisher that is not
+    one of ours (or a record written straight to the stream) must not store a key in clear.
+    """
     data = event.data
     raw_level = data.get("level")
     if not isinstance(raw_level, str) or not raw_level:
@@ -113,7 +118,8 @@ def log_row(event: Event, received_us: int) -> dict[str, Any]:
     service = data.get("service") or event.source
     logger = data.get("logger")
     request_id = data.get("request_id")
-    attributes = {k: v for k, v in data.items() if k not in _RESERVED}
+    message = redact_text(message)
+    attributes = redact({k: v for k, v in data.items() if k not in _RESERVED})
     attributes.pop("timestamp", None)
     return {
         "event_id": clean_text(event.id, 64),

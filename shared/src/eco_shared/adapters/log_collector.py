@@ -164,6 +164,34 @@ class IngestErrorPage(Page[IngestErrorOut]):
     """A page of ingest errors, newest first."""
 
 
+class AuditEventOut(BaseModel):
+    """One security-relevant event of `eco.audit`, as appended to the hash chain."""
+
+    seq: int
+    event_id: str
+    time: datetime
+    type: str
+    source: str
+    subject: str | None = None
+    actor: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    prev_hash: str
+    hash: str
+
+
+class AuditPage(Page[AuditEventOut]):
+    """A page of the audit trail, newest first."""
+
+
+class AuditVerification(BaseModel):
+    """Whether the stored audit trail is whole: no record changed, removed or reordered."""
+
+    ok: bool
+    checked: int = Field(description="Records that verified before the first problem (all).")
+    first_bad_seq: int | None = None
+    reason: str | None = None
+
+
 def _params(**values: Any) -> dict[str, Any]:
     return {
         k: (v.isoformat() if isinstance(v, datetime) else v)
@@ -290,6 +318,35 @@ class LogCollectorAdapter(BaseServiceAdapter):
             "GET", "/ingest-errors", operation="ingest_errors", params=params
         )
         return IngestErrorPage.model_validate(response.json())
+
+    @operation(
+        "GET",
+        "/audit",
+        query=("type", "subject", "since", "until", "limit", "cursor"),
+        response=AuditPage,
+    )
+    async def audit(
+        self,
+        *,
+        type: str | None = None,
+        subject: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> AuditPage:
+        """The audit trail, newest first; `subject` matches the subject or the actor."""
+        params = _params(
+            type=type, subject=subject, since=since, until=until, limit=limit, cursor=cursor
+        )
+        response = await self._request("GET", "/audit", operation="audit", params=params)
+        return AuditPage.model_validate(response.json())
+
+    @operation("GET", "/audit/verify", response=AuditVerification)
+    async def verify_audit(self) -> AuditVerification:
+        """Check the whole hash chain of the audit trail."""
+        response = await self._request("GET", "/audit/verify", operation="verify_audit")
+        return AuditVerification.model_validate(response.json())
 
     @operation("GET", "/logs/tail", query=("service", "level"))
     async def tail(

@@ -3,8 +3,9 @@
 `_principal` is who is calling and how scopes match, `_tokens` the ES256 key set and the one
 strict decoder, `_apikeys` the user API key format, `_material` the local `.eco/auth/`
 directory, `_verifier` token verification with its caches, `_client` getting tokens
-(client credentials, API keys, run grants), `_fastapi` what routes declare, `_service`
-what one running service holds (`state.auth`).
+(client credentials, API keys, run grants), `_sync` a blocking client-credentials source
+for threads (the span exporter), `_fastapi` what routes declare, `_service` what one
+running service holds (`state.auth`).
 """
 
 from eco_shared.auth._apikeys import (
@@ -53,6 +54,7 @@ from eco_shared.auth._principal import (
     user_subject,
 )
 from eco_shared.auth._service import LOCAL_PRINCIPAL, REVOCATIONS_CHANNEL, ServiceAuth
+from eco_shared.auth._sync import SyncServiceTokens, service_secret
 from eco_shared.auth._tokens import (
     ALGORITHM,
     ISSUER,
@@ -96,6 +98,7 @@ __all__ = [
     "ServiceTokens",
     "SigningKey",
     "SigningKeys",
+    "SyncServiceTokens",
     "TokenError",
     "TokenProvider",
     "Unauthorized",
@@ -118,6 +121,7 @@ __all__ = [
     "redact_keys",
     "require",
     "scope_covers",
+    "service_secret",
     "service_subject",
     "undeclared_routes",
     "user_subject",

@@ -21,6 +21,7 @@ from fastapi import Request
 from eco_shared.auth._client import ServiceTokens, TokenError
 from eco_shared.auth._material import AuthMaterial
 from eco_shared.auth._principal import ADMIN, Principal, user_subject
+from eco_shared.auth._sync import service_secret
 from eco_shared.auth._verifier import JwksSource, KeyCheckUnavailable, KeyStatus, Verifier
 from eco_shared.settings import ServiceSettings
 
@@ -61,11 +62,7 @@ class ServiceAuth:
         self.verifier = Verifier(
             settings.service_name, keys, key_status=key_status or self._introspect
         )
-        secret = (
-            settings.auth_client_secret.get_secret_value()
-            if settings.auth_client_secret is not None
-            else material.client_secret(settings.service_name)
-        )
+        secret = service_secret(settings)
         if self.enabled and secret:
             self.tokens = ServiceTokens(
                 settings.issuer_url,

@@ -13,11 +13,12 @@ from eco_log_collector.api._params import (
     TraceIdQuery,
     time_window,
 )
+from eco_log_collector.api._scopes import LOGS_READ
 from eco_log_collector.deps import LogCollectorDep
 from eco_log_collector.models import EventPage
 from eco_shared.problems import problem_responses
 
-router = APIRouter(prefix="/events", tags=["events"])
+router = APIRouter(prefix="/events", tags=["events"], dependencies=[LOGS_READ])
 
 
 @router.get(

@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from eco_log_collector.api._params import CursorQuery, LimitQuery
+from eco_log_collector.api._scopes import LOGS_READ
 from eco_log_collector.deps import LogCollectorDep
 from eco_log_collector.models import IngestErrorPage
 from eco_shared.problems import problem_responses
 
-router = APIRouter(prefix="/ingest-errors", tags=["ingest errors"])
+router = APIRouter(prefix="/ingest-errors", tags=["ingest errors"], dependencies=[LOGS_READ])
 
 
 @router.get(

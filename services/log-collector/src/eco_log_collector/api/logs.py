@@ -17,13 +17,14 @@ from eco_log_collector.api._params import (
     TraceIdQuery,
     time_window,
 )
+from eco_log_collector.api._scopes import LOGS_READ
 from eco_log_collector.deps import LogCollectorDep
 from eco_log_collector.models import LogPage
 from eco_log_collector.service import TailFilter
 from eco_shared.adapters.log_collector import Level
 from eco_shared.problems import problem_responses
 
-router = APIRouter(prefix="/logs", tags=["logs"])
+router = APIRouter(prefix="/logs", tags=["logs"], dependencies=[LOGS_READ])
 
 
 @router.get(

@@ -6,10 +6,11 @@ from fastapi import APIRouter, Request, Response
 
 from eco_log_collector import otlp
 from eco_log_collector.api._otlp_schema import EXPORT_TRACE_REQUEST
+from eco_log_collector.api._scopes import LOGS_WRITE
 from eco_log_collector.deps import LogCollectorDep
 from eco_shared.problems import ProblemError, problem_responses
 
-router = APIRouter(prefix="/v1", tags=["otlp"])
+router = APIRouter(prefix="/v1", tags=["otlp"], dependencies=[LOGS_WRITE])
 
 _SCHEMA = {"type": "string", "format": "binary"}
 

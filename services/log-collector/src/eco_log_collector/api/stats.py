@@ -7,13 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from eco_log_collector.api._params import TIME_SCHEMA, TimeQuery, time_window
+from eco_log_collector.api._scopes import LOGS_READ
 from eco_log_collector.deps import LogCollectorDep
 from eco_log_collector.models import Stats
 from eco_log_collector.records import now_us
 from eco_shared.params import TIME_HELP
 from eco_shared.problems import problem_responses
 
-router = APIRouter(prefix="/stats", tags=["stats"])
+router = APIRouter(prefix="/stats", tags=["stats"], dependencies=[LOGS_READ])
 
 
 @router.get(

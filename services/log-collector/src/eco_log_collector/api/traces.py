@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from eco_log_collector.api._params import TRACE_ID_PATTERN, TimeQuery, time_us
+from eco_log_collector.api._scopes import LOGS_READ
 from eco_log_collector.deps import LogCollectorDep
 from eco_log_collector.models import TraceDetail, TraceList
 from eco_shared.problems import problem_responses
 
-router = APIRouter(prefix="/traces", tags=["traces"])
+router = APIRouter(prefix="/traces", tags=["traces"], dependencies=[LOGS_READ])
 
 
 @router.get(

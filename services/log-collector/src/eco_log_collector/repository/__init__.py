@@ -1,5 +1,13 @@
-"""Every query of the log collector: SQL (`LogRepository`) and Redis (`StreamRepository`)."""
+"""Every query of the log collector: SQL (`LogRepository`, `AuditRepository`) and Redis
+(`StreamRepository`)."""
 
+from eco_log_collector.repository._audit import (
+    AUDIT,
+    AuditQuery,
+    AuditRepository,
+    ChainBuilder,
+    ChainTip,
+)
 from eco_log_collector.repository._sql import LogRepository, TraceListing, TraceListRow, TraceRows
 from eco_log_collector.repository._streams import UNDELIVERED_CAP, StreamRepository
 from eco_log_collector.repository._tables import (
@@ -14,12 +22,17 @@ from eco_log_collector.repository._tables import (
 )
 
 __all__ = [
+    "AUDIT",
     "ERRORS",
     "EVENTS",
     "LOGS",
     "SPANS",
     "TABLES",
     "UNDELIVERED_CAP",
+    "AuditQuery",
+    "AuditRepository",
+    "ChainBuilder",
+    "ChainTip",
     "EventQuery",
     "Kind",
     "LogQuery",

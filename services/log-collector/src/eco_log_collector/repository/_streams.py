@@ -1,4 +1,5 @@
-"""`StreamRepository`: every Redis read of the log collector (lag, drops, the live tail)."""
+"""`StreamRepository`: every Redis read of the log collector (lag, drops, the live tail), and
+the audit trail's head (the last link appended, kept apart from the database it checks)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,20 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from eco_log_collector.models import StreamLag
+from eco_log_collector.repository._audit import ChainTip
 from eco_shared.streams import RawFields, as_text, stream_end, tail
 
 # Redis 6.2 has no `lag`: what lies after the last delivered id is counted up to this
 UNDELIVERED_CAP = 10_000
+# the head only moves forward, whichever replica appended last
+_ADVANCE_HEAD = """
+local seq = redis.call('HGET', KEYS[1], 'seq')
+if (not seq) or tonumber(seq) < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'hash', ARGV[2])
+  return 1
+end
+return 0
+"""
 
 
 class StreamRepository:
@@ -65,3 +76,15 @@ class StreamRepository:
     ) -> AsyncIterator[list[tuple[str, RawFields]]]:
         """Entries of `key` after `after` as they arrive (an empty batch when idle)."""
         return tail(self.redis, key, after, block_ms=block_ms, count=count)
+
+    async def audit_head(self, key: str) -> ChainTip | None:
+        """The last link the audit trail is known to have had (None before the first)."""
+        head = {as_text(k): as_text(v) for k, v in (await self.redis.hgetall(key)).items()}
+        try:
+            return ChainTip(int(head["seq"]), head["hash"])
+        except (KeyError, ValueError):
+            return None
+
+    async def advance_audit_head(self, key: str, tip: ChainTip) -> None:
+        """Move the head to `tip` unless it is already further."""
+        await self.redis.eval(_ADVANCE_HEAD, 1, key, str(tip.seq), tip.hash)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from eco_log_collector.repository import LogRepository, StreamRepository
+from eco_log_collector.repository import AuditRepository, LogRepository, StreamRepository
+from eco_log_collector.service._audit import AUDIT_HEAD_KEY, AUDIT_STREAM, AuditTrail
 from eco_log_collector.service._ingest import Ingestor
 from eco_log_collector.service._queries import Queries
 from eco_log_collector.service._retention import Retention
@@ -20,13 +21,15 @@ from eco_shared.logship import DROPPED_KEY
 
 @dataclass(frozen=True, slots=True)
 class LogCollector:
-    """Ingestion, queries, traces, the live tail and retention, over one database and Redis."""
+    """Ingestion, queries, traces, the live tail, retention and the audit trail, over one
+    database and Redis."""
 
     ingest: Ingestor
     queries: Queries
     traces: Traces
     tail: LiveTail
     retention: Retention
+    audit: AuditTrail
 
     @classmethod
     def create(
@@ -41,7 +44,11 @@ class LogCollector:
                 repo,
                 streams,
                 max_page_size=settings.max_page_size,
-                stream_keys={LOGS: settings.key(LOGS), EVENTS: settings.key(EVENTS)},
+                stream_keys={
+                    LOGS: settings.key(LOGS),
+                    EVENTS: settings.key(EVENTS),
+                    AUDIT_STREAM: settings.key(AUDIT_STREAM),
+                },
                 dropped_key=settings.key(DROPPED_KEY),
                 group=settings.consumer_group,
             ),
@@ -57,5 +64,11 @@ class LogCollector:
                 retention_days=settings.retention_days,
                 batch_size=settings.retention_batch_size,
                 interval_s=settings.retention_interval_s,
+            ),
+            audit=AuditTrail(
+                AuditRepository(engine),
+                streams,
+                head_key=settings.key(AUDIT_HEAD_KEY),
+                max_page_size=settings.max_page_size,
             ),
         )

@@ -34,7 +34,8 @@ def encode_position(time_us: int, row_id: int) -> str:
     return base64.urlsafe_b64encode(_POSITION.pack(time_us, row_id)).decode().rstrip("=")
 
 
-def _after(cursor: str | None) -> tuple[int, int] | None:
+def decode_position(cursor: str | None) -> tuple[int, int] | None:
+    """The (time_us, id) a cursor holds (None for none); 422 when it is not ours."""
     if not cursor:
         return None
     try:
@@ -102,7 +103,7 @@ class Queries:
             since_us=since_us,
             until_us=until_us,
             limit=limit,
-            after=_after(cursor),
+            after=decode_position(cursor),
         )
         rows, next_cursor = _cut(await self.repo.logs(query), limit)
         return LogPage(items=[log_out(r) for r in rows], next_cursor=next_cursor)
@@ -127,7 +128,7 @@ class Queries:
             since_us=since_us,
             until_us=until_us,
             limit=limit,
-            after=_after(cursor),
+            after=decode_position(cursor),
         )
         rows, next_cursor = _cut(await self.repo.events(query), limit)
         return EventPage(items=[event_out(r) for r in rows], next_cursor=next_cursor)
@@ -137,7 +138,7 @@ class Queries:
     ) -> IngestErrorPage:
         """Entries stored as parse errors, newest first."""
         limit = min(limit, self.max_page_size)
-        rows = await self.repo.ingest_errors(limit, _after(cursor))
+        rows = await self.repo.ingest_errors(limit, decode_position(cursor))
         page, next_cursor = _cut(rows, limit)
         return IngestErrorPage(items=[ingest_error_out(r) for r in page], next_cursor=next_cursor)
 
