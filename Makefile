@@ -25,6 +25,6 @@ format: setup
 	$(UV) run --frozen ruff format .
 
 bench: setup  ## benchmarks, each printed as a ratio against a baseline in the same run
-	@failed=""; for script in bench/*.py; do echo "== $$script"; \
+	@failed=""; for script in bench/[!_]*.py; do echo "== $$script"; \
 		$(UV) run --frozen python $$script || failed="$$failed $$script"; done; \
 	if [ -n "$$failed" ]; then echo "below target or failed:$$failed"; exit 1; fi

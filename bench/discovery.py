@@ -8,7 +8,8 @@ same way: `uvicorn --factory`, one worker, one process each (`ServiceProcess`).
 (a) baseline: a minimal FastAPI app (one route returning a small constant JSON object).
 (b) factory baseline: the same constant route on `create_service_app` (request ids,
     metrics, body limit, tracing hooks), i.e. what any of our services pays per request.
-(c) discovery: `GET /services/bench?healthy=true` with 3 registered instances.
+(c) discovery: `GET /services/bench?healthy=true` with 3 registered instances, each
+    request with a valid `discovery:read` token (the same one: verified once, then cached).
 
 The load generator keeps `--connections` HTTP/1.1 keep-alive connections busy from one
 asyncio process (raw sockets: httpx would be the bottleneck on a small machine); rounds
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import statistics
@@ -29,20 +29,20 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import redis
 import structlog
+from _harness import cleanup, load, redis_url
 from fastapi import FastAPI
 
 from eco_shared.app import create_service_app
+from eco_shared.auth import PUBLIC, service_subject
 from eco_shared.directory import ServiceDirectory
 from eco_shared.http import ServiceClient
-from eco_shared.redis_server import RedisServer
 from eco_shared.settings import ServiceSettings
 from eco_shared.testing import ServiceProcess
+from eco_shared.testing.auth import MintedTokens, bearer, session_material, token
 
 TARGET = 0.7
 BODY = {"name": "bench", "ok": True}
@@ -68,57 +68,16 @@ def factory_app() -> FastAPI:
     settings = ServiceSettings(service_name="bench-baseline", register_with_discovery=False)
     app = create_service_app(settings)
 
-    @app.get("/services/{name}")
+    @app.get("/services/{name}", dependencies=[PUBLIC])
     async def get(name: str, healthy: bool = False) -> dict[str, object]:
         return BODY
 
     return app
 
 
-async def _connection(
-    host: str, port: int, path: str, until: float, latencies: list[float]
-) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
-    try:
-        while time.perf_counter() < until:
-            started = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            if not head.startswith(b"HTTP/1.1 200"):
-                raise RuntimeError(f"unexpected answer: {head[:80]!r}")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - started)
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
-
-
-async def load(url: str, path: str, seconds: float, connections: int) -> tuple[float, float]:
-    """(requests/s, p99 ms) of `connections` keep-alive loops for `seconds`."""
-    parsed = httpx.URL(url)
-    latencies: list[float] = []
-    until = time.perf_counter() + seconds
-    started = time.perf_counter()
-    await asyncio.gather(
-        *(
-            _connection(parsed.host, parsed.port or 80, path, until, latencies)
-            for _ in range(connections)
-        )
-    )
-    elapsed = time.perf_counter() - started
-    p99 = statistics.quantiles(latencies, n=100)[98] * 1000
-    return len(latencies) / elapsed, p99
-
-
 async def resolve_rate(url: str, calls: int) -> float:
     """ServiceDirectory.resolve calls/s answered from its cache."""
-    async with ServiceClient(service_name="bench") as client:
+    async with ServiceClient(service_name="bench", tokens=MintedTokens()) as client:
         directory = ServiceDirectory(url, client, cache_ttl_s=3600)
         await directory.resolve("bench")  # fill the cache
         started = time.perf_counter()
@@ -127,29 +86,9 @@ async def resolve_rate(url: str, calls: int) -> float:
         return calls / (time.perf_counter() - started)
 
 
-@contextlib.contextmanager
-def redis_url() -> Iterator[str]:
-    url = os.environ.get("ECO_BENCH_REDIS_URL")
-    if url:
-        yield url
-        return
-    with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp)) as server:
-        print(f"embedded redis-server {server.url}")
-        yield server.url
-
-
-def cleanup(url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
 def run(args: argparse.Namespace) -> bool:
     prefix = f"bench-{uuid.uuid4().hex[:8]}:"
+    session_material()  # key material every server verifies tokens with (ECO_AUTH_DIR)
     bench_dir = str(Path(__file__).resolve().parent)
     with redis_url() as url, tempfile.TemporaryDirectory() as logs:
         env = {
@@ -173,19 +112,27 @@ def run(args: argparse.Namespace) -> bool:
             for server in servers.values():
                 server.start(timeout_s=60)
             disc = servers["discovery"].url
+            registrar = bearer(
+                "discovery",
+                ("discovery:register:bench",),
+                subject=service_subject("bench"),
+            )
             for i in range(3):
                 body = {"name": "bench", "instance_id": f"bench-{i}", "base_url": disc}
-                httpx.post(f"{disc}/instances", json=body).raise_for_status()
-            healthy = httpx.get(f"{disc}/services/bench", params={"healthy": "true"}).json()
+                httpx.post(f"{disc}/instances", json=body, headers=registrar).raise_for_status()
+            reader = {"Authorization": f"Bearer {token('discovery', ('discovery:read',))}"}
+            healthy = httpx.get(
+                f"{disc}/services/bench", params={"healthy": "true"}, headers=reader
+            ).json()
             assert len(healthy["instances"]) == 3, healthy
             path = "/services/bench?healthy=true"
             results: dict[str, list[tuple[float, float]]] = {name: [] for name in servers}
             for server in servers.values():  # warm-up
-                asyncio.run(load(server.url, path, 1.0, args.connections))
+                asyncio.run(load(server.url, path, 1.0, args.connections, reader))
             for _ in range(args.rounds):
                 for name, server in servers.items():
                     results[name].append(
-                        asyncio.run(load(server.url, path, args.seconds, args.connections))
+                        asyncio.run(load(server.url, path, args.seconds, args.connections, reader))
                     )
             resolves = asyncio.run(resolve_rate(disc, args.resolves))
         finally:

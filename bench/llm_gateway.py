@@ -40,6 +40,7 @@ from eco_llm_gateway.providers import Message, OfflineProvider, ProviderRequest
 from eco_llm_gateway.settings import ProviderConfig
 from eco_shared.redis_server import RedisServer
 from eco_shared.testing import ServiceProcess
+from eco_shared.testing.auth import session_material, token
 
 TEXT = " ".join(
     [
@@ -96,7 +97,11 @@ async def bench_gateway(
 ) -> tuple[float, float]:
     latencies: list[float] = []
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+    # one token for the whole run: each token's signature is checked once, then cached
+    headers = {"Authorization": f"Bearer {token('llm-gateway', ('gateway:chat',))}"}
+    async with httpx.AsyncClient(
+        base_url=url, limits=limits, timeout=30, headers=headers
+    ) as client:
 
         async def send() -> httpx.Response:
             if payload is None:
@@ -158,6 +163,7 @@ def main() -> None:
             "ECO_LLM_GATEWAY_REGISTER_WITH_DISCOVERY": "false",
             "ECO_LLM_GATEWAY_RATE_LIMIT_CAPACITY": "0",
         }
+        session_material()  # the key material the gateway verifies tokens with (ECO_AUTH_DIR)
         gateway = ServiceProcess(
             "eco_llm_gateway.main:create_app",
             env=env,

@@ -1,0 +1,92 @@
+"""What the benchmarks share: a keep-alive HTTP load generator, Redis, and clean-up.
+
+Not a benchmark itself (`make bench` skips files starting with `_`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import httpx
+import redis
+
+from eco_shared.redis_server import RedisServer
+
+
+async def _connection(
+    host: str, port: int, request: bytes, until: float, latencies: list[float]
+) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while time.perf_counter() < until:
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"unexpected answer: {head[:80]!r}")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+async def load(
+    url: str,
+    path: str,
+    seconds: float,
+    connections: int,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[float, float]:
+    """(requests/s, p99 ms) of `connections` keep-alive GET loops for `seconds`.
+
+    Raw sockets from one asyncio process: httpx would be the bottleneck on a small machine.
+    """
+    parsed = httpx.URL(url)
+    host, port = parsed.host, parsed.port or 80
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode()
+    latencies: list[float] = []
+    until = time.perf_counter() + seconds
+    started = time.perf_counter()
+    await asyncio.gather(
+        *(_connection(host, port, request, until, latencies) for _ in range(connections))
+    )
+    elapsed = time.perf_counter() - started
+    p99 = statistics.quantiles(latencies, n=100)[98] * 1000
+    return len(latencies) / elapsed, p99
+
+
+@contextlib.contextmanager
+def redis_url() -> Iterator[str]:
+    """`ECO_BENCH_REDIS_URL`, or an embedded redis-server for the run."""
+    url = os.environ.get("ECO_BENCH_REDIS_URL")
+    if url:
+        yield url
+        return
+    with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp)) as server:
+        print(f"embedded redis-server {server.url}")
+        yield server.url
+
+
+def cleanup(url: str, prefix: str) -> None:
+    """Delete every key under `prefix`."""
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
