@@ -1,7 +1,8 @@
 """docker-compose.yml and the Dockerfile, held to the code (no Docker engine runs here).
 
 Every installed service (an `eco.services` entry point, the list `eco up` starts) must be in
-compose with the same app factory, port, health check and dependencies, and nothing else.
+compose with the same app factory, port, health check and dependencies, and nothing else;
+the secrets compose and Kubernetes mount are the files `eco auth init` writes.
 """
 
 import importlib
@@ -20,6 +21,8 @@ from eco_shared.settings import EcoSettings, ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 INFRA = {"redis", "postgres", "jaeger", "ollama"}
+COMPOSE_AUTH = ".eco/compose/auth"
+COMPOSE_ENV = ".eco/compose/env"
 
 
 @pytest.fixture(scope="module")
@@ -97,12 +100,67 @@ def test_shared_settings_point_at_composed_hosts(
     ports = {spec.name: spec.port for spec in specs}
     for spec in specs:
         env = compose["services"][spec.name]["environment"]
-        assert env["ECO_REDIS_URL"] == "redis://redis:6379/0"
+        # its Redis URL, with its own user, is in its env file (`eco auth init`)
+        assert "ECO_REDIS_URL" not in env
+        assert compose["services"][spec.name]["env_file"] == [f"{COMPOSE_ENV}/{spec.name}.env"]
         assert env["ECO_DISCOVERY_URL"] == f"http://discovery:{ports['discovery']}"
         database = env.get(f"{spec.env_prefix}DATABASE_URL")
         if database is not None:
             assert database.startswith("postgresql://")
             assert "@postgres:5432/" in database
+
+
+def _documented_init(compose_text: str) -> list[str]:
+    """The `eco auth init` command the compose file's header tells people to run."""
+    found = re.search(r"^#\s+uv run eco auth init (.+)$", compose_text, re.M)
+    assert found is not None, "docker-compose.yml does not say how to make its key material"
+    return found.group(1).split()
+
+
+def test_compose_mounts_what_eco_auth_init_writes(
+    compose: dict[str, Any], specs: list[ServiceSpec], tmp_path: Path
+) -> None:
+    from eco_cli import acl
+    from eco_cli.local_auth import init_deployment
+
+    args = _documented_init((ROOT / "docker-compose.yml").read_text())
+    assert args == ["--dir", COMPOSE_AUTH, "--env-dir", COMPOSE_ENV]
+    names = tuple(spec.name for spec in specs)
+    init_deployment(
+        tmp_path / COMPOSE_AUTH, tmp_path / COMPOSE_ENV, names, redis_url="redis://redis:6379/0"
+    )
+    material_dir = tmp_path / COMPOSE_AUTH
+    master = (material_dir / "master").read_bytes()
+    acl_lines = (material_dir / "redis.acl").read_text().splitlines()
+    for spec in specs:
+        svc = compose["services"][spec.name]
+        (env_file,) = svc["env_file"]
+        values = dict(line.split("=", 1) for line in (tmp_path / env_file).read_text().split())
+        secret = acl.password(master, spec.name)
+        assert values["ECO_REDIS_URL"] == f"redis://{spec.name}:{secret}@redis:6379/0"
+        assert (
+            values["ECO_AUTH_CLIENT_SECRET"] == (material_dir / "services" / spec.name).read_text()
+        )
+        assert any(line.startswith(f"user {spec.name} ") for line in acl_lines)
+        # bound to every interface, so ECO_AUTH=off is refused
+        assert svc["environment"][f"{spec.env_prefix}HOST"] == "0.0.0.0"
+        with pytest.raises(ValueError, match="ECO_AUTH=off is refused"):
+            _settings_class(spec)(host="0.0.0.0", auth="off")
+    discovery = compose["services"]["discovery"]
+    auth_dir = discovery["environment"]["ECO_AUTH_DIR"]
+    assert f"./{COMPOSE_AUTH}:{auth_dir}:ro" in discovery["volumes"]
+    assert "ECO_AUTH_BOOTSTRAP_KEY" in discovery["environment"]
+    for name, svc in compose["services"].items():
+        if name != "discovery":
+            assert "ECO_AUTH_DIR" not in svc.get("environment", {}), name
+            assert not any(COMPOSE_AUTH in str(v) for v in svc.get("volumes", [])), name
+    # Redis loads the same ACL file; its health check uses the PING-only user
+    redis_ = compose["services"]["redis"]
+    assert compose["secrets"]["redis-acl"]["file"] == f"./{COMPOSE_AUTH}/redis.acl"
+    assert redis_["secrets"] == [{"source": "redis-acl", "target": "redis.acl"}]
+    assert redis_["command"][-2:] == ["--aclfile", "/run/secrets/redis.acl"]
+    assert "--user healthcheck" in " ".join(redis_["healthcheck"]["test"])
+    assert f"user {acl.HEALTHCHECK_USER} reset resetchannels on nopass -@all +ping" in acl_lines
 
 
 def test_redis_runs_with_aof_everywhere(compose: dict[str, Any]) -> None:
@@ -112,6 +170,8 @@ def test_redis_runs_with_aof_everywhere(compose: dict[str, Any]) -> None:
     assert "redis.conf" in " ".join(compose["services"]["redis"]["command"])
     command = " ".join(RedisServer(Path("unused")).command())
     assert "--appendonly yes --appendfsync everysec" in command
+    locked = RedisServer(Path("unused"), aclfile=Path("/x/redis.acl")).command()
+    assert locked[-2:] == ["--aclfile", "/x/redis.acl"]
 
 
 def test_dockerfile_builds_any_service_from_the_lock(compose: dict[str, Any]) -> None:
@@ -174,6 +234,43 @@ def test_kustomizations_reference_real_files_and_deployments(specs: list[Service
     assert all(r["count"] == 2 for r in overlay["replicas"])
 
 
+def test_k8s_services_read_their_own_secrets(specs: list[ServiceSpec]) -> None:
+    for spec in specs:
+        deployment, _ = yaml.safe_load_all((K8S / "base" / f"{spec.name}.yaml").read_text())
+        pod = deployment["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        assert {"secretRef": {"name": f"eco-auth-{spec.name}"}} in container["envFrom"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env[f"{spec.env_prefix}HOST"] == "0.0.0.0"
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        if spec.name == "discovery":
+            assert mounts["auth"] == {
+                "name": "auth",
+                "mountPath": env["ECO_AUTH_DIR"],
+                "readOnly": True,
+            }
+            assert volumes["auth"]["secret"]["secretName"] == "eco-auth"
+            assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"]
+        else:
+            assert "auth" not in mounts
+            assert "ECO_AUTH_DIR" not in env
+    config = next(yaml.safe_load_all((K8S / "base" / "config.yaml").read_text()))
+    assert "ECO_REDIS_URL" not in config["data"]  # each service's own, in its Secret
+    statefulset, _ = yaml.safe_load_all((K8S / "base" / "redis.yaml").read_text())
+    pod = statefulset["spec"]["template"]["spec"]
+    redis_container = pod["containers"][0]
+    aclfile = redis_container["args"][redis_container["args"].index("--aclfile") + 1]
+    mount = next(m for m in redis_container["volumeMounts"] if m["name"] == "acl")
+    assert aclfile == f"{mount['mountPath']}/redis.acl"
+    acl_volume = next(v for v in pod["volumes"] if v["name"] == "acl")
+    assert acl_volume["secret"]["secretName"] == "eco-redis-acl"
+    assert "--user healthcheck" in " ".join(redis_container["readinessProbe"]["exec"]["command"])
+    operations = (ROOT / "docs" / "OPERATIONS.md").read_text()
+    for secret in ("eco-auth ", "eco-redis-acl ", "eco-auth-$service "):
+        assert f"kubectl create secret generic {secret}" in operations, secret
+
+
 def test_k8s_probes_and_commands_match_the_services(specs: list[ServiceSpec]) -> None:
     for spec in specs:
         deployment, service = yaml.safe_load_all((K8S / "base" / f"{spec.name}.yaml").read_text())
@@ -198,13 +295,17 @@ def _settings_class(spec: ServiceSpec) -> type[EcoSettings]:
     raise AssertionError(f"no settings class with prefix {spec.env_prefix} in {module}")
 
 
-def _shared_variables() -> set[str]:
+def _variables(settings_class: type[EcoSettings]) -> set[str]:
     names = set()
-    for field in EcoSettings.model_fields.values():
+    for field in settings_class.model_fields.values():
         alias = field.validation_alias
         if isinstance(alias, AliasChoices):
             names.update(c for c in alias.choices if isinstance(c, str) and c.isupper())
     return names
+
+
+def _shared_variables() -> set[str]:
+    return _variables(EcoSettings)
 
 
 # Read by the OpenTelemetry SDK itself, not by our settings.
@@ -215,11 +316,14 @@ def test_every_compose_variable_is_a_setting(
     compose: dict[str, Any], specs: list[ServiceSpec]
 ) -> None:
     shared = _shared_variables()
-    assert {"ECO_REDIS_URL", "ECO_DISCOVERY_URL", "ECO_OTLP_ENDPOINT"} <= shared
+    assert {"ECO_REDIS_URL", "ECO_DISCOVERY_URL", "ECO_OTLP_ENDPOINT", "ECO_AUTH_DIR"} <= shared
+    assert "ECO_AUTH_CLIENT_SECRET" in shared  # what the env files set
     for spec in specs:
-        fields = set(_settings_class(spec).model_fields)
+        settings_class = _settings_class(spec)
+        fields = set(settings_class.model_fields)
+        own = _variables(settings_class)  # its own names without the prefix (the issuer's)
         for variable in compose["services"][spec.name]["environment"]:
-            if variable in shared or variable in OTEL_VARIABLES:
+            if variable in shared or variable in OTEL_VARIABLES or variable in own:
                 continue
             assert variable.startswith(spec.env_prefix), f"{spec.name}: {variable}"
             field = variable.removeprefix(spec.env_prefix).lower()

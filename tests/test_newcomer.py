@@ -1,21 +1,26 @@
 """The README's first command, run the way a newcomer would, in a fresh copy of the repo.
 
-It installs the workspace, starts the whole ecosystem with no Docker, answers an API
-documentation query through `eco ask`, shows the document, its provenance and a trace
-across at least four services, and stops without leaving a process behind.
+It installs the workspace, starts the whole ecosystem with no Docker (creating its key
+material and printing the admin API key once, with Redis locked to one user per service),
+answers an API documentation query through `eco ask` (the CLI authenticating by itself),
+shows the document, its provenance and a trace across at least four services, and stops
+without leaving a process behind.
 """
 
 import json
 import os
 import re
 import signal
+import stat
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
+from eco_shared.auth import parse_key
 from eco_shared.testing import wait_until
 from eco_shared.testing.processes import port_open, processes_under
 
@@ -75,6 +80,21 @@ def test_first_command_starts_an_ecosystem_that_answers(tmp_path: Path, fresh_re
             pytest.fail(f"`{command}` did not come up:\n{log_tail()}")
         state = json.loads(state_file.read_text())
         assert set(state["status"].values()) == {"ready"}, (state, log_tail())
+
+        # The first start made the key material and printed the admin key, once; the CLI
+        # calls with it without being told; Redis admits no one without a password.
+        auth_dir = repo / ".eco" / "auth"
+        assert state["auth"]["mode"] == "on"
+        assert state["auth"]["redis_acl"] is True
+        assert Path(state["auth"]["dir"]) == auth_dir.resolve()
+        assert stat.S_IMODE(auth_dir.stat().st_mode) == 0o700
+        admin_key = parse_key((auth_dir / "admin.key").read_text().strip()).value
+        assert log_path.read_text(errors="replace").count(admin_key) == 1
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis.from_url(state["redis_url"], socket_connect_timeout=2).ping()
+        me = run_eco("auth", "whoami")
+        assert me["subject"] == "user:admin"
+        assert me["key_id"] == parse_key(admin_key).key_id
         assert set(state["services"]) >= {
             "discovery",
             "llm-gateway",

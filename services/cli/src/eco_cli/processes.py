@@ -248,22 +248,33 @@ class ServiceChild(Child):
 
 
 class RedisChild(Child):
-    """The private `redis-server`: restarted on the same port, from its AOF."""
+    """The private `redis-server`: restarted on the same port, from its AOF (and with its ACL
+    file, when it has one)."""
 
     rank = 0
 
-    def __init__(self, data_dir: Path, port: int | None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None,
+        *,
+        aclfile: Path | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> None:
         super().__init__("redis", data_dir / "redis.log")
         self.data_dir = data_dir
         self.port = port
+        self.aclfile = aclfile
+        self.auth = auth
         self.server: RedisServer | None = None
 
     @property
     def url(self) -> str:
+        """Where it listens, without credentials (what `eco status` shows)."""
         return f"redis://127.0.0.1:{self.port}/0"
 
     def spawn(self) -> None:
-        server = RedisServer(self.data_dir, port=self.port)
+        server = RedisServer(self.data_dir, port=self.port, aclfile=self.aclfile, auth=self.auth)
         self.port = server.port  # a free port is chosen once; every restart reuses it
         self.server = server
         try:

@@ -7,6 +7,12 @@ A crash (any exit but one we asked for; under `on-failure` an exit with status 0
 one) is restarted after an exponential backoff with jitter; more than `limit` crashes
 within `window_s` and the process is given up, with the reason and its last output. The
 state of every process is written to `.eco/up.json` at each change, for `eco status`.
+
+Before anything starts, the key material in `.eco/auth/` is made sure of (`local_auth`);
+a private Redis gets an ACL file with one user per service (`acl`), and every service its
+own `ECO_REDIS_URL` with that user, its client secret (`ECO_AUTH_CLIENT_SECRET`) and the
+material's directory (`ECO_AUTH_DIR`: discovery, the issuer, signs with it; the rest read
+the public `jwks.json`).
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from eco_cli import acl
+from eco_cli.local_auth import AUTH_OFF_WARNING, prepare, settings_for
 from eco_cli.processes import (
     Child,
     RedisChild,
@@ -65,6 +73,9 @@ class Supervisor:
         self.policy = policy or RestartPolicy()
         self.children: list[Child] = []
         self.ready_timeout = 60.0
+        self.settings = settings_for(self.data_dir)
+        self.auth_dir: Path | None = None
+        self.redis_acl = False
         self._colours: dict[str, str] = {}
         self._print_lock = threading.Lock()
         self._stopping = False
@@ -76,10 +87,35 @@ class Supervisor:
 
     def build(self) -> None:
         """The children, in start order; nothing is started yet."""
+        material = prepare(self.data_dir).material
+        master = material.master()
+        self.auth_dir = material.directory
+        # each service's own Redis URL: its ACL user on the private Redis, else the given one
+        redis_urls: dict[str, str] = {}
         if not self.redis_url:
-            redis = RedisChild(self.data_dir / "redis", self.redis_port or free_port())
-            self.redis_url = redis.url
+            aclfile = acl.write_acl(
+                material.redis_acl_path,
+                master,
+                [spec.name for spec in self.services],
+                self.settings.redis_prefix,
+            )
+            admin = (acl.ADMIN_USER, acl.password(master, acl.ADMIN_USER))
+            redis = RedisChild(
+                self.data_dir / "redis",
+                self.redis_port or free_port(),
+                aclfile=aclfile,
+                auth=admin,
+            )
+            self.redis_url = redis.url  # without credentials: it is shown and written down
+            self.redis_acl = True
             self.children.append(redis)
+            redis_urls = {
+                spec.name: acl.with_credentials(
+                    redis.url, spec.name, acl.password(master, spec.name)
+                )
+                for spec in self.services
+            }
+
         discovery = next((s for s in self.services if s.name == "discovery"), None)
         discovery_url = os.environ.get("ECO_DISCOVERY_URL") or (
             f"http://127.0.0.1:{self._port_for(discovery)}"
@@ -91,9 +127,11 @@ class Supervisor:
             self._colours[spec.name] = COLOURS[index % len(COLOURS)]
             env = {
                 **os.environ,
-                "ECO_REDIS_URL": str(self.redis_url),
+                "ECO_REDIS_URL": redis_urls.get(spec.name, str(self.redis_url)),
                 "ECO_DISCOVERY_URL": discovery_url,
                 "ECO_DATA_DIR": str(self.data_dir),
+                "ECO_AUTH_DIR": str(material.directory),
+                "ECO_AUTH_CLIENT_SECRET": material.client_secret(spec.name) or "",
                 "ECO_LOG_FORMAT": "json",
                 spec.port_env: str(port),
                 "PYTHONUNBUFFERED": "1",
@@ -240,6 +278,11 @@ class Supervisor:
             "status": {c.name: c.state for c in self.service_children},
             "processes": processes,
             "policy": self.policy.model_dump(),
+            "auth": {
+                "mode": self.settings.auth,
+                "dir": str(self.auth_dir) if self.auth_dir else None,
+                "redis_acl": self.redis_acl,
+            },
         }
 
     def write_state(self) -> None:
@@ -302,6 +345,8 @@ class Supervisor:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         try:
+            if self.settings.auth == "off":
+                self._say(f"[bold yellow]{AUTH_OFF_WARNING}[/]")
             self.build()
             if not self.children or not isinstance(self.children[0], RedisChild):
                 self._say(f"[bold]redis[/] using {self.redis_url}")

@@ -1,7 +1,10 @@
 """A detached `eco up` on free ports, for fault tests and `bench/recovery.py`.
 
 It runs the real CLI in a subprocess and reads what the real supervisor writes to
-`up.json`; killing a process is a real SIGKILL of its real pid.
+`up.json`; killing a process is a real SIGKILL of its real pid. The ecosystem has key
+material of its own (`<data_dir>/auth`, made by its first `eco up`): `eco()` calls with
+its admin key, and `auth()` / `headers()` sign tokens with its signing key, as the issuer
+would, so a test's HTTP calls need no issuer round trip while discovery is being killed.
 """
 
 from __future__ import annotations
@@ -17,12 +20,49 @@ from typing import Any
 
 import httpx
 
+from eco_cli import acl
 from eco_cli.up import read_state
+from eco_shared.auth import ADMIN, AuthMaterial, mint, user_subject
 from eco_shared.redis_server import free_port
 from eco_shared.services import ENTRY_POINT_GROUP
 from eco_shared.testing.processes import port_open, wait_until
 
 ECO = [sys.executable, "-m", "eco_cli.main"]
+
+
+class MaterialAuth(httpx.Auth):
+    """A fresh token per request, signed with one ecosystem's key, for the service the URL
+    points at (or for `audience`)."""
+
+    def __init__(
+        self,
+        material: AuthMaterial,
+        services: Mapping[str, str],
+        audience: str | None = None,
+        scopes: tuple[str, ...] = (ADMIN,),
+        subject: str = user_subject("test"),
+    ) -> None:
+        self.material = material
+        self.services = services  # name -> base URL
+        self.audience = audience
+        self.scopes = scopes
+        self.subject = subject
+
+    def audience_for(self, url: httpx.URL) -> str:
+        if self.audience is not None:
+            return self.audience
+        for name, base in self.services.items():
+            if str(url).startswith(base):
+                return name
+        raise ValueError(f"{url} is none of this ecosystem's services")
+
+    def token(self, audience: str) -> str:
+        key = self.material.signing_keys().current
+        return mint(key, subject=self.subject, audience=audience, scopes=set(self.scopes))
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        request.headers["Authorization"] = f"Bearer {self.token(self.audience_for(request.url))}"
+        yield request
 
 
 class EcoUp:
@@ -40,10 +80,16 @@ class EcoUp:
         self.state: dict[str, Any] = {}
         self.up_output = ""
 
-    def eco(self, *args: str, timeout_s: float = 180) -> subprocess.CompletedProcess[str]:
-        """Run `eco ARGS` against this ecosystem."""
+    def eco(
+        self, *args: str, timeout_s: float = 180, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `eco ARGS` against this ecosystem (`env` on top of its own)."""
         return subprocess.run(
-            [*ECO, *args], env=self.env, capture_output=True, text=True, timeout=timeout_s
+            [*ECO, *args],
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
         )
 
     def start(self, ready_timeout_s: float = 120) -> EcoUp:
@@ -66,6 +112,36 @@ class EcoUp:
             return (self.data_dir / "up.log").read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+    @property
+    def material(self) -> AuthMaterial:
+        """This ecosystem's key material (what its first `eco up` made)."""
+        return AuthMaterial(Path(self.state.get("auth", {}).get("dir") or self.data_dir / "auth"))
+
+    def admin_key(self) -> str:
+        """The admin API key its first `eco up` printed."""
+        key = self.material.admin_key()
+        assert key is not None, f"no admin key in {self.material.directory}"
+        return key.value
+
+    def auth(
+        self,
+        audience: str | None = None,
+        scopes: tuple[str, ...] = (ADMIN,),
+        subject: str = user_subject("test"),
+    ) -> MaterialAuth:
+        """httpx auth for calls to its services (the audience from the URL unless given)."""
+        return MaterialAuth(self.material, self.state["services"], audience, scopes, subject)
+
+    def headers(self, audience: str, scopes: tuple[str, ...] = (ADMIN,)) -> dict[str, str]:
+        """An Authorization header for one call to `audience`."""
+        token = self.auth(audience, scopes).token(audience)
+        return {"Authorization": f"Bearer {token}"}
+
+    def redis_url(self, user: str = acl.ADMIN_USER) -> str:
+        """The private Redis's URL for one of its ACL users (default: eco's admin user)."""
+        master = self.material.master()
+        return acl.with_credentials(self.state["redis_url"], user, acl.password(master, user))
 
     def process(self, name: str) -> dict[str, Any]:
         return dict(self.read()["processes"][name])
@@ -116,7 +192,8 @@ class EcoUp:
 
 
 def query(orchestrator: str, text: str, client: httpx.Client) -> str | None:
-    """`POST /queries`; the run id when it was accepted, else None."""
+    """`POST /queries` (with the client's auth, e.g. `EcoUp.auth()`); the run id when it was
+    accepted, else None."""
     try:
         response = client.post(f"{orchestrator}/queries", json={"query": text, "user_id": "faults"})
     except httpx.HTTPError:
@@ -124,13 +201,15 @@ def query(orchestrator: str, text: str, client: httpx.Client) -> str | None:
     return str(response.json()["run_id"]) if response.status_code == 202 else None
 
 
-def wait_run(orchestrator: str, run_id: str, timeout_s: float = 180) -> dict[str, Any]:
+def wait_run(
+    orchestrator: str, run_id: str, timeout_s: float = 180, *, auth: httpx.Auth | None = None
+) -> dict[str, Any]:
     """The run once it reached a terminal state."""
     terminal = {"completed", "failed", "cancelled", "needs_clarification", "waiting_review"}
 
     def done() -> dict[str, Any] | None:
         try:
-            response = httpx.get(f"{orchestrator}/runs/{run_id}", timeout=10)
+            response = httpx.get(f"{orchestrator}/runs/{run_id}", timeout=10, auth=auth)
         except httpx.HTTPError:
             return None
         run = response.json() if response.status_code == 200 else {}
@@ -139,16 +218,16 @@ def wait_run(orchestrator: str, run_id: str, timeout_s: float = 180) -> dict[str
     try:
         run: dict[str, Any] = wait_until(done, timeout_s=timeout_s, interval_s=0.25)  # type: ignore[assignment]
     except TimeoutError:
-        last = httpx.get(f"{orchestrator}/runs/{run_id}", timeout=10).text
+        last = httpx.get(f"{orchestrator}/runs/{run_id}", timeout=10, auth=auth).text
         raise AssertionError(f"run {run_id} did not finish: {last}") from None
     return run
 
 
-def documents_per_run(doc_store: str) -> dict[str, int]:
+def documents_per_run(doc_store: str, *, auth: httpx.Auth | None = None) -> dict[str, int]:
     """How many documents the doc store holds for each run id (from their metadata)."""
     counts: dict[str, int] = {}
     page = 1
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=30, auth=auth) as client:
         while True:
             response = client.get(f"{doc_store}/documents", params={"page": page, "page_size": 100})
             if response.status_code == 404:

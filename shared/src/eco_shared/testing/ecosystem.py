@@ -1,19 +1,25 @@
 """The whole ecosystem as real processes on a private Redis a test may kill and restart.
 
 Services are started by their uvicorn app strings, never imported: `eco_shared` imports no
-service. Used by the root fault and load tests.
+service. Used by the root fault and load tests. Every service verifies tokens against the
+test session's key material (`ECO_AUTH_DIR`), so a test calls them as a user with
+`headers(service)`, `client(service)` or `http()` (one client for every service, each call
+with a token for the service its URL points at).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Generator, Iterable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from eco_shared.auth import ADMIN
 from eco_shared.redis_server import RedisServer
-from eco_shared.testing import ServiceProcess
+from eco_shared.testing.auth import AUTH_DIR_ENV, bearer, session_material, token
+from eco_shared.testing.processes import ServiceProcess
 
 START_TIMEOUT_S = 90
 TERMINAL = {"completed", "failed", "cancelled", "needs_clarification"}
@@ -24,6 +30,21 @@ SERVICES = {
     "log-collector": ("eco_log_collector.main:create_app", "ECO_LOG_COLLECTOR_PORT"),
     "orchestrator": ("eco_orchestrator.main:create_app", "ECO_ORCHESTRATOR_PORT"),
 }
+
+
+class EcosystemAuth(httpx.Auth):
+    """A fresh token per request for whichever of the ecosystem's services the URL names."""
+
+    def __init__(self, ecosystem: PrivateEcosystem, scopes: Iterable[str], subject: str) -> None:
+        self.ecosystem = ecosystem
+        self.scopes = tuple(scopes)
+        self.subject = subject
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        audience = self.ecosystem.service_at(str(request.url))
+        bearer_token = token(audience, self.scopes, subject=self.subject)
+        request.headers["Authorization"] = f"Bearer {bearer_token}"
+        yield request
 
 
 class PrivateEcosystem:
@@ -37,6 +58,7 @@ class PrivateEcosystem:
             "ECO_ENVIRONMENT": "test",
             "ECO_LOG_FORMAT": "json",
             "ECO_DISCOVERY_CHECK_INTERVAL_S": "0.5",
+            AUTH_DIR_ENV: str(session_material().directory),
             **env,
         }
         self.procs: dict[str, ServiceProcess] = {}
@@ -66,10 +88,48 @@ class PrivateEcosystem:
         """The base URL of a running service."""
         return self.procs[name].url
 
+    def service_at(self, url: str) -> str:
+        """The name of the running service `url` points at."""
+        for name, proc in self.procs.items():
+            if url.startswith(proc.url):
+                return name
+        raise ValueError(f"{url} is none of this ecosystem's services")
+
+    def headers(
+        self, service: str, scopes: Iterable[str] = (ADMIN,), *, subject: str = "user:test"
+    ) -> dict[str, str]:
+        """An Authorization header for one call to `service`."""
+        return bearer(service, scopes, subject=subject)
+
+    def client(
+        self,
+        service: str,
+        scopes: Iterable[str] = (ADMIN,),
+        *,
+        subject: str = "user:test",
+        **kwargs: Any,
+    ) -> httpx.Client:
+        """An httpx client on one service's base URL, calling as `subject`."""
+        return httpx.Client(base_url=self.url(service), auth=self.auth(scopes, subject), **kwargs)
+
+    def http(
+        self, scopes: Iterable[str] = (ADMIN,), *, subject: str = "user:test", **kwargs: Any
+    ) -> httpx.Client:
+        """An httpx client for absolute URLs of any of the services, calling as `subject`."""
+        return httpx.Client(auth=self.auth(scopes, subject), **kwargs)
+
+    def auth(self, scopes: Iterable[str] = (ADMIN,), subject: str = "user:test") -> httpx.Auth:
+        """httpx auth for any of the services (sync or async clients)."""
+        return EcosystemAuth(self, scopes, subject)
+
     def passing(self) -> set[str]:
         """The names of the services discovery lists as passing."""
         try:
-            listing = httpx.get(self.url("discovery") + "/services", timeout=5).json()
+            listing = httpx.get(
+                self.url("discovery") + "/services",
+                headers=self.headers("discovery", ("discovery:read",)),
+                timeout=5,
+            ).json()
         except (httpx.HTTPError, ValueError):
             return set()
         return {s["name"] for s in listing.get("services", []) if s["status"] == "passing"}

@@ -1,4 +1,8 @@
-"""Start a service as a real uvicorn process on a free port and wait until it is ready."""
+"""Start a service as a real uvicorn process on a free port and wait until it is ready.
+
+The process verifies tokens against the test session's key material (`ECO_AUTH_DIR`,
+unless the test's `env` names other material), like every service a test builds.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from eco_shared.redis_server import free_port
+from eco_shared.testing.auth import AUTH_DIR_ENV, session_material
 
 
 def wait_until(
@@ -60,6 +65,7 @@ class ServiceProcess:
 
     def start(self, timeout_s: float = 90.0) -> ServiceProcess:
         env = {**os.environ, **self.extra_env}
+        env.setdefault(AUTH_DIR_ENV, str(session_material().directory))
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen(
             [

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 EXIT_NOT_FOUND = 1
+EXIT_REFUSED = 2
 EXIT_NOT_RUNNING = 3
 
 console = Console(highlight=False)
@@ -57,8 +58,9 @@ def run(data_dir: Path, body: Callable[[Eco], Awaitable[T]]) -> T:
 
     from eco_cli.client import NotRunningError, connect
     from eco_shared.adapters import AdapterError
+    from eco_shared.auth import TokenError
     from eco_shared.directory import ServiceNotFoundError
-    from eco_shared.http import ServiceCallError
+    from eco_shared.http import ServiceCallError, read_problem
     from eco_shared.logging import configure_logging
 
     # Logs go to stderr and only when they matter: stdout belongs to the answer (and --json).
@@ -76,11 +78,28 @@ def run(data_dir: Path, body: Callable[[Eco], Awaitable[T]]) -> T:
     except ServiceNotFoundError as exc:
         typer.secho(f"{exc} (is it running? `eco services` lists what is)", fg="red", err=True)
         raise typer.Exit(EXIT_NOT_RUNNING) from None
+    except TokenError as exc:
+        if exc.status is None or exc.status >= 500:
+            typer.secho(f"the issuer did not answer: {exc}", fg="red", err=True)
+            raise typer.Exit(EXIT_NOT_RUNNING) from None
+        typer.secho(f"{exc} ({_key_hint(data_dir)})", fg="red", err=True)
+        raise typer.Exit(EXIT_REFUSED) from None
     except AdapterError as exc:
         typer.secho(str(exc), fg="red", err=True)
         if exc.status == 503:
             typer.secho("it is unavailable for now; try again shortly", fg="red", err=True)
+        if exc.status == 401:
+            typer.secho(_key_hint(data_dir), fg="red", err=True)
         raise typer.Exit(_exit_code(exc.status)) from None
+    except httpx.HTTPStatusError as exc:  # a lookup in discovery that was refused
+        if exc.response.status_code < 400 or exc.response.status_code >= 500:
+            typer.secho(f"a service did not answer: {exc}", fg="red", err=True)
+            raise typer.Exit(EXIT_NOT_RUNNING) from None
+        refused = AdapterError("discovery", exc.response.status_code, read_problem(exc.response))
+        typer.secho(str(refused), fg="red", err=True)
+        if exc.response.status_code == 401:
+            typer.secho(_key_hint(data_dir), fg="red", err=True)
+        raise typer.Exit(_exit_code(exc.response.status_code)) from None
     except (ServiceCallError, httpx.HTTPError) as exc:
         typer.secho(f"a service did not answer: {exc}", fg="red", err=True)
         raise typer.Exit(EXIT_NOT_RUNNING) from None
@@ -90,7 +109,16 @@ def _exit_code(status: int) -> int:
     """1: no such thing; 3: the ecosystem cannot answer now (503); 2: any other refusal."""
     if status == 404:
         return EXIT_NOT_FOUND
-    return EXIT_NOT_RUNNING if status == 503 else 2
+    return EXIT_NOT_RUNNING if status == 503 else EXIT_REFUSED
+
+
+def _key_hint(data_dir: Path) -> str:
+    from eco_cli.local_auth import api_key, settings_for
+
+    if api_key(data_dir) is None:
+        where = settings_for(data_dir).auth_path / "admin.key"
+        return f"the CLI has no API key: set ECO_API_KEY, or run `eco up` (it creates {where})"
+    return "the CLI's API key is ECO_API_KEY when set, else the admin key eco up created"
 
 
 def not_found(what: str) -> typer.Exit:

@@ -29,14 +29,21 @@ def up(
     """Start Redis and every installed service as processes, supervised; Ctrl-C stops them all.
 
     A crashed process is restarted with backoff; `ECO_UP_RESTART_*` sets the policy
-    (docs/OPERATIONS.md).
+    (docs/OPERATIONS.md). The first run creates the key material in `.eco/auth/` and prints
+    the admin API key, once.
     """
+    from eco_cli.local_auth import AUTH_OFF_WARNING, prepare, settings_for
     from eco_cli.up import Supervisor, read_state, service_health, start_detached
 
     if read_state(data_dir) is not None:
         typer.secho(f"eco is already up (state in {data_dir}); `eco down` stops it", err=True)
         raise typer.Exit(1)
+    prepared = prepare(data_dir)
+    if prepared.new_admin_key is not None:
+        _announce_admin_key(prepared.material.directory, prepared.new_admin_key)
     if detach:
+        if settings_for(data_dir).auth == "off":
+            typer.secho(AUTH_OFF_WARNING, fg="yellow", err=True)
         args = ["--ready-timeout", str(ready_timeout), "--redis-port", str(redis_port)]
         if redis_url:
             args += ["--redis-url", redis_url]
@@ -50,6 +57,15 @@ def up(
         return
     supervisor = Supervisor(data_dir=data_dir, redis_url=redis_url, redis_port=redis_port)
     raise typer.Exit(supervisor.run(ready_timeout=ready_timeout))
+
+
+def _announce_admin_key(directory: Path, key: str) -> None:
+    typer.secho(f"created the key material in {directory} (mode 0700)", bold=True)
+    typer.echo(
+        "the admin API key, shown this once (the CLI reads it from "
+        f"{directory / 'admin.key'}; ECO_API_KEY overrides it):"
+    )
+    typer.secho(f"    {key}", bold=True)
 
 
 def down(data_dir: StateDir = Path(".eco")) -> None:

@@ -122,8 +122,12 @@ class Grants:
             issued_token_type=RUN_GRANT_TYPE,
         )
 
-    async def redeem(self, client: str, value: str) -> Delegation:
-        """A grant held by `client` -> what a token acting for its user may say."""
+    async def redeem(self, client: str, value: str, audience: str) -> Delegation:
+        """A grant held by `client` -> what a token for `audience` acting for its user may say.
+
+        Its scopes are those both the client's policy and the grant hold, plus the target
+        service's own `<audience>:read` / `<audience>:write` where the user holds them (a
+        service added from the template, whose scopes no policy names)."""
         match = _GRANT.fullmatch(value)
         if match is None:
             raise TokenRefused("invalid_grant", "not a run grant")
@@ -161,7 +165,10 @@ class Grants:
             claims["limits"] = limits
         return Delegation(
             subject=fields["sub"],
-            scopes=narrow(service_policy(client), json.loads(fields.get("scopes", "[]"))),
+            scopes=narrow(
+                {*service_policy(client), f"{audience}:read", f"{audience}:write"},
+                json.loads(fields.get("scopes", "[]")),
+            ),
             claims=claims,
             lifetime_s=max(1, int(lifetime)),
         )

@@ -127,7 +127,7 @@ class Issuer:
             return await self.grants.issue(client, form)
         assert form.subject_token_type == RUN_GRANT_TYPE
         audience = _audience(form)
-        delegation = await self.grants.redeem(client, form.subject_token)
+        delegation = await self.grants.redeem(client, form.subject_token, audience)
         return self.mint(
             subject=delegation.subject,
             audience=audience,
