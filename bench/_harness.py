@@ -70,6 +70,20 @@ async def load(
 
 
 @contextlib.contextmanager
+def key_material() -> Iterator[Path]:
+    """Key material for one run (`ECO_AUTH_DIR`, inherited by every server it spawns),
+    deleted afterwards: it holds private signing keys."""
+    from eco_shared.testing.auth import AUTH_DIR_ENV, session_material
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ[AUTH_DIR_ENV] = tmp
+        try:
+            yield session_material().directory
+        finally:
+            os.environ.pop(AUTH_DIR_ENV, None)
+
+
+@contextlib.contextmanager
 def redis_url() -> Iterator[str]:
     """`ECO_BENCH_REDIS_URL`, or an embedded redis-server for the run."""
     url = os.environ.get("ECO_BENCH_REDIS_URL")

@@ -3,7 +3,10 @@
     uv run python bench/bus.py [--events 50000] [--redis-url URL] [--same-process]
 
 Without a URL it uses `ECO_BENCH_REDIS_URL` or `ECO_REDIS_URL`, else an embedded
-redis-server. Streams get a random prefix and are deleted afterwards.
+redis-server. Streams get a random prefix and are deleted afterwards. The embedded server
+runs with Redis ACLs as `eco up` writes them (`eco_cli.acl`: one user per service, the
+default user off): the publisher and the raw writer connect as `doc-store`, the subscriber
+as `log-collector`, each reaching only its own keys. A given URL is used as it is.
 
 (a) raw: redis-py pipelined XADD of envelope-sized entries, batches of 100.
 (b) bus: `publish_many` batches of 100 while a subscriber (trivial handler) consumes them,
@@ -21,22 +24,38 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import secrets
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 import redis.asyncio as aioredis
 import structlog
+from _harness import cleanup
 
+from eco_cli import acl
 from eco_shared.bus import EVENTS, Event, EventBus
 from eco_shared.redis_server import RedisServer
 
 TARGET = 0.3
 BATCH = 100
 GROUP = "bench"
+PUBLISHER = "doc-store"  # Redis users (and the raw key's namespace) on the embedded server
+SUBSCRIBER = "log-collector"
+
+
+@dataclass(frozen=True)
+class Urls:
+    """Who connects with which URL: the publisher (and raw writer), the subscriber, clean-up."""
+
+    publisher: str
+    subscriber: str
+    admin: str
+    users: str  # what the printout says of them
 
 
 def quiet_logs() -> None:
@@ -118,23 +137,23 @@ async def publish_all(url: str, prefix: str, events: int) -> float:
         await bus.redis.aclose()
 
 
-async def bench_bus_same_process(url: str, prefix: str, events: int) -> float:
+async def bench_bus_same_process(urls: Urls, prefix: str, events: int) -> float:
     ready = asyncio.Event()
-    subscriber = asyncio.create_task(subscribe(url, prefix, events, ready))
+    subscriber = asyncio.create_task(subscribe(urls.subscriber, prefix, events, ready))
     await ready.wait()
-    start = await publish_all(url, prefix, events)
+    start = await publish_all(urls.publisher, prefix, events)
     return events / (await subscriber - start)
 
 
-async def bench_bus_subscriber_process(url: str, prefix: str, events: int) -> float:
+async def bench_bus_subscriber_process(urls: Urls, prefix: str, events: int) -> float:
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
-    process = ctx.Process(target=subscriber_process, args=(url, prefix, events, child))
+    process = ctx.Process(target=subscriber_process, args=(urls.subscriber, prefix, events, child))
     process.start()
     try:
         if not await asyncio.to_thread(parent.poll, 60) or parent.recv() != "ready":
             raise RuntimeError("the subscriber process did not start")
-        start = await publish_all(url, prefix, events)
+        start = await publish_all(urls.publisher, prefix, events)
         if not await asyncio.to_thread(parent.poll, max(120.0, events / 500)):
             raise RuntimeError("the subscriber did not handle every event in time")
         end: float = parent.recv()
@@ -145,29 +164,16 @@ async def bench_bus_subscriber_process(url: str, prefix: str, events: int) -> fl
             process.kill()
 
 
-async def cleanup(url: str, prefix: str) -> None:
-    client = aioredis.Redis.from_url(url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
-
-
-async def run(url: str, events: int, same_process: bool) -> bool:
-    prefix = f"bench-{uuid.uuid4().hex[:8]}:"
-    try:
-        raw = await bench_raw(url, f"{prefix}raw", events)
-        if same_process:
-            bus = await bench_bus_same_process(url, prefix, events)
-        else:
-            bus = await bench_bus_subscriber_process(url, prefix, events)
-    finally:
-        await cleanup(url, prefix)
+async def run(urls: Urls, prefix: str, events: int, same_process: bool) -> bool:
+    raw = await bench_raw(urls.publisher, f"{prefix}{PUBLISHER}:raw", events)
+    if same_process:
+        bus = await bench_bus_same_process(urls, prefix, events)
+    else:
+        bus = await bench_bus_subscriber_process(urls, prefix, events)
     ratio = bus / raw
     passed = ratio >= TARGET
     where = "same event loop" if same_process else "subscriber process"
+    print(f"redis users:            {urls.users}")
     print(f"events:                 {events}")
     print(f"raw pipelined XADD:     {raw:12,.0f} events/s")
     print(f"bus publish + handled:  {bus:12,.0f} events/s ({where})")
@@ -177,14 +183,24 @@ async def run(url: str, events: int, same_process: bool) -> bool:
 
 
 @contextlib.contextmanager
-def redis_url(given: str | None) -> Iterator[str]:
+def redis_urls(given: str | None, prefix: str) -> Iterator[Urls]:
+    """The given Redis for everyone, else an embedded redis-server with a user per service."""
     url = given or os.environ.get("ECO_BENCH_REDIS_URL") or os.environ.get("ECO_REDIS_URL")
     if url:
-        yield url
+        yield Urls(url, url, url, "as given")
         return
-    with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp)) as server:
-        print(f"embedded redis-server {server.url}")
-        yield server.url
+    master = secrets.token_bytes(32)
+    with tempfile.TemporaryDirectory() as tmp:
+        aclfile = acl.write_acl(Path(tmp) / "redis.acl", master, (PUBLISHER, SUBSCRIBER), prefix)
+        admin = (acl.ADMIN_USER, acl.password(master, acl.ADMIN_USER))
+        with RedisServer(Path(tmp), aclfile=aclfile, auth=admin) as server:
+            print(f"embedded redis-server {server.url} (ACL users, the default user off)")
+            yield Urls(
+                publisher=server.url_for(PUBLISHER, acl.password(master, PUBLISHER)),
+                subscriber=server.url_for(SUBSCRIBER, acl.password(master, SUBSCRIBER)),
+                admin=server.admin_url,
+                users=f"{PUBLISHER} publishes, {SUBSCRIBER} subscribes (ACLs)",
+            )
 
 
 def main() -> None:
@@ -196,8 +212,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     quiet_logs()
-    with redis_url(args.redis_url) as url:
-        passed = asyncio.run(run(url, args.events, args.same_process))
+    prefix = f"bench-{uuid.uuid4().hex[:8]}:"
+    with redis_urls(args.redis_url, prefix) as urls:
+        try:
+            passed = asyncio.run(run(urls, prefix, args.events, args.same_process))
+        finally:
+            cleanup(urls.admin, prefix)
     raise SystemExit(0 if passed else 1)
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import httpx
 import structlog
-from _harness import cleanup, load, redis_url
+from _harness import cleanup, key_material, load, redis_url
 from fastapi import FastAPI
 
 from eco_shared.app import create_service_app
@@ -42,7 +42,7 @@ from eco_shared.directory import ServiceDirectory
 from eco_shared.http import ServiceClient
 from eco_shared.settings import ServiceSettings
 from eco_shared.testing import ServiceProcess
-from eco_shared.testing.auth import MintedTokens, bearer, session_material, token
+from eco_shared.testing.auth import MintedTokens, bearer, token
 
 TARGET = 0.7
 BODY = {"name": "bench", "ok": True}
@@ -88,9 +88,8 @@ async def resolve_rate(url: str, calls: int) -> float:
 
 def run(args: argparse.Namespace) -> bool:
     prefix = f"bench-{uuid.uuid4().hex[:8]}:"
-    session_material()  # key material every server verifies tokens with (ECO_AUTH_DIR)
     bench_dir = str(Path(__file__).resolve().parent)
-    with redis_url() as url, tempfile.TemporaryDirectory() as logs:
+    with key_material(), redis_url() as url, tempfile.TemporaryDirectory() as logs:
         env = {
             "ECO_REDIS_URL": url,
             "ECO_REDIS_PREFIX": prefix,

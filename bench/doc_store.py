@@ -7,13 +7,19 @@ Redis: `ECO_BENCH_REDIS_URL`, else an embedded redis-server. Database: `ECO_BENC
 (a PostgreSQL URL gets a private schema, dropped afterwards), else a SQLite file in a
 temporary directory. The service runs as a real uvicorn process (`ServiceProcess`).
 
+Every request carries a valid token of one user, `user:bench` (`docs:write` for the creates,
+`docs:read` for the searches: one token per phase, so its signature is checked once and then
+answered from the verifier's cache), and every document belongs to that user.
+
 (a) API: `POST /documents` of 4 KiB markdown documents from `--concurrency` clients.
 (b) baseline: the same documents written straight into the same database from this process
-    with SQLModel, one transaction each (document, version, content and its search-index
-    row: the rows the service writes, without HTTP, validation, hashing or events).
-(c) search: the corpus is topped up (bulk inserts with their index rows) to each size, then
-    `GET /documents?q=` is timed for a mix of rare, mid and common words and a phrase;
-    p50/p99 per size and how they grow.
+    with SQLModel, one transaction each (document with its owner, version with its principal,
+    content and its search-index row: the rows the service writes, without HTTP, token
+    checks, validation, hashing or events).
+(c) search: the corpus (the same owner's) is topped up (bulk inserts with their index rows)
+    to each size, then `GET /documents?q=` is timed for a mix of rare, mid and common words
+    and a phrase, limited to the caller's own documents as for any user without
+    `docs:read:all`; p50/p99 per size and how they grow.
 """
 
 from __future__ import annotations
@@ -36,22 +42,24 @@ from typing import Any
 
 import httpx
 import psycopg
-import redis
 import sqlalchemy as sa
 import structlog
+from _harness import cleanup, redis_url
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from eco_doc_store.migrations import PACKAGE, VERSION_TABLE
 from eco_doc_store.models import Document, DocumentContent, DocumentVersion
+from eco_shared.auth import user_subject
 from eco_shared.db import create_engine, migrate
-from eco_shared.redis_server import RedisServer
 from eco_shared.testing import ServiceProcess
+from eco_shared.testing.auth import AUTH_DIR_ENV, bearer, session_material
 
 DOC_BYTES = 4096
 VOCABULARY = [f"term{i:04d}" for i in range(2000)]
 # Zipf-like weights: term0000 is in most documents, term1999 in few.
 WEIGHTS = [1 / (rank + 1) for rank in range(len(VOCABULARY))]
+OWNER = user_subject("bench")  # the one user every document belongs to
 
 
 def quiet_logs() -> None:
@@ -78,7 +86,10 @@ async def bench_api(url: str, creates: int, concurrency: int) -> float:
     for n in range(creates):
         queue.put_nowait(n)
     limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+    headers = bearer("doc-store", ("docs:write",), subject=OWNER)
+    async with httpx.AsyncClient(
+        base_url=url, timeout=60, limits=limits, headers=headers
+    ) as client:
 
         async def worker() -> None:
             while not queue.empty():
@@ -123,7 +134,9 @@ def bench_direct(engine: sa.Engine, creates: int) -> float:
         now = datetime.now(UTC)
         content = body.encode()
         with Session(engine) as session:
-            doc = Document(id=str(uuid.uuid4()), latest_version=1, created_at=now, updated_at=now)
+            doc = Document(
+                id=str(uuid.uuid4()), owner=OWNER, latest_version=1, created_at=now, updated_at=now
+            )
             version = DocumentVersion(
                 document_id=doc.id,
                 version=1,
@@ -132,6 +145,8 @@ def bench_direct(engine: sa.Engine, creates: int) -> float:
                 sha256="0" * 64,
                 size_bytes=len(content),
                 meta={},
+                principal=OWNER,
+                acting_chain=[OWNER],
                 created_at=now,
             )
             session.add(doc)
@@ -175,7 +190,13 @@ def bulk_load(engine: sa.Engine, target: int, batch: int = 5000) -> None:
                 title = f"Corpus doc {have + i}"
                 vid = next_id + i
                 docs.append(
-                    {"id": doc_id, "latest_version": 1, "created_at": now, "updated_at": now}
+                    {
+                        "id": doc_id,
+                        "owner": OWNER,
+                        "latest_version": 1,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
                 )
                 vers.append(
                     {
@@ -187,6 +208,8 @@ def bulk_load(engine: sa.Engine, target: int, batch: int = 5000) -> None:
                         "sha256": "0" * 64,
                         "size_bytes": len(body),
                         "metadata": {},
+                        "principal": OWNER,
+                        "acting_chain": [OWNER],
                         "created_at": now,
                     }
                 )
@@ -236,7 +259,8 @@ async def bench_search(url: str, queries: int) -> tuple[float, float, dict[str, 
     """p50 and p99 latency (ms) of `GET /documents?q=`, one request at a time."""
     latencies = []
     totals: dict[str, int] = {}
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+    headers = bearer("doc-store", ("docs:read",), subject=OWNER)
+    async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as client:
         for q in search_queries(10):  # warm caches and connections
             await client.get("/documents", params={"q": q})
         for q in search_queries(queries):
@@ -279,16 +303,6 @@ async def migrate_database(url: str) -> None:
 
 
 @contextlib.contextmanager
-def redis_url() -> Iterator[str]:
-    url = os.environ.get("ECO_BENCH_REDIS_URL")
-    if url:
-        yield url
-        return
-    with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp)) as server:
-        yield server.url
-
-
-@contextlib.contextmanager
 def database_url(tmp: Path) -> Iterator[str]:
     given = os.environ.get("ECO_BENCH_DATABASE_URL")
     if not given:
@@ -308,16 +322,6 @@ def database_url(tmp: Path) -> Iterator[str]:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def cleanup_redis(url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="Doc store creates/s and search latency.")
     parser.add_argument("--creates", type=int, default=500)
@@ -334,6 +338,9 @@ def main() -> None:
         database_url(Path(tmp_name)) as db_url,
     ):
         tmp = Path(tmp_name)
+        # this run's own key material, inherited by the service and removed with `tmp`
+        os.environ[AUTH_DIR_ENV] = str(tmp / "auth")
+        session_material()
         backend = make_url(db_url).get_backend_name()
         asyncio.run(migrate_database(db_url))
         service = ServiceProcess(
@@ -383,7 +390,7 @@ def main() -> None:
         finally:
             service.terminate()
             engine.dispose()
-            cleanup_redis(redis_at, prefix)
+            cleanup(redis_at, prefix)
     sys.exit(0)
 
 

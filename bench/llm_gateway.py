@@ -34,13 +34,14 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 import structlog
+from _harness import key_material
 
 from eco_llm_gateway.protocol import TaskSpec
 from eco_llm_gateway.providers import Message, OfflineProvider, ProviderRequest
 from eco_llm_gateway.settings import ProviderConfig
 from eco_shared.redis_server import RedisServer
 from eco_shared.testing import ServiceProcess
-from eco_shared.testing.auth import session_material, token
+from eco_shared.testing.auth import token
 
 TEXT = " ".join(
     [
@@ -155,7 +156,7 @@ def main() -> None:
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     prefix = f"bench-{uuid.uuid4().hex[:8]}:"
-    with redis_url() as url, tempfile.TemporaryDirectory() as logs:
+    with key_material(), redis_url() as url, tempfile.TemporaryDirectory() as logs:
         env = {
             "ECO_REDIS_URL": url,
             "ECO_REDIS_PREFIX": prefix,
@@ -163,7 +164,6 @@ def main() -> None:
             "ECO_LLM_GATEWAY_REGISTER_WITH_DISCOVERY": "false",
             "ECO_LLM_GATEWAY_RATE_LIMIT_CAPACITY": "0",
         }
-        session_material()  # the key material the gateway verifies tokens with (ECO_AUTH_DIR)
         gateway = ServiceProcess(
             "eco_llm_gateway.main:create_app",
             env=env,

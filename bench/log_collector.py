@@ -3,7 +3,10 @@
     uv run python bench/log_collector.py [--records 50000] [--latency-seconds 10]
 
 Redis: `ECO_BENCH_REDIS_URL` (or `--redis-url`), else an embedded redis-server. The collector
-runs as a real process (`ServiceProcess`) on a SQLite file in a temporary directory.
+runs as a real process (`ServiceProcess`) on a SQLite file in a temporary directory. Its
+queries are made as a reader holding `logs:read` (a valid token per phase, minted again every
+4 minutes of a long latency phase: its signature is checked once, then answered from the
+verifier's cache).
 
 (a) raw: redis-py pipelined XADD of `log.record` envelopes, batches of 100 (the baseline).
 (b) ingest: the same envelopes published in batches of 500 while the collector consumes
@@ -32,14 +35,25 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 import structlog
+from _harness import cleanup
 
+from eco_shared.auth import user_subject
 from eco_shared.bus import LOGS, Event
 from eco_shared.redis_server import RedisServer
 from eco_shared.testing import ServiceProcess
+from eco_shared.testing.auth import AUTH_DIR_ENV, bearer, session_material
 
 TARGET_RATE = 10_000
 RAW_BATCH = 100
 PUBLISH_BATCH = 500
+READER = user_subject("bench")
+RENEW_S = 240.0  # tokens live 300 s
+
+
+def read_token(http: httpx.AsyncClient) -> float:
+    """Give the client a fresh `logs:read` token; when it was minted."""
+    http.headers.update(bearer("log-collector", ("logs:read",), subject=READER))
+    return time.perf_counter()
 
 
 def quiet_logs() -> None:
@@ -76,8 +90,9 @@ async def bench_raw(url: str, key: str, records: int) -> float:
 
 
 async def stored(http: httpx.AsyncClient, service: str) -> int:
-    stats = (await http.get("/stats", params={"since": "1d"})).json()
-    return sum(stats["logs_by_service"].get(service, {}).values())
+    response = await http.get("/stats", params={"since": "1d"})
+    response.raise_for_status()
+    return sum(response.json()["logs_by_service"].get(service, {}).values())
 
 
 async def bench_ingest(url: str, prefix: str, http: httpx.AsyncClient, records: int) -> float:
@@ -93,6 +108,7 @@ async def bench_ingest(url: str, prefix: str, http: httpx.AsyncClient, records: 
                 pipe.xadd(key, fields, maxlen=1_000_000, approximate=True)  # type: ignore[arg-type]
             await pipe.execute()
         deadline = start + 120
+        read_token(http)  # the polls below last less than a token's lifetime
         while await stored(http, "bench-ingest") < records:
             if time.perf_counter() > deadline:
                 raise RuntimeError("the collector did not store every record in time")
@@ -135,13 +151,18 @@ async def bench_latency(
 
     async def poll() -> None:
         since = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
+        minted = read_token(http)
         while publishing or len(seen) < len(published):
+            if time.perf_counter() - minted > RENEW_S:
+                minted = read_token(http)
             cursor = None
             while True:
                 params: dict[str, Any] = {"service": "bench-latency", "since": since, "limit": 1000}
                 if cursor:
                     params["cursor"] = cursor
-                page = (await http.get("/logs", params=params)).json()
+                response = await http.get("/logs", params=params)
+                response.raise_for_status()
+                page = response.json()
                 now = time.perf_counter()
                 fresh = False
                 for item in page["items"]:
@@ -161,23 +182,12 @@ async def bench_latency(
     return [(seen[i] - t) * 1000 for i, t in published.items() if i in seen]
 
 
-async def cleanup(url: str, prefix: str) -> None:
-    client = aioredis.Redis.from_url(url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def run(url: str, records: int, latency_s: float, workdir: Path) -> bool:
-    prefix = f"bench-lc-{uuid.uuid4().hex[:8]}:"
+async def run(url: str, prefix: str, records: int, latency_s: float, workdir: Path) -> bool:
     collector = ServiceProcess(
         "eco_log_collector.main:create_app",
         env={
@@ -202,7 +212,6 @@ async def run(url: str, records: int, latency_s: float, workdir: Path) -> bool:
             latencies = await bench_latency(url, prefix, http, latency_s)
     finally:
         await asyncio.to_thread(collector.terminate)
-        await cleanup(url, prefix)
     passed = ingest >= TARGET_RATE
     print(f"records:                        {records}")
     print(f"raw pipelined XADD:             {raw:12,.0f} records/s")
@@ -237,8 +246,17 @@ def main() -> None:
     parser.add_argument("--redis-url", default=None)
     args = parser.parse_args()
     quiet_logs()
+    prefix = f"bench-lc-{uuid.uuid4().hex[:8]}:"
     with redis_url(args.redis_url) as url, tempfile.TemporaryDirectory() as workdir:
-        passed = asyncio.run(run(url, args.records, args.latency_seconds, Path(workdir)))
+        # this run's own key material, inherited by the collector and removed with `workdir`
+        os.environ[AUTH_DIR_ENV] = str(Path(workdir) / "auth")
+        session_material()
+        try:
+            passed = asyncio.run(
+                run(url, prefix, args.records, args.latency_seconds, Path(workdir))
+            )
+        finally:
+            cleanup(url, prefix)
     raise SystemExit(0 if passed else 1)
 
 

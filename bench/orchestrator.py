@@ -2,12 +2,21 @@
 provider (p50/p99), runs/minute with 1 and 2 replicas, and where a run's time goes
 (LangGraph's own machinery next to the time in service calls).
 
+    uv run python bench/orchestrator.py [--latency-runs 20] [--throughput-runs 30]
+
 Starts an embedded Redis (unless `ECO_BENCH_REDIS_URL` is set) and the five services as
-real processes; everything is stopped and removed at the end.
+real processes; everything is stopped and removed at the end. Authentication is on, as in
+production: the services get their own tokens from discovery (the issuer) by client
+credentials, and the bench is a user, `user:bench`, with an API key of the "user" role
+(created at the issuer) exchanged there for its tokens. Each run acts for that user through
+a run grant, so every call a run makes carries a delegated token the callee checks, key
+status included.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import os
 import statistics
 import tempfile
@@ -16,13 +25,26 @@ import uuid
 from pathlib import Path
 
 import httpx
+from _harness import cleanup
 
+from eco_shared.auth import ApiKeyTokens, BearerAuth, user_subject
 from eco_shared.redis_server import RedisServer
 from eco_shared.testing import ServiceProcess
+from eco_shared.testing.auth import AUTH_DIR_ENV, bearer, session_material
 
-LATENCY_RUNS = 20
-THROUGHPUT_RUNS = 30
 QUERY = "Create API documentation for the doc-store service"
+USER = user_subject("bench")
+USER_SCOPES = [
+    "docs:read",
+    "docs:write",
+    "runs:create",
+    "runs:read",
+    "runs:write",
+    "gateway:chat",
+    "gateway:read",
+    "discovery:read",
+    "auth:keys",
+]
 
 
 def pct(values: list[float], p: float) -> float:
@@ -30,26 +52,128 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def main() -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="eco-bench-orch-"))
+async def wait_passing(discovery: str, count: int, timeout_s: float = 60) -> None:
+    """Until discovery lists `count` services passing (as `user:bench`, `discovery:read`)."""
+    headers = bearer("discovery", ("discovery:read",), subject=USER)
+    async with httpx.AsyncClient(base_url=discovery, headers=headers, timeout=10) as client:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            response = await client.get("/services")
+            response.raise_for_status()
+            if sum(s["status"] == "passing" for s in response.json()["services"]) >= count:
+                return
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"fewer than {count} services passing after {timeout_s:g} s")
+
+
+async def user_key(issuer: str) -> str:
+    """A new API key of `user:bench` with the "user" role; its secret."""
+    headers = bearer("discovery", USER_SCOPES, subject=USER)
+    async with httpx.AsyncClient(base_url=issuer, headers=headers, timeout=10) as client:
+        response = await client.post("/auth/keys", json={"name": "bench", "scopes": USER_SCOPES})
+    response.raise_for_status()
+    return str(response.json()["key"])
+
+
+async def latency(client: httpx.AsyncClient, base: str, runs: int) -> None:
+    latencies, framework, calls, compute = [], [], [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        response = await client.post(base + "/execute-query", json={"query": QUERY})
+        latencies.append((time.perf_counter() - t0) * 1000)
+        response.raise_for_status()
+        run = await client.get(f"{base}/runs/{response.json()['run_id']}")
+        run.raise_for_status()
+        timings = run.json()["timings"]
+        framework.append(timings["framework_ms"])
+        calls.append(timings["calls_ms"])
+        compute.append(timings["node_compute_ms"])
+    print(
+        f"api_documentation end to end ({runs} runs, offline provider): "
+        f"p50 {pct(latencies, 50):.0f} ms, p99 {pct(latencies, 99):.0f} ms"
+    )
+    total = statistics.mean(latencies)
+    rest = total - statistics.mean(calls) - statistics.mean(compute)
+    rest -= statistics.mean(framework)
+    print(
+        f"  per run (mean): service calls {statistics.mean(calls):.0f} ms, node code "
+        f"{statistics.mean(compute):.0f} ms, LangGraph machinery + checkpoints "
+        f"{statistics.mean(framework):.0f} ms, queue/API/wait "
+        f"{rest:.0f} ms"
+    )
+
+
+async def throughput(client: httpx.AsyncClient, bases: list[str], runs: int) -> float:
+    """Runs/minute of `runs` queries spread over `bases`, all submitted, then awaited."""
+    t0 = time.perf_counter()
+    ids = []
+    for i in range(runs):
+        response = await client.post(bases[i % len(bases)] + "/queries", json={"query": QUERY})
+        response.raise_for_status()
+        ids.append(response.json()["run_id"])
+    for run_id in ids:
+        while True:
+            response = await client.get(f"{bases[0]}/runs/{run_id}")
+            response.raise_for_status()
+            run = response.json()
+            if run["status"] == "completed":
+                break
+            if run["status"] == "failed":
+                raise RuntimeError(f"run {run_id} failed: {run.get('error')}")
+            await asyncio.sleep(0.05)
+    return runs / (time.perf_counter() - t0) * 60
+
+
+async def measure(
+    args: argparse.Namespace, discovery: str, first: str, start_replica: ServiceProcess
+) -> None:
+    await wait_passing(discovery, 5)
+    # the user's tokens, exchanged from its API key and cached until a minute before expiry
+    tokens = ApiKeyTokens(discovery, await user_key(discovery))
+    try:
+        auth = BearerAuth(tokens, "orchestrator")
+        async with httpx.AsyncClient(timeout=300, auth=auth) as client:
+            (await client.post(first + "/execute-query", json={"query": QUERY})).raise_for_status()
+            await latency(client, first, args.latency_runs)
+            one = await throughput(client, [first], args.throughput_runs)
+            second = await asyncio.to_thread(start_replica.start, 120)
+            two = await throughput(client, [first, second.url], args.throughput_runs)
+    finally:
+        await tokens.aclose()
+    print(
+        f"runs/minute ({args.throughput_runs} api_documentation runs): 1 replica {one:.0f}, "
+        f"2 replicas {two:.0f}, ratio {two / one:.2f}"
+    )
+    print("  (both replicas share one host and the same downstream service processes)")
+
+
+def run(args: argparse.Namespace, tmp: Path) -> None:
+    # this run's own key material (the issuer signs with it, every service verifies with it,
+    # each finds its client secret in it), removed with `tmp`
+    os.environ[AUTH_DIR_ENV] = str(tmp / "auth")
+    session_material()
     redis = None
     url = os.environ.get("ECO_BENCH_REDIS_URL")
     if url is None:
         redis = RedisServer(tmp / "redis").start()
         url = redis.url
+    prefix = f"bench-{uuid.uuid4().hex[:8]}:"
     env = {
         "ECO_REDIS_URL": url,
-        "ECO_REDIS_PREFIX": f"bench-{uuid.uuid4().hex[:8]}:",
+        "ECO_REDIS_PREFIX": prefix,
         "ECO_DATA_DIR": str(tmp),
         "ECO_LOG_LEVEL": "WARNING",
         "ECO_LOG_FORMAT": "json",
     }
     procs: list[ServiceProcess] = []
 
-    def start(app: str, port_env: str, **extra: str) -> ServiceProcess:
+    def process(app: str, port_env: str, **extra: str) -> ServiceProcess:
         proc = ServiceProcess(app, env={**env, **extra}, port_env=port_env, log_dir=tmp)
         procs.append(proc)
-        return proc.start(timeout_s=120)
+        return proc
+
+    def start(app: str, port_env: str, **extra: str) -> ServiceProcess:
+        return process(app, port_env, **extra).start(timeout_s=120)
 
     try:
         discovery = start(
@@ -62,67 +186,24 @@ def main() -> None:
         start("eco_doc_store.main:create_app", "ECO_DOC_STORE_PORT")
         start("eco_log_collector.main:create_app", "ECO_LOG_COLLECTOR_PORT")
         first = start("eco_orchestrator.main:create_app", "ECO_ORCHESTRATOR_PORT")
-        client = httpx.Client(timeout=300)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            listing = client.get(discovery.url + "/services").json()["services"]
-            if sum(s["status"] == "passing" for s in listing) >= 5:
-                break
-            time.sleep(0.2)
-        client.post(first.url + "/execute-query", json={"query": QUERY})  # warm-up
-
-        latencies, framework, calls, compute = [], [], [], []
-        for _ in range(LATENCY_RUNS):
-            t0 = time.perf_counter()
-            result = client.post(first.url + "/execute-query", json={"query": QUERY}).json()
-            latencies.append((time.perf_counter() - t0) * 1000)
-            timings = client.get(f"{first.url}/runs/{result['run_id']}").json()["timings"]
-            framework.append(timings["framework_ms"])
-            calls.append(timings["calls_ms"])
-            compute.append(timings["node_compute_ms"])
-        print(
-            f"api_documentation end to end ({LATENCY_RUNS} runs, offline provider): "
-            f"p50 {pct(latencies, 50):.0f} ms, p99 {pct(latencies, 99):.0f} ms"
-        )
-        total = statistics.mean(latencies)
-        rest = total - statistics.mean(calls) - statistics.mean(compute)
-        rest -= statistics.mean(framework)
-        print(
-            f"  per run (mean): service calls {statistics.mean(calls):.0f} ms, node code "
-            f"{statistics.mean(compute):.0f} ms, LangGraph machinery + checkpoints "
-            f"{statistics.mean(framework):.0f} ms, queue/API/wait "
-            f"{rest:.0f} ms"
-        )
-
-        def throughput(bases: list[str]) -> float:
-            t0 = time.perf_counter()
-            ids = [
-                client.post(bases[i % len(bases)] + "/queries", json={"query": QUERY}).json()[
-                    "run_id"
-                ]
-                for i in range(THROUGHPUT_RUNS)
-            ]
-            for run_id in ids:
-                while client.get(f"{bases[0]}/runs/{run_id}").json()["status"] not in (
-                    "completed",
-                    "failed",
-                ):
-                    time.sleep(0.05)
-            return THROUGHPUT_RUNS / (time.perf_counter() - t0) * 60
-
-        one = throughput([first.url])
-        second = start("eco_orchestrator.main:create_app", "ECO_ORCHESTRATOR_PORT")
-        two = throughput([first.url, second.url])
-        print(
-            f"runs/minute ({THROUGHPUT_RUNS} api_documentation runs): 1 replica {one:.0f}, "
-            f"2 replicas {two:.0f}, ratio {two / one:.2f}"
-        )
-        print("  (both replicas share one host and the same downstream service processes)")
+        second = process("eco_orchestrator.main:create_app", "ECO_ORCHESTRATOR_PORT")
+        asyncio.run(measure(args, discovery.url, first.url, second))
     finally:
         for proc in reversed(procs):
             proc.terminate()
         if redis is not None:
             redis.stop()
+        else:
+            cleanup(url, prefix)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Orchestrator latency and runs/minute.")
+    parser.add_argument("--latency-runs", type=int, default=20)
+    parser.add_argument("--throughput-runs", type=int, default=30)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="eco-bench-orch-", ignore_cleanup_errors=True) as tmp:
+        run(args, Path(tmp))
 
 
 if __name__ == "__main__":

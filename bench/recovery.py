@@ -2,11 +2,16 @@
 
     uv run python bench/recovery.py [--rounds 3] [--lease-ttl 15] [--only redis ...]
 
-Starts a detached `eco up` (private Redis, every service on a free port) in a temporary
-directory. For Redis and for each service, `--rounds` times: SIGKILL its process, then
-time (a) until the supervisor has it running again and ready (a new pid, `ready` in
-`up.json`), (b) until every service answers `/health/ready` again and (c) until the
-ecosystem answers a query again (`POST /execute-query` returns a stored document).
+Starts a detached `eco up` (private Redis with its ACL users, every service on a free port,
+authentication on, with key material of its own) in a temporary directory. For Redis and
+for each service, `--rounds` times: SIGKILL its process, then time (a) until the supervisor
+has it running again and ready (a new pid, `ready` in `up.json`), (b) until every service
+answers `/health/ready` again and (c) until the ecosystem answers a query again
+(`POST /execute-query` returns a stored document). The query is made as a user,
+`user:bench` with the "user" role, its token signed with the ecosystem's key; the run
+acts for that user through a run grant from the issuer (discovery), so (c) includes
+getting the grant and the run's delegated tokens again, and waits for discovery when
+discovery is the one killed.
 Medians are printed next to the yardsticks:
 
 - a service is back within 2 x its own start time (spawn to ready, measured by the same
@@ -28,19 +33,24 @@ import time
 from pathlib import Path
 
 import httpx
+from orchestrator import USER_SCOPES
 
 from eco_cli.testing import EcoUp
+from eco_shared.auth import user_subject
 from eco_shared.testing import wait_until
 
 QUERY = "Create API documentation for the doc-store service"
 STABLE_S = 2.0
 
 
-def answered(orchestrator: str) -> bool:
+def answered(eco: EcoUp) -> bool:
+    """Whether the orchestrator answers a query of `user:bench` with a stored document."""
+    auth = eco.auth("orchestrator", tuple(USER_SCOPES), subject=user_subject("bench"))
     try:
         response = httpx.post(
-            f"{orchestrator}/execute-query",
+            f"{eco.url('orchestrator')}/execute-query",
             json={"query": QUERY, "format": "markdown", "user_id": "bench"},
+            auth=auth,
             timeout=60,
         )
     except httpx.HTTPError:
@@ -58,7 +68,7 @@ def one_kill(eco: EcoUp, name: str) -> tuple[float, float, float]:
     back = time.monotonic() - started
     wait_until(eco.all_ready, timeout_s=120, interval_s=0.1)
     everyone = time.monotonic() - started
-    wait_until(lambda: answered(eco.url("orchestrator")), timeout_s=120, interval_s=0.1)
+    wait_until(lambda: answered(eco), timeout_s=120, interval_s=0.1)
     return back, everyone, time.monotonic() - started
 
 
@@ -76,7 +86,7 @@ def run(args: argparse.Namespace) -> bool:
             eco.start()
             names = [n for n in eco.read()["processes"] if not args.only or n in args.only]
             start_s = {name: float(eco.process(name)["start_s"]) for name in names}
-            wait_until(lambda: answered(eco.url("orchestrator")), timeout_s=120)
+            wait_until(lambda: answered(eco), timeout_s=120)
             results = {name: [one_kill(eco, name) for _ in range(args.rounds)] for name in names}
         finally:
             eco.down()

@@ -11,6 +11,7 @@ in a database created for this run and a schema created for each test.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
@@ -24,7 +25,7 @@ import structlog
 
 from eco_shared.redis_server import RedisServer
 from eco_shared.settings import EcoSettings
-from eco_shared.testing.auth import session_material
+from eco_shared.testing.auth import AUTH_DIR_ENV, session_material
 from eco_shared.testing.databases import postgres_schema
 from eco_shared.testing.processes import ServiceProcess
 
@@ -33,7 +34,10 @@ def pytest_configure(config: pytest.Config) -> None:
     """One `.eco/auth/` for the session (before any service is built or spawned), and
     plain tracebacks in logs: rich's (structlog's default) renders frame locals, which
     takes seconds for a deep ASGI stack and makes error-path tests time out."""
-    session_material()
+    made_here = not os.environ.get(AUTH_DIR_ENV)
+    material = session_material()
+    if made_here:  # private keys: removed with the session that made them
+        config.add_cleanup(lambda: shutil.rmtree(material.directory, ignore_errors=True))
     processors = structlog.get_config()["processors"]
     if isinstance(processors[-1], structlog.dev.ConsoleRenderer):
         structlog.configure(

@@ -196,7 +196,13 @@ async def search(
     if created_after is not None:
         conditions.append(documents.c.created_at > created_after)
     if owner is not None:
-        conditions.append(documents.c.owner == owner)
+        if terms and not is_postgres(conn):
+            # a unary + keeps SQLite off the owner index, so it starts from the full-text
+            # match instead of one FTS lookup per document the owner has (2,000 documents:
+            # 316 ms -> 37 ms per search page, bench/doc_store.py)
+            conditions.append(sa.literal_column("+documents.owner") == owner)
+        else:
+            conditions.append(documents.c.owner == owner)
     total = (
         await conn.execute(sa.select(sa.func.count()).select_from(source).where(*conditions))
     ).scalar_one()
