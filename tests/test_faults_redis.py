@@ -8,7 +8,6 @@ import signal
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from eco_shared.adapters.orchestrator import parse_sse
@@ -40,7 +39,7 @@ def eco(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateEcosystem]:
 
 def test_redis_killed_under_twenty_queries(eco: PrivateEcosystem) -> None:
     base = eco.url("orchestrator")
-    with httpx.Client(timeout=30) as client:
+    with eco.http(timeout=30) as client:
         run_ids = [
             client.post(
                 base + "/queries",
@@ -96,7 +95,7 @@ def test_discovery_killed_every_service_registered_again_within_one_lease(
     waited = eco.wait_all_passing(timeout_s=lease_ttl_s * 3)
     print(f"\nall passing {time.monotonic() - restarted:.1f} s after discovery was restarted")  # noqa: T201
     assert waited <= lease_ttl_s, waited
-    with httpx.Client(timeout=60) as client:
+    with eco.http(timeout=60) as client:
         run_id = client.post(
             eco.url("orchestrator") + "/queries",
             json={"query": "How healthy is the ecosystem?", "format": "json"},
@@ -108,7 +107,7 @@ def test_discovery_killed_every_service_registered_again_within_one_lease(
 def test_sigterm_lets_the_running_step_finish_and_the_run_resume(eco: PrivateEcosystem) -> None:
     orchestrator = eco.procs["orchestrator"]
     base = orchestrator.url
-    with httpx.Client(timeout=30) as client:
+    with eco.http(timeout=30) as client:
         run_id = client.post(
             base + "/queries",
             json={"query": "Create API documentation for the log-collector service"},

@@ -50,8 +50,9 @@ def eco(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EcoUp]:
 class QueryStream:
     """Submits a query every `interval_s` from a thread; keeps the ids of accepted runs."""
 
-    def __init__(self, orchestrator: str, interval_s: float = 1.0) -> None:
+    def __init__(self, orchestrator: str, auth: httpx.Auth, interval_s: float = 1.0) -> None:
         self.orchestrator = orchestrator
+        self.auth = auth
         self.interval_s = interval_s
         self.accepted: list[str] = []
         self.refused = 0
@@ -59,7 +60,7 @@ class QueryStream:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=10, auth=self.auth) as client:
             while not self._stop.wait(self.interval_s):
                 run_id = query(self.orchestrator, QUERY, client)
                 if run_id is None:
@@ -78,24 +79,29 @@ class QueryStream:
 
 def _passing(eco: EcoUp) -> set[str]:
     try:
-        listing = httpx.get(f"{eco.url('discovery')}/services", timeout=5).json()["services"]
+        listing = httpx.get(
+            f"{eco.url('discovery')}/services",
+            headers=eco.headers("discovery", ("discovery:read",)),
+            timeout=5,
+        ).json()["services"]
     except (httpx.HTTPError, ValueError, KeyError):
         return set()
     return {s["name"] for s in listing if s["status"] == "passing"}
 
 
-def _a_query_completes(orchestrator: str, killed: str, timeout_s: float = 120) -> str:
+def _a_query_completes(eco: EcoUp, killed: str, timeout_s: float = 120) -> str:
     """Queries until one completes; its run id. Runs that fail meanwhile (a caller's circuit
     breaker still open on the restarted service) are not what this waits out forever."""
+    orchestrator = eco.url("orchestrator")
     deadline = time.monotonic() + timeout_s
     outcomes: list[str] = []
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, auth=eco.auth()) as client:
         while time.monotonic() < deadline:
             run_id = query(orchestrator, QUERY, client)
             if run_id is None:
                 outcomes.append("refused")
             else:
-                run = wait_run(orchestrator, run_id)
+                run = wait_run(orchestrator, run_id, auth=eco.auth())
                 if run["status"] == "completed":
                     return run_id
                 outcomes.append(f"{run['status']}: {run.get('error')}")
@@ -109,7 +115,7 @@ def test_every_service_sigkilled_during_queries_comes_back_and_no_run_is_lost(
 ) -> None:
     orchestrator = eco.url("orchestrator")
     probes: list[str] = []
-    with QueryStream(orchestrator) as stream:
+    with QueryStream(orchestrator, eco.auth()) as stream:
         for name in SERVICES:
             # the kill lands while queries are arriving
             seen = len(stream.accepted)
@@ -120,10 +126,13 @@ def test_every_service_sigkilled_during_queries_comes_back_and_no_run_is_lost(
             assert after["last_exit"] == "killed by SIGKILL", after
             assert after["url"] == before["url"]  # same port
             wait_until(eco.all_ready, timeout_s=60, interval_s=0.5)
-            probes.append(_a_query_completes(orchestrator, name))
+            probes.append(_a_query_completes(eco, name))
     assert stream.accepted, "no query was accepted"
-    runs = {run_id: wait_run(orchestrator, run_id) for run_id in [*stream.accepted, *probes]}
-    documents = documents_per_run(eco.url("doc-store"))
+    runs = {
+        run_id: wait_run(orchestrator, run_id, auth=eco.auth())
+        for run_id in [*stream.accepted, *probes]
+    }
+    documents = documents_per_run(eco.url("doc-store"), auth=eco.auth())
     statuses = {run_id: run["status"] for run_id, run in runs.items()}
     # no run is lost: every accepted one ended, and each completed one stored one document
     for run_id, status in statuses.items():
@@ -147,12 +156,12 @@ def test_discovery_sigkilled_everyone_registered_again_within_one_lease(eco: Eco
         raise AssertionError(
             f"after {time.monotonic() - back:.1f} s only {_passing(eco)} pass"
         ) from None
-    _a_query_completes(eco.url("orchestrator"), "discovery")
+    _a_query_completes(eco, "discovery")
 
 
 def test_redis_sigkilled_is_restarted_on_the_same_port_from_its_aof(eco: EcoUp) -> None:
     url = eco.state["redis_url"]
-    client = redis.Redis.from_url(url)
+    client = redis.Redis.from_url(eco.redis_url())  # eco's own Redis user: the default is off
     client.set("faults:before-kill", "kept")
     time.sleep(1.5)  # appendfsync everysec: what is a second old is on disk
     before = eco.kill("redis")

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -16,8 +17,9 @@ import redis
 
 from eco_shared.adapters.orchestrator import parse_sse
 from eco_shared.testing import ServiceProcess
+from eco_shared.testing.auth import token
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 ORCHESTRATOR = "eco_orchestrator.main:create_app"
 START_TIMEOUT_S = 90
@@ -54,9 +56,33 @@ class Ecosystem:
     def url(self, name: str) -> str:
         return self.procs[name].url
 
+    def service_at(self, url: str) -> str:
+        """The name of the service (or orchestrator replica) `url` points at."""
+        netloc = urlsplit(url).netloc
+        for name, proc in [*self.procs.items(), *(("orchestrator", p) for p in self.extra)]:
+            if urlsplit(proc.url).netloc == netloc:
+                return name
+        raise ValueError(f"{url} is none of this ecosystem's services")
+
+    def http(self, **kwargs: Any) -> httpx.Client:
+        """A client for absolute URLs of any service, calling as the admin `user:test`."""
+        return httpx.Client(auth=_AsUser(self), **kwargs)
+
     def stop(self) -> None:
         for proc in [*self.extra, *reversed(self.procs.values())]:
             proc.terminate()
+
+
+class _AsUser(httpx.Auth):
+    """A fresh token per request for the service the URL points at (the test's user)."""
+
+    def __init__(self, eco: Ecosystem) -> None:
+        self.eco = eco
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        audience = self.eco.service_at(str(request.url))
+        request.headers["Authorization"] = f"Bearer {token(audience)}"
+        yield request
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +113,7 @@ def eco(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ec
         eco.start("orchestrator", ORCHESTRATOR, "ECO_ORCHESTRATOR_PORT")
         wanted = {"discovery", "llm-gateway", "doc-store", "log-collector", "orchestrator"}
         deadline = time.monotonic() + 60
-        with httpx.Client(timeout=10) as client:
+        with eco.http(timeout=10) as client:
             while True:
                 listing = client.get(discovery.url + "/services").json()["services"]
                 passing = {s["name"] for s in listing if s["status"] == "passing"}
@@ -108,7 +134,7 @@ def eco(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ec
 
 
 def _execute(eco: Ecosystem, query: str, fmt: str = "markdown", **extra: Any) -> dict[str, Any]:
-    with httpx.Client(timeout=180) as client:
+    with eco.http(timeout=180) as client:
         response = client.post(
             eco.url("orchestrator") + "/execute-query",
             json={"query": query, "format": fmt, "user_id": "flagship", **extra},
@@ -137,7 +163,7 @@ def _documents_of_run(client: httpx.Client, doc_store: str, run_id: str) -> list
 def test_api_documentation_end_to_end(eco: Ecosystem) -> None:
     result = _execute(eco, "Create API documentation for the doc-store service")
     doc_store = eco.url("doc-store")
-    with httpx.Client(timeout=30) as client:
+    with eco.http(timeout=30) as client:
         document = client.get(f"{doc_store}/documents/{result['document_id']}").json()
         content = client.get(result["download_url"]).text
         spec = client.get(doc_store + "/openapi.json").json()
@@ -179,7 +205,7 @@ def test_api_documentation_end_to_end(eco: Ecosystem) -> None:
 
 def test_ecosystem_report_as_csv(eco: Ecosystem) -> None:
     result = _execute(eco, "How healthy is the ecosystem?", fmt="csv")
-    with httpx.Client(timeout=30) as client:
+    with eco.http(timeout=30) as client:
         content = client.get(result["download_url"]).text
     lines = content.splitlines()
     assert lines[0].startswith("service,status,instances,passing,errors,warnings")
@@ -191,7 +217,7 @@ def test_ecosystem_report_as_csv(eco: Ecosystem) -> None:
 
 def test_incident_digest_as_pdf(eco: Ecosystem) -> None:
     result = _execute(eco, "What went wrong in the last hour?", fmt="pdf")
-    with httpx.Client(timeout=30) as client:
+    with eco.http(timeout=30) as client:
         data = client.get(result["download_url"]).content
     assert data.startswith(b"%PDF-")
     assert result["provenance"]["workflow_execution"]["workflow_name"] == "incident_digest"
@@ -207,13 +233,13 @@ def test_document_answer_cites_the_document(eco: Ecosystem) -> None:
         "backoff and full jitter before the client gives up.\n\nThe breaker opens after "
         "five consecutive failures.\n"
     )
-    with httpx.Client(timeout=30) as client:
+    with eco.http(timeout=30) as client:
         stored = client.post(
             doc_store + "/documents",
             json={"title": "Client behaviour", "format": "markdown", "content": text},
         ).json()
     result = _execute(eco, "What do our documents say about retries?")
-    with httpx.Client(timeout=30) as client:
+    with eco.http(timeout=30) as client:
         answer = client.get(result["download_url"]).text
     assert "retried three times" in answer
     assert f"document `{stored['id']}` version 1" in answer
@@ -222,7 +248,7 @@ def test_document_answer_cites_the_document(eco: Ecosystem) -> None:
 
 
 def test_unsupported_query_needs_clarification(eco: Ecosystem) -> None:
-    with httpx.Client(timeout=120) as client:
+    with eco.http(timeout=120) as client:
         response = client.post(
             eco.url("orchestrator") + "/execute-query",
             json={"query": "Tell me a joke about cats", "format": "markdown"},
@@ -236,7 +262,7 @@ def test_unsupported_query_needs_clarification(eco: Ecosystem) -> None:
 
 def test_review_interrupt_and_resume(eco: Ecosystem) -> None:
     base = eco.url("orchestrator")
-    with httpx.Client(timeout=30) as client:
+    with eco.http(timeout=30) as client:
         accepted = client.post(
             base + "/queries",
             json={"query": "How healthy is the ecosystem?", "review": True},
@@ -279,7 +305,7 @@ def test_review_interrupt_and_resume(eco: Ecosystem) -> None:
 def test_killed_orchestrator_resumes_the_run(eco: Ecosystem) -> None:
     eco.orchestrator()  # a second replica: either may execute the run
     base = eco.url("orchestrator")
-    with httpx.Client(timeout=30) as client:
+    with eco.http(timeout=30) as client:
         run_id = client.post(
             base + "/queries",
             json={"query": "Create API documentation for the log-collector service"},
@@ -328,7 +354,7 @@ def test_killed_orchestrator_resumes_the_run(eco: Ecosystem) -> None:
 def test_two_replicas_share_the_work(eco: Ecosystem) -> None:
     second = eco.orchestrator()
     bases = [eco.url("orchestrator"), second.url]
-    with httpx.Client(timeout=30) as client:
+    with eco.http(timeout=30) as client:
         run_ids = [
             client.post(
                 bases[i % 2] + "/queries",

@@ -51,8 +51,9 @@ async def _call(
         await asyncio.sleep(float(retry_after))
 
 
-async def _submitter(base: str, tally: Tally, until: float) -> None:
-    async with httpx.AsyncClient(timeout=60) as client:
+async def _submitter(eco: PrivateEcosystem, tally: Tally, until: float) -> None:
+    base = eco.url("orchestrator")
+    async with httpx.AsyncClient(timeout=60, auth=eco.auth()) as client:
         while time.monotonic() < until:
             accepted = await _call(client, tally, "POST", f"{base}/queries", json=QUERY)
             if accepted.status_code != 202:
@@ -74,7 +75,7 @@ async def _reader(eco: PrivateEcosystem, tally: Tally, until: float, offset: int
         ("runs", f"{eco.url('orchestrator')}/runs", {"page_size": 20}),
     ]
     turn = offset
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with httpx.AsyncClient(timeout=60, auth=eco.auth()) as client:
         while time.monotonic() < until:
             name, url, params = reads[turn % len(reads)]
             turn += 1
@@ -88,9 +89,8 @@ async def _reader(eco: PrivateEcosystem, tally: Tally, until: float, offset: int
 async def _load(eco: PrivateEcosystem) -> Tally:
     tally = Tally()
     until = time.monotonic() + DURATION_S
-    base = eco.url("orchestrator")
     await asyncio.gather(
-        *(_submitter(base, tally, until) for _ in range(SUBMITTERS)),
+        *(_submitter(eco, tally, until) for _ in range(SUBMITTERS)),
         *(_reader(eco, tally, until, i) for i in range(READERS)),
     )
     return tally
@@ -128,7 +128,7 @@ def test_fifty_submitters_and_readers_for_a_minute(
     assert not server_errors, server_errors
     assert tally.shed_without_retry_after == 0
     assert tally.accepted
-    with httpx.Client(timeout=60) as client:
+    with eco.http(timeout=60) as client:
         final = [client.get(f"{eco.url('orchestrator')}/runs/{r}").json() for r in tally.accepted]
     assert all(run["status"] == "completed" for run in final), [
         (run["run_id"], run["status"], run.get("error"))

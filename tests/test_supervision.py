@@ -90,7 +90,10 @@ def test_the_rest_keep_serving(eco: EcoUp) -> None:
         if name != BROKEN:
             assert eco.ready(name), name
     document = {"title": "Still here", "content": "# Still here", "format": "markdown"}
-    created = httpx.post(f"{eco.url('doc-store')}/documents", json=document, timeout=30)
+    created = httpx.post(
+        f"{eco.url('doc-store')}/documents", json=document, auth=eco.auth(), timeout=30
+    )
     assert created.status_code == 201, created.text
-    listed = httpx.get(f"{eco.url('discovery')}/services", timeout=10).json()["services"]
+    discovery = httpx.get(f"{eco.url('discovery')}/services", auth=eco.auth(), timeout=10)
+    listed = discovery.json()["services"]
     assert {"doc-store", "llm-gateway", "orchestrator"} <= {s["name"] for s in listed}

@@ -1,4 +1,8 @@
-"""One request through three real service processes is one trace in the log collector."""
+"""One request through three real service processes is one trace in the log collector.
+
+Spans reach the collector with each service's own token (its `/v1/traces` needs
+`logs:write`), so the services find it the way they do in a deployment: through discovery,
+which is also the issuer of their tokens and holds the leases those tokens are bound to."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import httpx
 
 from eco_shared.redis_server import free_port
 from eco_shared.testing import ServiceProcess, wait_until
+from eco_shared.testing.auth import TestAuth
 
 
 def _flatten(nodes: list[dict[str, Any]], parent: dict[str, Any] | None = None) -> list[Any]:
@@ -26,16 +31,24 @@ def test_a_request_across_three_services_is_one_trace_with_their_logs(
     database_url: str,
     tmp_path: Path,
 ) -> None:
+    discovery = start_service(
+        "eco_discovery.main:create_app",
+        env={
+            **eco_env,
+            "ECO_DISCOVERY_REGISTER_WITH_DISCOVERY": "false",
+            "ECO_DISCOVERY_CHECK_INTERVAL_S": "0.5",
+        },
+        port_env="ECO_DISCOVERY_PORT",
+    )
+    # spans to the log collector, found through discovery, in batches every 200 ms
+    exporting = {"ECO_DISCOVERY_URL": discovery.url, "OTEL_BSP_SCHEDULE_DELAY": "200"}
     port = free_port()
-    collector_url = f"http://127.0.0.1:{port}"
-    exporting = {"ECO_OTLP_ENDPOINT": collector_url, "OTEL_BSP_SCHEDULE_DELAY": "200"}
     collector = ServiceProcess(
         "eco_log_collector.main:create_app",
         env={
             **eco_env,
             **exporting,
             "ECO_LOG_COLLECTOR_DATABASE_URL": database_url,
-            "ECO_LOG_COLLECTOR_REGISTER_WITH_DISCOVERY": "false",
             "ECO_LOG_COLLECTOR_BLOCK_MS": "100",
         },
         port=port,
@@ -45,9 +58,23 @@ def test_a_request_across_three_services_is_one_trace_with_their_logs(
     )
     try:
         collector.start(timeout_s=60)
-        _check_trace(start_service, eco_env, exporting, collector)
+        _wait_passing(discovery.url, {"log-collector"})
+        _check_trace(start_service, eco_env, exporting, collector, discovery.url)
     finally:
         collector.terminate()
+
+
+def _wait_passing(discovery: str, names: set[str]) -> None:
+    """Until discovery lists every one of `names` as passing."""
+
+    def passing() -> bool:
+        response = httpx.get(
+            f"{discovery}/services", auth=TestAuth("discovery", ("discovery:read",)), timeout=5
+        )
+        listed = response.json()["services"] if response.status_code == 200 else []
+        return names <= {s["name"] for s in listed if s["status"] == "passing"}
+
+    wait_until(passing, timeout_s=60, interval_s=0.2)
 
 
 def _check_trace(
@@ -55,21 +82,21 @@ def _check_trace(
     eco_env: dict[str, str],
     exporting: dict[str, str],
     collector: ServiceProcess,
+    discovery: str,
 ) -> None:
     names = ["svc-a", "svc-b", "svc-c"]
     a, b, c = (
         start_service(
             "eco_shared.testing.example_service:create_app",
-            env={
-                **eco_env,
-                **exporting,
-                "ECO_EXAMPLE_SERVICE_NAME": name,
-                "ECO_EXAMPLE_REGISTER_WITH_DISCOVERY": "false",
-            },
+            env={**eco_env, **exporting, "ECO_EXAMPLE_SERVICE_NAME": name},
             port_env="ECO_EXAMPLE_PORT",
         )
         for name in names
     )
+    # registered: the issuer mints a service a token for the collector only while it
+    # holds a lease
+    _wait_passing(discovery, set(names))
+    reads_logs = TestAuth("log-collector", ("logs:read",))
 
     reply = httpx.get(f"{a.url}/relay", params=[("to", b.url), ("to", c.url)], timeout=10).json()
     trace_id = reply["trace_id"]
@@ -77,7 +104,7 @@ def _check_trace(
     assert reply["next"]["next"]["trace_id"] == trace_id
 
     def complete() -> dict[str, Any] | None:
-        response = httpx.get(f"{collector.url}/traces/{trace_id}", timeout=5)
+        response = httpx.get(f"{collector.url}/traces/{trace_id}", auth=reads_logs, timeout=5)
         if response.status_code != 200:
             return None
         body: dict[str, Any] = response.json()
