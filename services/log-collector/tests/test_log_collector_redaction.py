@@ -26,14 +26,14 @@ def _secrets() -> tuple[dict[str, str], list[str], list[str]]:
     key = new_key()
     jwt = token("doc-store")
     grant_id = secrets.token_hex(12)
-    grant = f"ecogrant_{grant_id}_{secrets.token_urlsafe(32)}"
+    grant = f"ecogrant_{grant_id}_{secrets.token_urlsafe(32)}"  # the issuer's shape
     never = [
         key.value,
         key.value[len(f"eco_{key.key_id}_") :],  # the secret part alone
         jwt,
         jwt.rsplit(".", 1)[1],  # the signature alone
         grant,
-        grant.rsplit("_", 1)[1],
+        grant[len(f"ecogrant_{grant_id}_") :],  # the whole secret (it may hold "_" itself)
     ]
     kept = [f"eco_{key.key_id}_…", f"ecogrant_{grant_id}_"]
     return {"api_key": key.value, "jwt": jwt, "grant": grant}, never, kept

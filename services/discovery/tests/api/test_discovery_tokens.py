@@ -71,6 +71,7 @@ def test_client_credentials_give_a_service_its_policy(url: str) -> None:
         "docs:write",
         "gateway:chat",
         "gateway:read",
+        "logs:read",
     }
     # `scope` narrows; it never widens
     narrowed = claims_of(service_token(url, "example", scope="discovery:read admin docs:read"))
