@@ -65,6 +65,7 @@ from eco_shared.auth._tokens import (
     decode,
     mint,
     new_signing_key,
+    unverified_kid,
 )
 from eco_shared.auth._verifier import JwksSource, KeyCheckUnavailable, Verifier
 
@@ -124,5 +125,6 @@ __all__ = [
     "service_secret",
     "service_subject",
     "undeclared_routes",
+    "unverified_kid",
     "user_subject",
 ]

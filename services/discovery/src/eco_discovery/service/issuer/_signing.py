@@ -10,7 +10,14 @@ from typing import Any
 import jwt
 import structlog
 
-from eco_shared.auth import ALGORITHM, AuthMaterial, InvalidToken, SigningKey, SigningKeys, decode
+from eco_shared.auth import (
+    AuthMaterial,
+    InvalidToken,
+    SigningKey,
+    SigningKeys,
+    decode,
+    unverified_kid,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -63,13 +70,7 @@ class IssuerKeys:
 
     def verify(self, token: str, audience: str) -> dict[str, Any]:
         """The claims of a token this issuer signed for `audience`; InvalidToken otherwise."""
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
-            raise InvalidToken("the token is malformed") from exc
-        if header.get("alg") != ALGORITHM:
-            raise InvalidToken(f"the token's algorithm {header.get('alg')!r} is not accepted")
-        kid = header.get("kid")
+        kid = unverified_kid(token)
         key = next((k for k in self.keys().keys if k.kid == kid), None)
         if key is None:
             raise InvalidToken("the token is signed by a key the issuer does not publish")
