@@ -53,7 +53,10 @@ def test_self_preservation_stops_evictions_until_heartbeats_return(
     wait_until(lambda: bus_events("discovery.self_preservation"), timeout_s=5)
     entered = bus_events("discovery.self_preservation")[0]["data"]
     assert entered["active"] is True
-    assert entered["lapsed"] >= 10
+    # Engaged as soon as the lapses in the window passed the share (15 % of 11 leases):
+    # on a loaded machine the reaper may run while only some of the ten have lapsed.
+    assert entered["total"] == 11
+    assert entered["lapsed"] > 0.15 * 11
     ready = httpx.get(f"{url}/health/ready", auth=ADMIN)
     assert ready.status_code == 200  # flagged, but discovery still serves
     assert ready.json()["checks"]["self_preservation"]["status"] == "fail"
