@@ -1,9 +1,10 @@
 """`create_service_app`: the one app factory every service is built on.
 
-It wires settings, logging, telemetry, health and metrics, problem+json errors, request
-ids, a body-size limit, a cap on requests in flight (503 + Retry-After beyond it), and a
-lifespan that owns the Redis client, the event bus, the HTTP client and self-registration
-with discovery.
+It wires settings, logging, telemetry (FastAPI's own server spans), health and metrics,
+problem+json errors, and one pure-ASGI layer (`eco_shared.serving`) for request ids, a
+body-size limit, a cap on requests in flight (503 + Retry-After beyond it) and request
+metrics; and a lifespan that owns the Redis client, the event bus, the HTTP client and
+self-registration with discovery.
 
 Stopping (SIGTERM, or Ctrl-C): at the first signal the service stops being ready and
 deregisters, and `state.stopping` is set so long-running work can finish its current step;
@@ -22,26 +23,24 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 import structlog
-from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI, Request
 from prometheus_client import CollectorRegistry
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eco_shared._signals import StopSignals
 from eco_shared.auth import ServiceAuth, auth_openapi, check_routes_declared
 from eco_shared.auth._sync import SyncServiceTokens
 from eco_shared.bus import EventBus
 from eco_shared.directory import ServiceDirectory
-from eco_shared.health import HealthRegistry, MetricsMiddleware, health_router, redis_check
+from eco_shared.health import HealthRegistry, health_router, redis_check
 from eco_shared.http import ServiceClient
 from eco_shared.logging import configure_logging
 from eco_shared.logship import LogShipper
-from eco_shared.overload import InflightLimitMiddleware, declare_overload
-from eco_shared.problems import install_problem_handlers, problem_openapi, problem_response
+from eco_shared.overload import declare_overload
+from eco_shared.problems import install_problem_handlers, problem_openapi
 from eco_shared.registration import Registrar
+from eco_shared.serving import ServingMiddleware
 from eco_shared.settings import ServiceSettings
-from eco_shared.telemetry import instrument_app, setup_telemetry
+from eco_shared.telemetry import fastapi_telemetry, setup_telemetry
 
 log = structlog.get_logger(__name__)
 
@@ -122,51 +121,6 @@ class ServiceState:
 
 
 ServiceLifespan = Callable[[FastAPI, ServiceState], AbstractAsyncContextManager[Any]]
-
-
-class BodySizeLimitMiddleware:
-    """Refuse request bodies over `max_bytes` with 413, whether announced or streamed."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                try:
-                    announced = int(value)
-                except ValueError:
-                    announced = 0
-                if announced > self.max_bytes:
-                    response = problem_response(
-                        Request(scope),
-                        413,
-                        f"The request body is {announced} bytes; the limit is {self.max_bytes}.",
-                        title="Content Too Large",
-                        limit_bytes=self.max_bytes,
-                    )
-                    await response(scope, receive, send)
-                    return
-        received = 0
-        limit = self.max_bytes
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    # FastAPI re-raises HTTPException from body reading, so this becomes 413.
-                    raise StarletteHTTPException(
-                        413, f"The request body exceeds the limit of {limit} bytes."
-                    )
-            return message
-
-        await self.app(scope, limited_receive, send)
 
 
 def create_service_app(
@@ -276,6 +230,8 @@ def create_service_app(
         version=settings.service_version,
         description=description,
         lifespan=_lifespan,
+        # one server span per request, FastAPI's own (eco_shared.telemetry)
+        telemetry=fastapi_telemetry(),
     )
     app.state.eco = state
     _problem_openapi(app)
@@ -283,16 +239,13 @@ def create_service_app(
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)
-    # Added innermost first: size limit, in-flight cap, request id, then metrics around all.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # request id, body limit, in-flight cap and metrics: one pure-ASGI layer
     app.add_middleware(
-        InflightLimitMiddleware,
+        ServingMiddleware,
+        max_body_bytes=settings.max_body_bytes,
         max_inflight=settings.max_inflight_requests,
         registry=state.metrics,
     )
-    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
-    app.add_middleware(MetricsMiddleware, registry=state.metrics)
-    instrument_app(app)
     return app
 
 

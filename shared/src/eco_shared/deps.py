@@ -7,7 +7,7 @@ has a SQL database) and `<Service>Dep` for its service object.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import redis.asyncio as aioredis
@@ -24,7 +24,7 @@ S = TypeVar("S", bound=ServiceSettings)
 R = TypeVar("R")
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
     """The running service's state."""
     state: ServiceState = request.app.state.eco
     return state
@@ -33,22 +33,22 @@ def get_state(request: Request) -> ServiceState:
 StateDep = Annotated[ServiceState, Depends(get_state)]
 
 
-def get_redis(state: StateDep) -> aioredis.Redis:
+async def get_redis(state: StateDep) -> aioredis.Redis:
     """The service's Redis client."""
     return state.redis
 
 
-def get_bus(state: StateDep) -> EventBus:
+async def get_bus(state: StateDep) -> EventBus:
     """The service's event bus."""
     return state.bus
 
 
-def get_http(state: StateDep) -> ServiceClient:
+async def get_http(state: StateDep) -> ServiceClient:
     """The shared HTTP client (takes `eco://<service>/<path>` URLs)."""
     return state.http
 
 
-def get_directory(state: StateDep) -> ServiceDirectory:
+async def get_directory(state: StateDep) -> ServiceDirectory:
     """Other services by name."""
     return state.directory
 
@@ -59,11 +59,12 @@ HttpDep = Annotated[ServiceClient, Depends(get_http)]
 DirectoryDep = Annotated[ServiceDirectory, Depends(get_directory)]
 
 
-def settings_getter(kind: type[S]) -> Callable[[Request], S]:
+def settings_getter(kind: type[S]) -> Callable[[Request], Awaitable[S]]:
     """A dependency returning the service's settings, checked to be of `kind`."""
 
-    def get_settings(request: Request) -> S:
-        settings = get_state(request).settings
+    async def get_settings(request: Request) -> S:
+        state: ServiceState = request.app.state.eco
+        settings = state.settings
         if not isinstance(settings, kind):
             raise RuntimeError(f"the app's settings are not {kind.__name__}")
         return settings
@@ -72,11 +73,12 @@ def settings_getter(kind: type[S]) -> Callable[[Request], S]:
     return get_settings
 
 
-def resources_getter(kind: type[R]) -> Callable[[Request], R]:
+def resources_getter(kind: type[R]) -> Callable[[Request], Awaitable[R]]:
     """A dependency returning what the service's lifespan yielded, checked to be `kind`."""
 
-    def get_resources(request: Request) -> R:
-        return get_state(request).resources_as(kind)
+    async def get_resources(request: Request) -> R:
+        state: ServiceState = request.app.state.eco
+        return state.resources_as(kind)
 
     get_resources.__name__ = f"get_{kind.__name__}"
     return get_resources

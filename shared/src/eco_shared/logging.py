@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
-from asgi_correlation_id import correlation_id
 from structlog.types import EventDict, Processor, WrappedLogger
 
+from eco_shared._context import request_id as current_request_id
 from eco_shared.telemetry import current_trace_ids
 
 REDACTED = "[REDACTED]"
@@ -104,7 +104,7 @@ def _add_service(service: str) -> Processor:
 
 def add_request_id(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
     """structlog processor: add the `X-Request-ID` of the request being served."""
-    request_id = correlation_id.get()
+    request_id = current_request_id.get()
     if request_id is not None:
         event_dict.setdefault("request_id", request_id)
     return event_dict

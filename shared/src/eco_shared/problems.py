@@ -14,7 +14,6 @@ from http import HTTPStatus
 from typing import Any
 
 import structlog
-from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -23,6 +22,7 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, compile_path
 
+from eco_shared._context import request_id as current_request_id
 from eco_shared._problem_schema import (
     PROBLEM_JSON,
     FieldErrorModel,
@@ -322,7 +322,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
-        request_id = correlation_id.get()
+        request_id = current_request_id.get()
         log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
         return problem_response(
             request,

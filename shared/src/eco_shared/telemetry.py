@@ -29,6 +29,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 if TYPE_CHECKING:
     import requests
+    from fastapi.telemetry import TelemetryConfig
 
 _logger = logging.getLogger(__name__)
 _propagator = TraceContextTextMapPropagator()
@@ -263,7 +264,7 @@ def setup_telemetry(
 
 
 def instrument_libraries() -> None:
-    """Instrument httpx and redis once per process (FastAPI is instrumented per app)."""
+    """Instrument httpx and redis once per process (FastAPI traces itself per app)."""
     if "httpx" not in _instrumented:
         from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
@@ -276,18 +277,31 @@ def instrument_libraries() -> None:
         _instrumented.add("redis")
 
 
-def instrument_app(app: Any) -> None:
-    """Instrument one FastAPI app (server spans joined to incoming `traceparent`)."""
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+# OTLP ingestion (the log collector's /v1/traces) untraced, or every export makes spans;
+# probes and metrics untraced, or every scrape and health check would. Exact paths: a
+# route whose path merely contains "health" is traced like any other.
+UNTRACED_PATHS = frozenset({"/health", "/health/ready", "/metrics", "/v1/traces"})
 
-    # OTLP ingestion (the log collector's /v1/traces) untraced, or every export makes spans
-    # One server span per request: per-message `send`/`receive` spans would triple the span
-    # work of every request and say nothing the server span does not.
-    FastAPIInstrumentor.instrument_app(
-        app,
-        excluded_urls="health,health/ready,metrics,v1/traces",
-        exclude_spans=["receive", "send"],
-    )
+
+def _untraced(scope: MutableMapping[str, Any]) -> bool:
+    return scope.get("path") in UNTRACED_PATHS
+
+
+def fastapi_telemetry() -> TelemetryConfig:
+    """`FastAPI(telemetry=...)`: one server span per request, joined to `traceparent`.
+
+    FastAPI's own instrumentation, on the global tracer provider that `setup_telemetry`
+    installs (no provider, no spans). Metrics and logs are ours (Prometheus, structlog);
+    no operation spans (dependencies, endpoint, serialisation): they would triple the span
+    work of every request and say nothing the server span does not.
+    """
+    return {
+        "tracing": True,
+        "metrics": False,
+        "logs": False,
+        "operation_spans": False,
+        "exclude": _untraced,
+    }
 
 
 def inject_traceparent(

@@ -36,7 +36,7 @@ SettingsDep = Annotated[DiscoverySettings, Depends(settings_getter(DiscoverySett
 ResourcesDep = Annotated[Resources, Depends(resources_getter(Resources))]
 
 
-def get_discovery(resources: ResourcesDep) -> DiscoveryService:
+async def get_discovery(resources: ResourcesDep) -> DiscoveryService:
     """The discovery service object."""
     return resources.discovery
 
@@ -44,17 +44,17 @@ def get_discovery(resources: ResourcesDep) -> DiscoveryService:
 DiscoveryDep = Annotated[DiscoveryService, Depends(get_discovery)]
 
 
-def get_issuer(resources: ResourcesDep) -> Issuer:
+async def get_issuer(resources: ResourcesDep) -> Issuer:
     """The token issuer."""
     return resources.issuer
 
 
-def get_keys(resources: ResourcesDep) -> KeyManager:
+async def get_keys(resources: ResourcesDep) -> KeyManager:
     """The API key manager."""
     return resources.keys
 
 
-def get_signing_keys(resources: ResourcesDep) -> IssuerKeys:
+async def get_signing_keys(resources: ResourcesDep) -> IssuerKeys:
     """The issuer's signing keys."""
     return resources.signing_keys
 

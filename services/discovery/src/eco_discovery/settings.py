@@ -40,6 +40,13 @@ class DiscoverySettings(ServiceSettings):
     probe_concurrency: int = Field(default=32, ge=1, le=1024)
     max_instances: int = Field(default=10_000, ge=1)
     max_meta_bytes: int = Field(default=4096, ge=0)
+    read_cache_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=10,
+        description="Longest age of a kept answer of GET /services/{name} (0: never kept). "
+        "Writes of this replica and registry events of any replica drop it at once.",
+    )
     watch_block_ms: int = Field(default=1000, ge=10, le=4000)
     watch_ping_s: float = Field(default=15.0, gt=0, le=300)
 

@@ -20,9 +20,9 @@ from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from eco_shared.app import BodySizeLimitMiddleware
 from eco_shared.models.llm_gateway import OpenAIError
 from eco_shared.problems import PROBLEM_JSON
+from eco_shared.serving import ServingMiddleware
 
 PREFIX = "/v1"
 _REF = "#/components/schemas/OpenAIError"
@@ -139,9 +139,10 @@ def _converted(status: int, raw: bytes) -> tuple[int, bytes]:
 
 def install_openai_errors(app: FastAPI) -> None:
     """OpenAI's error shape on `/v1/*`: answers, crashes, and the OpenAPI document."""
-    # Just outside the body-size limit, so its 413s are rewritten and metrics see the result.
+    # Outside the serving layer, so its 413s and 503s are rewritten too (its metrics count
+    # the status before the rewrite: 422 where the client is answered 400).
     position = next(
-        (i for i, m in enumerate(app.user_middleware) if m.cls is BodySizeLimitMiddleware),
+        (i for i, m in enumerate(app.user_middleware) if m.cls is ServingMiddleware),
         len(app.user_middleware),
     )
     app.user_middleware.insert(position, Middleware(OpenAIErrorsMiddleware))

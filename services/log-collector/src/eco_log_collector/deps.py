@@ -36,7 +36,7 @@ SettingsDep = Annotated[LogCollectorSettings, Depends(settings_getter(LogCollect
 ResourcesDep = Annotated[Resources, Depends(resources_getter(Resources))]
 
 
-def get_log_collector(resources: ResourcesDep) -> LogCollector:
+async def get_log_collector(resources: ResourcesDep) -> LogCollector:
     """The service object the lifespan built."""
     return resources.collector
 

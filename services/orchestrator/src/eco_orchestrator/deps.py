@@ -25,7 +25,7 @@ SettingsDep = Annotated[OrchestratorSettings, Depends(settings_getter(Orchestrat
 ResourcesDep = Annotated[Resources, Depends(resources_getter(Resources))]
 
 
-def _orchestrator(resources: ResourcesDep) -> Orchestrator:
+async def _orchestrator(resources: ResourcesDep) -> Orchestrator:
     return resources.orchestrator
 
 

@@ -129,7 +129,7 @@ def require(*scopes: str) -> Any:
     return Security(_authorize, scopes=list(scopes))
 
 
-def _public() -> None:
+async def _public() -> None:
     """Marks a route (or a router) as open to anyone."""
 
 

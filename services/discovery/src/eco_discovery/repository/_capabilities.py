@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -17,6 +18,8 @@ class CapabilityStore:
         self.redis = redis
         self.base = base
         self._store = redis.register_script(_scripts.STORE_CAPS)
+        # told after every write (the hot read's snapshot drops what it kept)
+        self.on_write: Callable[[], None] = lambda: None
 
     async def store(
         self,
@@ -42,6 +45,7 @@ class CapabilityStore:
                 json.dumps(spec or {}, separators=(",", ":")),
             ]
         )
+        self.on_write()
         return bool(int(stored))
 
     async def of(self, ids: list[str]) -> dict[str, list[dict[str, Any]]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -32,6 +33,10 @@ def _gone(row: list[Any]) -> Transition:
     return Transition(instance_id, name, url, last, "")
 
 
+def _nothing() -> None:
+    pass
+
+
 class Registry:
     """Every read and write of the instance records, the lease sets and the state hash."""
 
@@ -44,6 +49,8 @@ class Registry:
         self._check = redis.register_script(_scripts.CHECK)
         self._reap = redis.register_script(_scripts.REAP)
         self._read_service = redis.register_script(_scripts.READ_SERVICE)
+        # told after every write (the hot read's snapshot drops what it kept)
+        self.on_write: Callable[[], None] = _nothing
 
     def key(self, name: str) -> str:
         return f"{self.base}{name}"
@@ -80,6 +87,7 @@ class Registry:
                 owner,
             ]
         )
+        self.on_write()
         code = int(raw[0])
         if code == -1:
             raise RegistryFull
@@ -98,6 +106,7 @@ class Registry:
         """Renew the lease of one registration; None when the instance is unknown,
         StaleGeneration when the instance is registered under another generation."""
         raw = await self._heartbeat(args=[self.base, instance_id, str(generation)])
+        self.on_write()
         if raw is None:
             return None
         if raw[0] == -1:
@@ -112,6 +121,7 @@ class Registry:
         With `generation`, only that registration (StaleGeneration otherwise)."""
         wanted = "" if generation is None else str(generation)
         raw = await self._deregister(args=[self.base, instance_id, wanted])
+        self.on_write()
         if raw is None:
             return None
         if raw[0] == -1:
@@ -123,6 +133,7 @@ class Registry:
     ) -> tuple[str, str] | None:
         """Store a probe result; (old, new) status, or None if the instance moved or left."""
         raw = await self._check(args=[self.base, instance_id, base_url, status, output])
+        self.on_write()
         if raw is None:
             return None
         return as_text(raw[0]), as_text(raw[1])
@@ -132,6 +143,9 @@ class Registry:
     ) -> ReapResult:
         """Mark lapsed leases critical and evict those past the grace period (atomically)."""
         raw = await self._reap(args=[self.base, window_ms, share, min_lapsed, grace_ms, batch])
+        # a state change, lapses (leases marked expired), turned critical, evicted
+        if raw[0] or int(raw[1]) or raw[3] or raw[4]:
+            self.on_write()
         return ReapResult(
             self_preservation=as_text(raw[0]),
             lapsed=int(raw[1]),

@@ -16,6 +16,7 @@ from eco_discovery.service._events import Announcer
 from eco_discovery.service._instances import Instances
 from eco_discovery.service._leases import OwnLease, Reaper
 from eco_discovery.service._probing import Prober
+from eco_discovery.service._snapshot import InstancesSnapshot
 from eco_discovery.service._watch import Watch
 from eco_discovery.service.issuer import Audit
 from eco_discovery.settings import DiscoverySettings
@@ -24,8 +25,9 @@ from eco_shared.problems import ProblemError
 
 
 class DiscoveryService:
-    """The registry: `instances` (leases), `catalog` (queries), `watch` (the change feed),
-    and the background `prober`, `reaper` and `own_lease` that `start()` runs."""
+    """The registry: `instances` (leases), `catalog` (queries), `snapshot` (the hot read
+    from memory), `watch` (the change feed), and the background `prober`, `reaper`,
+    `own_lease` and snapshot follower that `start()` runs."""
 
     def __init__(
         self,
@@ -44,6 +46,9 @@ class DiscoveryService:
         self.instances = Instances(settings, registry, announcer, self._refresh_later, self.audit)
         self.registry = registry
         self.catalog = Catalog(registry, capabilities)
+        self.snapshot = InstancesSnapshot(self.catalog, max_age_s=settings.read_cache_s)
+        registry.on_write = capabilities.on_write = self.snapshot.changed
+        self._events = events
         self.watch = Watch(events)
         self.prober = Prober(settings, registry, capabilities, announcer, probe_client, self.owner)
         self.reaper = Reaper(settings, registry, announcer)
@@ -52,11 +57,13 @@ class DiscoveryService:
         self._loops: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        """Start the reaper, the prober and the loop keeping discovery's own lease."""
+        """Start the reaper, the prober, the loop keeping discovery's own lease and the one
+        dropping the snapshot on other replicas' registry events."""
         self._loops = [
             asyncio.create_task(self.own_lease.run(), name="discovery-own-lease"),
             asyncio.create_task(self.reaper.run(), name="discovery-reaper"),
             asyncio.create_task(self.prober.run(), name="discovery-prober"),
+            asyncio.create_task(self.snapshot.follow(self._events), name="discovery-snapshot"),
         ]
 
     async def stop(self) -> None:
