@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import random
@@ -50,6 +51,7 @@ from sqlmodel import Session
 
 from eco_doc_store.migrations import PACKAGE, VERSION_TABLE
 from eco_doc_store.models import Document, DocumentContent, DocumentVersion
+from eco_doc_store.search import SEARCH_COUNT_CAP, owner_token
 from eco_shared.auth import user_subject
 from eco_shared.db import create_engine, migrate
 from eco_shared.testing import ServiceProcess
@@ -59,7 +61,25 @@ DOC_BYTES = 4096
 VOCABULARY = [f"term{i:04d}" for i in range(2000)]
 # Zipf-like weights: term0000 is in most documents, term1999 in few.
 WEIGHTS = [1 / (rank + 1) for rank in range(len(VOCABULARY))]
+# what `random.choices` makes of WEIGHTS on every call: the same draws, computed once
+CUM_WEIGHTS = list(itertools.accumulate(WEIGHTS))
+# Targets: API creates/s at least half of the direct inserts'; search p50 growing at most 3x
+# from the first size to the last, and p99 under 200 ms at the last.
+TARGET_RATIO = 0.5
+TARGET_GROWTH = 3.0
+TARGET_P99_MS = 200.0
 OWNER = user_subject("bench")  # the one user every document belongs to
+OWNER_TOKEN = owner_token(OWNER)
+# a document's row in the SQLite index: keyed by its version 1, with its owner (0005)
+_FTS_INSERT = sa.text(
+    "INSERT INTO document_fts (rowid, title, body, owner) VALUES (:v, :t, :b, :o)"
+)
+# and in the PostgreSQL one, with the document's owner and creation time beside it
+_PG_INSERT = sa.text(
+    "INSERT INTO document_search (document_id, version_id, owner, created_at, tsv) VALUES"
+    " (:d, :v, :owner, :c, setweight(to_tsvector('simple', CAST(:t AS text)), 'A')"
+    " || setweight(to_tsvector('simple', CAST(:b AS text)), 'B'))"
+).bindparams(owner=OWNER)
 
 
 def quiet_logs() -> None:
@@ -71,7 +91,7 @@ def markdown_4k(rng: random.Random, n: int) -> str:
     words = []
     size = 0
     while size < DOC_BYTES - 64:
-        word = rng.choices(VOCABULARY, WEIGHTS)[0]
+        word = rng.choices(VOCABULARY, cum_weights=CUM_WEIGHTS)[0]
         words.append(word)
         size += len(word) + 1
     text = f"# Document {n}\n\n" + " ".join(words)
@@ -107,22 +127,20 @@ async def bench_api(url: str, creates: int, concurrency: int) -> float:
 
 
 def _index_row(
-    conn: sa.Connection, document_id: str, version_id: int, title: str, body: str
+    conn: sa.Connection,
+    document_id: str,
+    version_id: int,
+    title: str,
+    body: str,
+    created_at: datetime,
 ) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(
-            sa.text(
-                "INSERT INTO document_search (document_id, version_id, tsv) VALUES (:d, :v,"
-                " setweight(to_tsvector('simple', CAST(:t AS text)), 'A')"
-                " || setweight(to_tsvector('simple', CAST(:b AS text)), 'B'))"
-            ),
-            {"d": document_id, "v": version_id, "t": title, "b": body},
+            _PG_INSERT,
+            {"d": document_id, "v": version_id, "t": title, "b": body, "c": created_at},
         )
     else:
-        conn.execute(
-            sa.text("INSERT INTO document_fts (rowid, title, body) VALUES (:v, :t, :b)"),
-            {"v": version_id, "t": title, "b": body},
-        )
+        conn.execute(_FTS_INSERT, {"v": version_id, "t": title, "b": body, "o": OWNER_TOKEN})
 
 
 def bench_direct(engine: sa.Engine, creates: int) -> float:
@@ -154,7 +172,7 @@ def bench_direct(engine: sa.Engine, creates: int) -> float:
             session.flush()
             assert version.id is not None
             session.add(DocumentContent(version_id=version.id, content=content))
-            _index_row(session.connection(), doc.id, version.id, version.title, body)
+            _index_row(session.connection(), doc.id, version.id, version.title, body, now)
             session.commit()
     return creates / (time.perf_counter() - start)
 
@@ -186,7 +204,7 @@ def bulk_load(engine: sa.Engine, target: int, batch: int = 5000) -> None:
             for i in range(size):
                 now = datetime.now(UTC)
                 doc_id = str(uuid.uuid4())
-                body = " ".join(rng.choices(VOCABULARY, WEIGHTS, k=50))
+                body = " ".join(rng.choices(VOCABULARY, cum_weights=CUM_WEIGHTS, k=50))
                 title = f"Corpus doc {have + i}"
                 vid = next_id + i
                 docs.append(
@@ -214,19 +232,14 @@ def bulk_load(engine: sa.Engine, target: int, batch: int = 5000) -> None:
                     }
                 )
                 bodies.append({"version_id": vid, "content": body.encode()})
-                index.append({"d": doc_id, "v": vid, "t": title, "b": body})
+                index.append(
+                    {"d": doc_id, "v": vid, "t": title, "b": body, "o": OWNER_TOKEN, "c": now}
+                )
             conn.execute(sa.insert(documents), docs)
             conn.execute(sa.insert(versions), vers)
             conn.execute(sa.insert(contents), bodies)
             if conn.dialect.name == "postgresql":
-                conn.execute(
-                    sa.text(
-                        "INSERT INTO document_search (document_id, version_id, tsv) VALUES (:d,"
-                        " :v, setweight(to_tsvector('simple', CAST(:t AS text)), 'A')"
-                        " || setweight(to_tsvector('simple', CAST(:b AS text)), 'B'))"
-                    ),
-                    index,
-                )
+                conn.execute(_PG_INSERT, index)
                 conn.execute(
                     sa.text(
                         "SELECT setval(pg_get_serial_sequence('document_versions', 'id'),"
@@ -234,10 +247,7 @@ def bulk_load(engine: sa.Engine, target: int, batch: int = 5000) -> None:
                     )
                 )
             else:
-                conn.execute(
-                    sa.text("INSERT INTO document_fts (rowid, title, body) VALUES (:v, :t, :b)"),
-                    index,
-                )
+                conn.execute(_FTS_INSERT, index)
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("ANALYZE"))
@@ -359,6 +369,7 @@ def main() -> None:
             log_dir=tmp,
         )
         engine = sync_engine(db_url)
+        misses: list[str] = []
         try:
             service.start(timeout_s=60)
             api = asyncio.run(bench_api(service.url, args.creates, args.concurrency))
@@ -366,8 +377,11 @@ def main() -> None:
             print(f"database:                {backend}")
             print(f"documents per phase:     {args.creates} x 4 KiB markdown")
             print(f"API POST /documents:     {api:10,.0f} creates/s ({args.concurrency} clients)")
-            print(f"direct SQLModel inserts: {direct:10,.0f} creates/s (1 writer)")
-            print(f"ratio API/direct:        {api / direct:10.2f}")
+            print(f"direct SQLModel inserts: {direct:10,.0f} creates/s (1 writer; the baseline)")
+            ratio = api / direct
+            print(f"ratio API/direct:        {ratio:10.2f}  (target >= {TARGET_RATIO})")
+            if ratio < TARGET_RATIO:
+                misses.append(f"create ratio {ratio:.2f} < {TARGET_RATIO}")
             results = []
             for size in sizes:
                 start = time.perf_counter()
@@ -379,19 +393,30 @@ def main() -> None:
                 rare = min(totals.values())
                 print(
                     f"search at {size:>7,} docs:  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms"
-                    f"  (matches per query {rare:,}..{common:,}; loaded in {loaded:.0f} s)"
+                    f"  (total per query {rare:,}..{common:,}, counted up to"
+                    f" {SEARCH_COUNT_CAP:,}; loaded in {loaded:.0f} s)"
                 )
+            if results:
+                last, _, last99 = results[-1]
+                print(f"p99 at {last:,} docs:      {last99:7.1f} ms (target < {TARGET_P99_MS:.0f})")
+                if last99 >= TARGET_P99_MS:
+                    misses.append(f"p99 {last99:.0f} ms >= {TARGET_P99_MS:.0f} ms")
             if len(results) >= 2:
                 (s0, a50, a99), (s1, b50, b99) = results[0], results[-1]
+                growth = b50 / a50
                 print(
-                    f"growth {s0:,} -> {s1:,} docs ({s1 / s0:.0f}x): p50 x{b50 / a50:.1f},"
+                    f"growth {s0:,} -> {s1:,} docs ({s1 / s0:.0f}x): p50 x{growth:.1f}"
+                    f" (baseline: p50 at {s0:,} docs, {a50:.1f} ms; target <= x{TARGET_GROWTH}),"
                     f" p99 x{b99 / a99:.1f}"
                 )
+                if growth > TARGET_GROWTH:
+                    misses.append(f"p50 growth x{growth:.1f} > x{TARGET_GROWTH}")
+            print("targets: " + ("all met" if not misses else "MISSED: " + "; ".join(misses)))
         finally:
             service.terminate()
             engine.dispose()
             cleanup(redis_at, prefix)
-    sys.exit(0)
+    sys.exit(1 if misses else 0)
 
 
 if __name__ == "__main__":

@@ -77,20 +77,24 @@ def _check_tables(conn: sa.Connection) -> int:
         )
     ).scalar_one()
     assert orphans == 0
-    latest_ids = set(
+    postgres = conn.dialect.name == "postgresql"
+    # PostgreSQL indexes each live document's latest version; SQLite keys the row of each
+    # live document by its version 1 (0005)
+    indexed_version = "d.latest_version" if postgres else "1"
+    expected = set(
         conn.execute(
             sa.text(
                 "SELECT v.id FROM documents d JOIN document_versions v"
-                " ON v.document_id = d.id AND v.version = d.latest_version"
+                f" ON v.document_id = d.id AND v.version = {indexed_version}"
                 " WHERE d.deleted_at IS NULL"
             )
         ).scalars()
     )
-    if conn.dialect.name == "postgresql":
+    if postgres:
         indexed = set(conn.execute(sa.text("SELECT version_id FROM document_search")).scalars())
     else:
         indexed = set(conn.execute(sa.text("SELECT rowid FROM document_fts")).scalars())
-    assert indexed == latest_ids
+    assert indexed == expected
     return len(docs)
 
 

@@ -55,7 +55,7 @@ async def test_migrations_from_empty_and_rerun_idempotently(engine: AsyncEngine)
     tables = await _tables(engine)
     assert TABLES | {VERSION_TABLE} <= tables
     assert ("document_search" in tables) or ("document_fts" in tables)
-    assert await _revision(engine) == head_revision(PACKAGE) == "0004"
+    assert await _revision(engine) == head_revision(PACKAGE) == "0005"
 
     async with engine.begin() as conn:
         await conn.execute(
@@ -139,7 +139,7 @@ async def test_0002_backfills_documents_stored_before_it(
     await _store_at_0001(engine)
     # The service migrates to head at start-up; the old document must be found by stem.
     url = make_docstore()
-    assert await _revision(engine) == "0004"
+    assert await _revision(engine) == "0005"
     async with httpx.AsyncClient(base_url=url, timeout=30, auth=TestAuth(DOC_STORE)) as client:
         for q in ("retry", "retries", "retrying", "job", "workers", "worker notes"):
             page = (await client.get("/documents", params={"q": q})).json()

@@ -53,7 +53,10 @@ async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[Resources
             doc_store = DocStoreService(engine, outbox, settings, audit)
             logs = LogCollectorAdapter(state.http, state.directory)
             bundles = Bundler(doc_store, logs, settings)
-            yield Resources(engine=engine, doc_store=doc_store, bundles=bundles)
+            try:
+                yield Resources(engine=engine, doc_store=doc_store, bundles=bundles)
+            finally:
+                await doc_store.creates.drain()  # what was accepted is written first
         finally:
             await outbox.stop()
             await audit.stop()

@@ -10,14 +10,19 @@ stemmed the same way (`eco_shared.text.stemmed_text`) so "retries" finds "retry"
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from eco_shared.models.doc_store import DocumentFormat
 from eco_shared.text import fold, stemmed_text
 
 MAX_QUERY_TERMS = 32
+# A search counts its matches exactly up to here (or to the end of the page asked for, if
+# further); past it `total` is this bound, so a query costs what its page costs.
+SEARCH_COUNT_CAP = 1000
 DEFAULT_SEARCH_MAX_CHARS = 200_000
 _UNIT = re.compile(r'"([^"]*)"?|([^\s"]+)')
 _SCRIPT_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
@@ -44,6 +49,37 @@ class IndexText:
     body: str
     stemmed_title: str
     stemmed_body: str
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """One document's row in the full-text index: its current version's text, and whose it is.
+
+    `search_id` is the row id of the document's version 1: the SQLite index's row id, so
+    the index's order is the documents' order of creation. `created_at` is the document's
+    (PostgreSQL keeps it, and the owner, beside the `tsvector`s to order and filter by).
+    """
+
+    document_id: str
+    search_id: int
+    version_id: int
+    owner: str
+    created_at: datetime
+    text: IndexText
+
+
+def count_bound(offset: int, limit: int, cap: int = SEARCH_COUNT_CAP) -> int:
+    """How far a search counts its matches: `total` is exact below this, this bound above.
+
+    At least one past the page asked for, so a page past the end is still told apart.
+    """
+    return max(cap, offset + limit + 1)
+
+
+def owner_token(owner: str) -> str:
+    """The owner as one index token (letters and digits only, so the tokenizer keeps it whole
+    and no other owner's token, nor any word, is a prefix or part of it)."""
+    return "o" + hashlib.sha256(owner.encode()).hexdigest()[:40]
 
 
 def _stemmed(term: str) -> str | None:

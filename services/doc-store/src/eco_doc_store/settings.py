@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from eco_doc_store.search import DEFAULT_SEARCH_MAX_CHARS
+from eco_doc_store.search import DEFAULT_SEARCH_MAX_CHARS, SEARCH_COUNT_CAP
 from eco_shared.settings import ServiceSettings
 
 MIB = 1024 * 1024
@@ -41,6 +41,13 @@ class DocStoreSettings(ServiceSettings):
         default=DEFAULT_SEARCH_MAX_CHARS,
         gt=0,
         description="How much of a document's text goes into the full-text index.",
+    )
+
+    search_count_cap: int = Field(
+        default=SEARCH_COUNT_CAP,
+        ge=1,
+        description="A search's `total` counts matches exactly up to this many (or to the end"
+        " of the page asked for); past it, `total` says that bound.",
     )
 
     @model_validator(mode="after")

@@ -9,6 +9,7 @@ so another principal's document is not found, exactly as if it did not exist.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from eco_doc_store.repository._tables import (
     VIEW_COLUMNS,
     DocumentRow,
     IdempotencyKeyTaken,
+    NewDocument,
     NewVersion,
     contents,
     documents,
@@ -49,33 +51,29 @@ async def find_by_idempotency_key(
     return DocumentRow(**row) if row else None
 
 
-async def insert_document(
-    conn: AsyncConnection,
-    *,
-    document_id: str,
-    owner: str,
-    idempotency_key: str | None,
-    request_sha256: str | None,
-    now: datetime,
-) -> None:
-    """A new document row at version 1 (`IdempotencyKeyTaken` when the owner used the key)."""
+async def insert_documents(conn: AsyncConnection, new: Sequence[NewDocument]) -> None:
+    """New document rows at version 1, one statement (`IdempotencyKeyTaken` when an owner
+    used a key: the transaction is void)."""
+    rows = [
+        {
+            "id": d.document_id,
+            "owner": d.owner,
+            "idempotency_key": d.idempotency_key,
+            "request_sha256": d.request_sha256,
+            "latest_version": 1,
+            "created_at": d.now,
+            "updated_at": d.now,
+            "deleted_at": None,
+        }
+        for d in new
+    ]
     try:
-        await conn.execute(
-            sa.insert(documents).values(
-                id=document_id,
-                owner=owner,
-                idempotency_key=idempotency_key,
-                request_sha256=request_sha256,
-                latest_version=1,
-                created_at=now,
-                updated_at=now,
-                deleted_at=None,
-            )
-        )
+        await conn.execute(sa.insert(documents), rows)
     except sa.exc.IntegrityError:
-        if idempotency_key is None:
+        keys = [d.idempotency_key for d in new if d.idempotency_key is not None]
+        if not keys:
             raise
-        raise IdempotencyKeyTaken(idempotency_key) from None
+        raise IdempotencyKeyTaken(keys[0]) from None
 
 
 async def claim_next_version(
@@ -110,31 +108,40 @@ async def mark_deleted(
     return (row[0], row[1]) if row else None
 
 
-async def insert_version(conn: AsyncConnection, new: NewVersion) -> int:
-    """Store a version row and its content; return the version row id."""
-    version_id = (
-        await conn.execute(
-            sa.insert(versions)
-            .values(
-                {
-                    "document_id": new.document_id,
-                    "version": new.version,
-                    "title": new.title,
-                    "format": new.format,
-                    "sha256": new.sha256,
-                    "size_bytes": new.size_bytes,
-                    "metadata": new.metadata,
-                    "provenance": new.provenance,
-                    "principal": new.principal,
-                    "acting_chain": new.acting_chain,
-                    "created_at": new.created_at,
-                }
-            )
-            .returning(versions.c.id)
-        )
-    ).scalar_one()
-    await conn.execute(sa.insert(contents).values(version_id=version_id, content=new.content))
-    return int(version_id)
+async def insert_versions(conn: AsyncConnection, new: Sequence[NewVersion]) -> list[int]:
+    """Store version rows and their contents (a statement each); return the version row
+    ids, in the order of `new`."""
+    rows = [
+        {
+            "document_id": v.document_id,
+            "version": v.version,
+            "title": v.title,
+            "format": v.format,
+            "sha256": v.sha256,
+            "size_bytes": v.size_bytes,
+            "metadata": v.metadata,
+            "provenance": v.provenance,
+            "principal": v.principal,
+            "acting_chain": v.acting_chain,
+            "created_at": v.created_at,
+        }
+        for v in new
+    ]
+    statement = sa.insert(versions).returning(versions.c.id, sort_by_parameter_order=True)
+    ids = [int(i) for i in (await conn.execute(statement, rows)).scalars()]
+    await conn.execute(
+        sa.insert(contents),
+        [{"version_id": i, "content": v.content} for i, v in zip(ids, new, strict=True)],
+    )
+    return ids
+
+
+async def first_version_id(conn: AsyncConnection, document_id: str) -> int:
+    """The row id of a document's version 1: its key in the SQLite full-text index."""
+    query = sa.select(versions.c.id).where(
+        versions.c.document_id == document_id, versions.c.version == 1
+    )
+    return int((await conn.execute(query)).scalar_one())
 
 
 async def get_version_row(

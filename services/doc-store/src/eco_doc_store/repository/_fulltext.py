@@ -2,7 +2,10 @@
 
 The index holds the current version of every live document twice: folded as written
 (`title`, `body` / `tsv`) and stemmed (`stitle`, `sbody` / `stsv`). A query term matches
-when its phrase is in the first or its stemmed phrase in the second. Terms only ever
+when its phrase is in the first or its stemmed phrase in the second. On SQLite a row's id
+is the document's version 1 row id (its order of creation) and the row carries its owner
+as one token (`owner`), so "this owner's, newest first" is one indexed query read from the
+newest end and stopped at the page (0005). Terms only ever
 reach the database as quoted phrases in bound parameters (see `eco_doc_store.search`).
 """
 
@@ -24,16 +27,23 @@ from eco_doc_store.repository._tables import (
     pg_search,
     versions,
 )
-from eco_doc_store.search import IndexText, SearchTerm
+from eco_doc_store.search import (
+    SEARCH_COUNT_CAP,
+    IndexEntry,
+    SearchTerm,
+    count_bound,
+    owner_token,
+)
 
 log = structlog.get_logger(__name__)
 
 # Title words weigh more than body words when `match=any` ranks by relevance.
-_BM25 = "bm25(document_fts, 4.0, 1.0, 4.0, 1.0)"
+_BM25 = "bm25(document_fts, 4.0, 1.0, 4.0, 1.0, 0.0)"
 _SIMPLE: sa.ColumnElement[object] = sa.literal_column("'simple'::regconfig")
 _UPSERT = sa.text(
-    "INSERT INTO document_search (document_id, version_id, tsv, stsv) VALUES (:document_id,"
-    " :version_id, setweight(to_tsvector('simple', CAST(:title AS text)), 'A')"
+    "INSERT INTO document_search (document_id, version_id, owner, created_at, tsv, stsv)"
+    " VALUES (:document_id, :version_id, :owner, :created_at,"
+    " setweight(to_tsvector('simple', CAST(:title AS text)), 'A')"
     " || setweight(to_tsvector('simple', CAST(:body AS text)), 'B'),"
     " setweight(to_tsvector('simple', CAST(:stitle AS text)), 'A')"
     " || setweight(to_tsvector('simple', CAST(:sbody AS text)), 'B'))"
@@ -42,51 +52,71 @@ _UPSERT = sa.text(
 )
 
 
-async def index_version(
-    conn: AsyncConnection,
-    *,
-    document_id: str,
-    old_version_id: int | None,
-    version_id: int,
-    text: IndexText,
-) -> None:
-    """Make `version_id` the searchable text of the document (replacing the old one)."""
+async def index_documents(conn: AsyncConnection, entries: Sequence[IndexEntry]) -> None:
+    """Make new documents searchable, one statement for all of them where it can."""
     if not is_postgres(conn):
-        if old_version_id is not None:
-            await conn.execute(sa.delete(fts).where(fts.c.rowid == old_version_id))
-        await conn.execute(
-            sa.insert(fts).values(
-                rowid=version_id,
-                title=text.title,
-                body=text.body,
-                stitle=text.stemmed_title,
-                sbody=text.stemmed_body,
-            )
-        )
+        await conn.execute(sa.insert(fts), [_fts_row(e) for e in entries])
         return
-    params = {
-        "document_id": document_id,
-        "version_id": version_id,
+    try:
+        async with conn.begin_nested():
+            await conn.execute(_UPSERT, [_pg_params(e) for e in entries])
+    except sa.exc.DBAPIError:
+        for entry in entries:  # one of them is over the tsvector cap: each on its own
+            await _pg_upsert(conn, entry)
+
+
+async def reindex_document(conn: AsyncConnection, entry: IndexEntry) -> None:
+    """Make `entry.version_id` the searchable text of its document (replacing the old one)."""
+    if is_postgres(conn):
+        await _pg_upsert(conn, entry)
+        return
+    await conn.execute(sa.delete(fts).where(fts.c.rowid == entry.search_id))
+    await conn.execute(sa.insert(fts).values(**_fts_row(entry)))
+
+
+def _fts_row(entry: IndexEntry) -> dict[str, object]:
+    text = entry.text
+    return {
+        "rowid": entry.search_id,
+        "title": text.title,
+        "body": text.body,
+        "stitle": text.stemmed_title,
+        "sbody": text.stemmed_body,
+        "owner": owner_token(entry.owner),
+    }
+
+
+def _pg_params(entry: IndexEntry) -> dict[str, object]:
+    text = entry.text
+    return {
+        "document_id": entry.document_id,
+        "version_id": entry.version_id,
+        "owner": entry.owner,
+        "created_at": entry.created_at,
         "title": text.title,
         "body": text.body,
         "stitle": text.stemmed_title,
         "sbody": text.stemmed_body,
     }
+
+
+async def _pg_upsert(conn: AsyncConnection, entry: IndexEntry) -> None:
+    params = _pg_params(entry)
     try:
         async with conn.begin_nested():
             await conn.execute(_UPSERT, params)
     except sa.exc.DBAPIError as exc:
         # A tsvector is capped at 1 MB; a body of many distinct words can exceed it.
-        log.warning("search_body_not_indexed", document_id=document_id, error=str(exc.orig))
+        log.warning("search_body_not_indexed", document_id=entry.document_id, error=str(exc.orig))
         await conn.execute(_UPSERT, {**params, "body": "", "sbody": ""})
 
 
-async def unindex_document(conn: AsyncConnection, document_id: str, version_id: int) -> None:
-    """Remove the document from the full-text index."""
+async def unindex_document(conn: AsyncConnection, document_id: str, search_id: int) -> None:
+    """Remove the document from the full-text index (`search_id`: its version 1's row id)."""
     if is_postgres(conn):
         await conn.execute(sa.delete(pg_search).where(pg_search.c.document_id == document_id))
     else:
-        await conn.execute(sa.delete(fts).where(fts.c.rowid == version_id))
+        await conn.execute(sa.delete(fts).where(fts.c.rowid == search_id))
 
 
 def _fts5_phrase(text: str) -> str:
@@ -146,8 +176,16 @@ def _matched_sqlite(terms: Sequence[SearchTerm]) -> sa.ColumnElement[int]:
             )
             .correlate(None)
         )
-        counts.append(sa.case((versions.c.id.in_(hits), 1), else_=0))
+        counts.append(sa.case((fts.c.rowid.in_(hits), 1), else_=0))
     return sum(counts[1:], counts[0])
+
+
+def _sqlite_match(terms: Sequence[SearchTerm], match: str, owner: str | None) -> sa.TextClause:
+    expression = fts5_match(terms, "AND" if match == "all" else "OR")
+    if owner is not None:
+        # the owner is a column of the index: one indexed query, not a filter after it
+        expression = f"owner : {_fts5_phrase(owner_token(owner))} AND ({expression})"
+    return sa.text("document_fts MATCH :match").bindparams(match=expression)
 
 
 async def search(
@@ -160,58 +198,80 @@ async def search(
     offset: int,
     limit: int,
     owner: str | None = None,
+    count_cap: int = SEARCH_COUNT_CAP,
 ) -> tuple[list[sa.RowMapping], int]:
-    """Live documents (`owner`'s, or anyone's) at their latest version and how many match.
+    """Live documents (`owner`'s, or anyone's) at their latest version, and how many match:
+    exactly up to `count_bound(offset, limit, count_cap)`, and that bound when more do.
 
     `match="all"`: every term required, newest first. `match="any"`: at least one term,
-    ranked by how many terms match, then by relevance, then newest first.
+    ranked by how many terms match, then by relevance, then newest first. On SQLite the
+    index's row id is the document's version 1 row id, so "newest first" is the index's
+    own order and a page of it reads only that page's rows.
     """
-    source: sa.FromClause = documents.join(
-        versions,
-        sa.and_(
-            versions.c.document_id == documents.c.id,
-            versions.c.version == documents.c.latest_version,
-        ),
+    latest = sa.and_(
+        versions.c.document_id == documents.c.id,
+        versions.c.version == documents.c.latest_version,
     )
-    conditions: list[sa.ColumnElement[bool] | sa.TextClause] = [documents.c.deleted_at.is_(None)]
-    ranking: list[sa.ColumnElement[Any] | sa.TextClause] = []
-    if terms:
-        if is_postgres(conn):
-            source = source.join(pg_search, pg_search.c.document_id == documents.c.id)
-            each = [_pg_term(t) for t in terms]
-            conditions.append(sa.and_(*each) if match == "all" else sa.or_(*each))
-            if match == "any":
-                matched = sum(
-                    (sa.case((c, 1), else_=0) for c in each[1:]), sa.case((each[0], 1), else_=0)
-                )
-                ranking = [matched.desc(), _pg_rank(terms).desc()]
-        else:
-            source = source.join(fts, fts.c.rowid == versions.c.id)
-            expression = fts5_match(terms, "AND" if match == "all" else "OR")
-            conditions.append(sa.text("document_fts MATCH :match").bindparams(match=expression))
-            if match == "any":
-                ranking = [_matched_sqlite(terms).desc(), sa.text(_BM25)]
+    source: sa.FromClause = documents.join(versions, latest)
+    # what the count reads: the index alone when it holds every condition (a deleted
+    # document is never in it)
+    index: sa.FromClause | None = None
+    conditions: list[sa.ColumnElement[bool] | sa.TextClause] = []
+    live: list[sa.ColumnElement[bool]] = [documents.c.deleted_at.is_(None)]
+    order: list[sa.ColumnElement[Any] | sa.TextClause]
+    if not terms:
+        if owner is not None:
+            conditions.append(documents.c.owner == owner)
+        if created_after is not None:
+            conditions.append(documents.c.created_at > created_after)
+        order = [documents.c.created_at.desc(), documents.c.id.desc()]
+    elif is_postgres(conn):
+        index = pg_search
+        source = pg_search.join(documents, documents.c.id == pg_search.c.document_id).join(
+            versions, latest
+        )
+        each = [_pg_term(t) for t in terms]
+        conditions.append(sa.and_(*each) if match == "all" else sa.or_(*each))
+        if owner is not None:
+            conditions.append(pg_search.c.owner == owner)
+        if created_after is not None:
+            conditions.append(pg_search.c.created_at > created_after)
+        order = [pg_search.c.created_at.desc(), pg_search.c.document_id.desc()]
+        if match == "any":
+            matched = sum(
+                (sa.case((c, 1), else_=0) for c in each[1:]), sa.case((each[0], 1), else_=0)
+            )
+            order = [matched.desc(), _pg_rank(terms).desc(), *order]
+    else:
+        index = fts
+        first = versions.alias("first_version")
+        source = (
+            fts.join(first, first.c.id == fts.c.rowid)
+            .join(documents, documents.c.id == first.c.document_id)
+            .join(versions, latest)
+        )
+        conditions.append(_sqlite_match(terms, match, owner))
+        if created_after is not None:
+            conditions.append(documents.c.created_at > created_after)
+            index = None
+        order = [fts.c.rowid.desc()]
+        if match == "any":
+            order = [_matched_sqlite(terms).desc(), sa.text(_BM25), *order]
     if format is not None:
         conditions.append(versions.c.format == format)
-    if created_after is not None:
-        conditions.append(documents.c.created_at > created_after)
-    if owner is not None:
-        if terms and not is_postgres(conn):
-            # a unary + keeps SQLite off the owner index, so it starts from the full-text
-            # match instead of one FTS lookup per document the owner has (2,000 documents:
-            # 316 ms -> 37 ms per search page, bench/doc_store.py)
-            conditions.append(sa.literal_column("+documents.owner") == owner)
-        else:
-            conditions.append(documents.c.owner == owner)
-    total = (
-        await conn.execute(sa.select(sa.func.count()).select_from(source).where(*conditions))
-    ).scalar_one()
+        index = None
+    if index is None:
+        found = sa.select(sa.literal(1)).select_from(source).where(*conditions, *live)
+    else:
+        found = sa.select(sa.literal(1)).select_from(index).where(*conditions)
+    counted = found.limit(count_bound(offset, limit, count_cap)).subquery()
+    total = (await conn.execute(sa.select(sa.func.count()).select_from(counted))).scalar_one()
     rows = (
         await conn.execute(
             sa.select(*VIEW_COLUMNS)
             .select_from(source)
-            .where(*conditions)
-            .order_by(*ranking, documents.c.created_at.desc(), documents.c.id.desc())
+            .where(*conditions, *live)
+            .order_by(*order)
             .offset(offset)
             .limit(limit)
         )

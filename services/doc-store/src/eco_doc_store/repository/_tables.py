@@ -22,6 +22,7 @@ fts = sa.table(
     sa.column("body"),
     sa.column("stitle"),
     sa.column("sbody"),
+    sa.column("owner"),
 )
 pg_search = sa.table(
     "document_search",
@@ -29,6 +30,8 @@ pg_search = sa.table(
     sa.column("version_id"),
     sa.column("tsv"),
     sa.column("stsv"),
+    sa.column("owner"),
+    sa.column("created_at"),
 )
 
 VIEW_COLUMNS = (
@@ -61,6 +64,17 @@ class DocumentRow:
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """What a create stores in `documents` (at version 1)."""
+
+    document_id: str
+    owner: str
+    idempotency_key: str | None
+    request_sha256: str | None
+    now: datetime
 
 
 @dataclass(frozen=True)

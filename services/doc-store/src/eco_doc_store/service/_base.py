@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from eco_doc_store import repository as repo
 from eco_doc_store.models import MEDIA_TYPES
+from eco_doc_store.service._batch import CreateBatcher
 from eco_doc_store.settings import DocStoreSettings
 from eco_shared.auth import ADMIN, InsufficientScope, Principal
 from eco_shared.models.doc_store import ContentOmitted, DocumentFormat, DocumentPublic
@@ -167,6 +171,16 @@ class ServiceBase:
         # security-relevant records for `eco.audit` (the events' own outbox when not given)
         self.audit = audit or outbox
         self.settings = settings
+        # SQLite has one writer per file: writers queue here rather than in SQLite's busy
+        # handler, which sleeps (up to 100 ms a try) while the lock is held
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self.creates = CreateBatcher(self.writing, self.outbox.stage)
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction, committed when the block ends (the relay woken then)."""
+        async with self._write_lock or contextlib.nullcontext(), self.outbox.begin() as conn:
+            yield conn
 
     async def _view_row(
         self, conn: AsyncConnection, caller: Principal, document_id: str, version: int | None

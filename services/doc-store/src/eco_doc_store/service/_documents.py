@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from eco_doc_store import repository as repo
-from eco_doc_store.search import indexable
+from eco_doc_store.search import IndexEntry, indexable
 from eco_doc_store.service._base import (
     ServiceBase,
     check_page,
@@ -20,6 +20,7 @@ from eco_doc_store.service._base import (
     wants_content,
     writable_owner,
 )
+from eco_doc_store.service._batch import PendingCreate
 from eco_doc_store.service._content import (
     check_claimed_hash,
     check_encoding,
@@ -80,28 +81,20 @@ class DocumentOps(ServiceBase):
             principal=caller.subject,
             acting_chain=caller.acting_chain(),
         )
-        text = indexable(content, body.format, body.title, self.settings.search_max_chars)
+        pending = PendingCreate(
+            document=repo.NewDocument(
+                document_id=document_id,
+                owner=owner,
+                idempotency_key=idempotency_key,
+                request_sha256=fingerprint,
+                now=created,
+            ),
+            version=new,
+            text=indexable(content, body.format, body.title, self.settings.search_max_chars),
+            event=document_event(new, body.provenance, owner),
+        )
         try:
-            async with self.outbox.begin() as conn:
-                await repo.insert_document(
-                    conn,
-                    document_id=document_id,
-                    owner=owner,
-                    idempotency_key=idempotency_key,
-                    request_sha256=fingerprint,
-                    now=created,
-                )
-                version_id = await repo.insert_version(conn, new)
-                await repo.index_version(
-                    conn,
-                    document_id=document_id,
-                    old_version_id=None,
-                    version_id=version_id,
-                    text=text,
-                )
-                await self.outbox.stage(
-                    conn, "document.stored", document_event(new, body.provenance, owner)
-                )
+            await self.creates.create(pending)
         except repo.IdempotencyKeyTaken:
             # Another request with the same key won the race; answer with its document.
             if idempotency_key is None or fingerprint is None:
@@ -170,7 +163,7 @@ class DocumentOps(ServiceBase):
         sha256 = hashlib.sha256(content).hexdigest()
         check_claimed_hash(body.provenance, sha256)
         created = now()
-        async with self.outbox.begin() as conn:
+        async with self.writing() as conn:
             claimed = await repo.claim_next_version(
                 conn, document_id, created, writable_owner(caller)
             )
@@ -197,14 +190,16 @@ class DocumentOps(ServiceBase):
                 principal=caller.subject,
                 acting_chain=caller.acting_chain(),
             )
-            version_id = await repo.insert_version(conn, new)
-            await repo.index_version(
-                conn,
+            [version_id] = await repo.insert_versions(conn, [new])
+            entry = IndexEntry(
                 document_id=document_id,
-                old_version_id=previous["id"],
+                search_id=await repo.first_version_id(conn, document_id),
                 version_id=version_id,
+                owner=owner,
+                created_at=document_created_at,
                 text=indexable(content, fmt, new.title, self.settings.search_max_chars),
             )
+            await repo.reindex_document(conn, entry)
             await self.outbox.stage(
                 conn, "document.versioned", document_event(new, body.provenance, owner)
             )
@@ -263,17 +258,16 @@ class DocumentOps(ServiceBase):
         """
         deleted_at = now()
         owner_filter = writable_owner(caller)
-        async with self.outbox.begin() as conn:
+        async with self.writing() as conn:
             deleted = await repo.mark_deleted(conn, document_id, deleted_at, owner_filter)
             if deleted is None:
                 doc = await repo.get_document(conn, document_id, owner_filter)
                 if doc is None or doc.deleted_at is None:
                     raise await self._unwritable(conn, caller, document_id)
                 return  # deleted before: nothing more to do
-            latest, owner = deleted
-            row = await repo.get_version_row(conn, document_id, latest)
-            assert row is not None
-            await repo.unindex_document(conn, document_id, row["id"])
+            _, owner = deleted
+            search_id = await repo.first_version_id(conn, document_id)
+            await repo.unindex_document(conn, document_id, search_id)
             await self.outbox.stage(
                 conn, "document.deleted", deleted_event(document_id, owner, deleted_at)
             )

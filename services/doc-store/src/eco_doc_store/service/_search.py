@@ -39,7 +39,8 @@ class SearchOps(ServiceBase):
 
         `match="all"`: every term required, newest first. `match="any"`: at least one,
         the documents matching most terms first, then by relevance, then newest first.
-        Items carry their text only with `include_content` (lists stay small).
+        Items carry their text only with `include_content` (lists stay small). `total` is
+        exact up to `search_count_cap` matches (or the end of the page), that bound past it.
         """
         visible = readable_owner(caller)
         terms = None
@@ -60,6 +61,7 @@ class SearchOps(ServiceBase):
                 offset=(page - 1) * page_size,
                 limit=page_size,
                 owner=owner or visible,
+                count_cap=self.settings.search_count_cap,
             )
             wanted = [r["version_id"] for r in rows if include_content and wants_content(r, limit)]
             contents = await repo.get_contents(conn, wanted) if wanted else {}
