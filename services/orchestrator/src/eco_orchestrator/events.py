@@ -7,7 +7,7 @@ The stream entry id is the server-sent event id, so a client reconnecting with
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -18,6 +18,8 @@ from eco_shared.streams import RawFields, as_text, stream_end, tail, text_fields
 FINAL_EVENTS = frozenset(
     {"run.completed", "run.failed", "run.cancelled", "run.needs_clarification"}
 )
+# after these the run row says the run is finished or paused (it is written first)
+SETTLING_EVENTS = FINAL_EVENTS | {"run.waiting_review"}
 _MAXLEN = 10_000
 
 RunEvent = dict[str, Any]
@@ -47,13 +49,24 @@ class RunEventLog:
 
     async def append(self, run_id: str, type: str, **data: Any) -> str:
         """Add one event; return its id."""
+        [entry_id] = await self.append_many(run_id, [(type, data)])
+        return entry_id
+
+    async def append_many(
+        self, run_id: str, events: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> list[str]:
+        """Add events in order, in one round trip; return their ids."""
+        if not events:
+            return []
         key = self.key(run_id)
-        fields = {"type": type, "time": utc_now_rfc3339(), "data": json.dumps(data, default=str)}
+        now = utc_now_rfc3339()
         pipe = self.redis.pipeline(transaction=False)
-        pipe.xadd(key, fields, maxlen=_MAXLEN, approximate=True)  # type: ignore[arg-type]
+        for type, data in events:
+            fields = {"type": type, "time": now, "data": json.dumps(data, default=str)}
+            pipe.xadd(key, fields, maxlen=_MAXLEN, approximate=True)  # type: ignore[arg-type]
         pipe.expire(key, self.retention_s)
-        entry_id, _ = await pipe.execute()
-        return as_text(entry_id)
+        *ids, _ = await pipe.execute()
+        return [as_text(entry_id) for entry_id in ids]
 
     async def read(self, run_id: str, after: str = "0-0", *, count: int = 500) -> list[RunEvent]:
         """The events after id `after` that are there now."""

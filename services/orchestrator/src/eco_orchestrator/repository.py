@@ -121,15 +121,6 @@ class RunRepository:
         # Through the relay, so a commit wakes it; without one the rows wait for a relay.
         return self.relay.begin() if self.relay is not None else self.engine.begin()
 
-    async def increment_executions(self, run_id: str, executed_by: str) -> None:
-        """Count one more execution attempt of a run by `executed_by`."""
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                update(Run)
-                .where(Run.id == run_id)  # type: ignore[arg-type]
-                .values(executions=Run.executions + 1, executed_by=executed_by, updated_at=utcnow())
-            )
-
     async def prunable(self, cutoff: datetime, limit: int = 100) -> list[str]:
         """Finished runs older than `cutoff` whose checkpoints are still kept."""
         async with self._sessions() as session:

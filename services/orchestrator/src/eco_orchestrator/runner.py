@@ -25,17 +25,25 @@ from typing import Any
 import structlog
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Command
+from langgraph.types import Command, Durability
 from redis.exceptions import RedisError
 
-from eco_orchestrator._outage import await_redis, redis_outage
+from eco_orchestrator._outage import (
+    LOCAL_RETRIES,
+    RedisWatch,
+    RunDeferred,
+    RunInterrupted,
+    await_redis,
+)
 from eco_orchestrator._outcomes import RunOutcomes, timings
+from eco_orchestrator._progress import NodeMarks
 from eco_orchestrator.events import RunEventLog
 from eco_orchestrator.models import TERMINAL, Run, utcnow
 from eco_orchestrator.repository import RunRepository
 from eco_orchestrator.settings import OrchestratorSettings
 from eco_orchestrator.workflows import RunCancelled, RunContext, build
 from eco_orchestrator.workflows._base import now_iso
+from eco_orchestrator.workflows._instances import InstanceIds
 from eco_shared.auth import acting_for
 from eco_shared.bus import Consumer, Event, EventBus
 from eco_shared.directory import ServiceDirectory
@@ -48,19 +56,10 @@ log = structlog.get_logger(__name__)
 RUNS_STREAM = "eco.runs"
 RUNS_GROUP = "orchestrator"
 CANCEL_CHANNEL = "eco.orchestrator.cancel"
-
-
-class RunInterrupted(Exception):
-    """The replica is shutting down; the run stays pending and resumes elsewhere."""
-
-
-# how often a run deferred by a Redis outage is tried again in place before its entry is
-# left to be reclaimed
-_LOCAL_RETRIES = 3
-
-
-class RunDeferred(Exception):
-    """Redis was away while the run executed; it stays pending and resumes later."""
+# Each step's checkpoint is committed before the next step starts, so a replica that dies
+# never makes another redo a finished node; with the checkpointer's SQLite at
+# synchronous=NORMAL, "async" measured no faster.
+DURABILITY: Durability = "sync"
 
 
 class RunWorker:
@@ -85,13 +84,14 @@ class RunWorker:
         self.tools = tools
         self.directory = directory
         self.outcomes = RunOutcomes(repo, events)
+        self.instance_ids = InstanceIds(directory)
         self.graph: CompiledStateGraph[Any, Any, Any, Any] = build(settings, checkpointer)
         self.consumers: list[Consumer] = []
         self._running: dict[str, asyncio.Task[None]] = {}
         self._user_cancelled: set[str] = set()
         self._stopping = False
         self._consumer_stops: list[asyncio.Task[None]] = []
-        self._redis_lost_at = -float("inf")
+        self.redis_watch = RedisWatch(self.redis, settings.outage_grace_s)
         self._background: list[asyncio.Task[None]] = []
         self.executed = 0
 
@@ -116,7 +116,7 @@ class RunWorker:
             )
             consumer.start()
             self.consumers.append(consumer)
-        self._background.append(start_supervised("redis-watch", self._watch_redis))
+        self._background.append(start_supervised("redis-watch", self.redis_watch.run))
         self._background.append(start_supervised("run-cancels", self._listen_cancels))
         self._background.append(start_supervised("run-pruner", self._prune_loop))
 
@@ -259,30 +259,6 @@ class RunWorker:
         # checked at every node boundary, after the previous node's checkpoint was written
         return self._stopping or await self._is_cancelled(run_id)
 
-    async def _watch_redis(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self.redis.ping(), 2.0)
-            except (RedisError, OSError, TimeoutError):
-                self._redis_lost_at = time.monotonic()
-            await asyncio.sleep(1.0)
-
-    async def _redis_away(self, exc: BaseException) -> bool:
-        """Whether the run failed because Redis is, or lately was, unreachable.
-
-        Lately counts: while Redis is away every service answers 503, and the breakers those
-        answers opened stay open for a while after it is back.
-        """
-        if redis_outage(exc):
-            return True
-        if time.monotonic() - self._redis_lost_at < self.settings.outage_grace_s:
-            return True
-        try:
-            await asyncio.wait_for(self.redis.ping(), 2.0)
-        except (RedisError, OSError, TimeoutError):
-            return True
-        return False
-
     async def _set_aside(self, run_id: str, reason: str) -> None:
         """Back to the queue: the run's entry stays pending and it resumes from a checkpoint."""
         await self.repo.update(run_id, status="queued")
@@ -298,12 +274,12 @@ class RunWorker:
         Leaving the entry to be reclaimed would wait `reclaim_idle_ms` first; the claim is
         kept fresh meanwhile, so no other replica takes the run while this one retries.
         """
-        for attempt in range(_LOCAL_RETRIES):
+        for attempt in range(LOCAL_RETRIES):
             try:
                 await self._execute(run, action, event, consumer_name)
                 return
             except RunDeferred:
-                if self._stopping or attempt == _LOCAL_RETRIES - 1:
+                if self._stopping or attempt == LOCAL_RETRIES - 1:
                     raise
                 await await_redis(self.redis, self.settings.reclaim_idle_ms / 1000)
                 await asyncio.sleep(min(2.0**attempt, 5.0))
@@ -319,8 +295,10 @@ class RunWorker:
             return
         config: dict[str, Any] = {"configurable": {"thread_id": run_id}}
 
+        marks = NodeMarks(self.repo, run_id)
+
         async def on_node(name: str) -> None:
-            await self.repo.update(run_id, current_node=name)
+            marks.mark(name)
 
         ctx = RunContext(
             run_id=run_id,
@@ -332,8 +310,8 @@ class RunWorker:
             on_node=on_node,
             owner=run.owner,
             scopes=frozenset(run.scopes) if run.scopes is not None else None,
+            instances=self.instance_ids,
         )
-        await self.repo.increment_executions(run_id, consumer_name)
         snapshot = await self.graph.aget_state(config)
         payload: Any
         if action == "resume" and snapshot.interrupts:
@@ -365,6 +343,9 @@ class RunWorker:
             status="running",
             started_at=run.started_at or utcnow(),
             error=None,
+            # one more execution attempt, counted in the same write
+            executions=Run.executions + 1,
+            executed_by=consumer_name,
             announce=("run.started", started),
         )
         await self.events.append(
@@ -377,7 +358,12 @@ class RunWorker:
             # read from the run store, so any replica resuming the run acts the same)
             with acting_for(run.run_grant):
                 if payload != "finished":
-                    await self.graph.ainvoke(payload, config, context=ctx, durability="sync")
+                    try:
+                        await self.graph.ainvoke(
+                            payload, config, context=ctx, durability=DURABILITY
+                        )
+                    finally:
+                        await marks.flush()
         except RunCancelled:
             if self._stopping and not await self._is_cancelled(run_id):
                 await self._set_aside(run_id, "the replica is stopping")
@@ -387,7 +373,7 @@ class RunWorker:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if event.deliveries < self.settings.max_deliveries and await self._redis_away(exc):
+            if event.deliveries < self.settings.max_deliveries and await self.redis_watch.away(exc):
                 log.warning("run_deferred_redis_away", run_id=run_id, error=str(exc)[:500])
                 await self._set_aside(run_id, "Redis was unavailable")
                 raise RunDeferred(run_id) from exc

@@ -13,7 +13,7 @@ import structlog
 from opentelemetry import trace
 
 from eco_orchestrator import access
-from eco_orchestrator.events import RunEvent
+from eco_orchestrator.events import SETTLING_EVENTS, RunEvent
 from eco_orchestrator.models import TERMINAL, Run, utcnow
 from eco_orchestrator.runner import RUNS_STREAM, RunWorker
 from eco_shared.adapters._base import AdapterError
@@ -178,10 +178,13 @@ class Orchestrator:
         if _settled(run):
             return run
         async with contextlib.aclosing(self.events.batches(run_id, after, idle_ms=1000)) as feed:
-            async for _ in feed:
-                run = await self.get(run_id)
-                if _settled(run):
-                    return run
+            async for batch in feed:
+                # the run row is written before the event that announces it settled, so it
+                # is read only then (and, as a safety net, when the log has been idle)
+                if not batch or any(e["type"] in SETTLING_EVENTS for e in batch):
+                    run = await self.get(run_id)
+                    if _settled(run):
+                        return run
                 if time.monotonic() >= deadline:
                     break
         raise ProblemError(

@@ -7,7 +7,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypedDict
@@ -22,6 +22,7 @@ from langgraph.types import RetryPolicy
 from eco_orchestrator.events import RunEventLog
 from eco_orchestrator.prompts import Prompt
 from eco_orchestrator.settings import OrchestratorSettings
+from eco_orchestrator.workflows._instances import InstanceIds
 from eco_shared.adapters._base import AdapterError
 from eco_shared.auth import TokenError
 from eco_shared.directory import ServiceDirectory, ServiceNotFoundError
@@ -92,6 +93,26 @@ class RunState(TypedDict, total=False):
     provenance: dict[str, Any]
 
 
+class WorkflowOutput(TypedDict, total=False):
+    """What a workflow hands back to the run: its result and records, not its working state
+    (an API's spec, sections, examples), which would be copied into every later checkpoint."""
+
+    calls: Annotated[dict[str, dict[str, Any]], merge_records]
+    steps: Annotated[dict[str, dict[str, Any]], merge_records]
+    prompts: Annotated[dict[str, dict[str, Any]], merge_records]
+    inputs: Annotated[dict[str, dict[str, Any]], merge_records]
+    llm: Annotated[dict[str, dict[str, Any]], merge_records]
+    quality: dict[str, Any]
+    title: str
+    markdown: str
+    data: dict[str, Any]
+
+
+def workflow_graph() -> StateGraph[Any, Any, Any, Any]:
+    """An empty workflow graph: the run's state in, `WorkflowOutput` out."""
+    return StateGraph(RunState, context_schema=RunContext, output_schema=WorkflowOutput)
+
+
 class RunCancelled(Exception):
     """The run was cancelled; raised at a node boundary."""
 
@@ -129,11 +150,17 @@ class RunContext:
     # whom the run is for, and the scopes it may use (None: not restricted, auth off)
     owner: str | None = None
     scopes: frozenset[str] | None = None
+    # the replica's instance ids, shared by its runs (None: looked up for this run alone)
+    instances: InstanceIds | None = None
     timings: dict[str, float] = field(default_factory=lambda: {"nodes_ms": 0.0, "calls_ms": 0.0})
 
     async def emit(self, type: str, **data: Any) -> None:
         """Append an event to this run's event log."""
         await self.events.append(self.run_id, type, **data)
+
+    async def emit_many(self, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        """Append events to this run's event log in one round trip."""
+        await self.events.append_many(self.run_id, events)
 
     async def tool(self, service: str, method: str, path: str) -> Tool:
         """The tool for a contract route of `service`, with a clear error when it is missing."""
@@ -245,17 +272,15 @@ def node(name: str, fn: NodeFn) -> Callable[..., Awaitable[dict[str, Any]]]:
             except (asyncio.CancelledError, GraphBubbleUp):
                 raise
             except Exception as exc:
-                await ctx.emit("node.failed", node=name, error=f"{type(exc).__name__}: {exc}")
-                for record in calls:
-                    await _emit_call(ctx, name, record)
+                failed = {"node": name, "error": f"{type(exc).__name__}: {exc}"}
+                await ctx.emit_many([("node.failed", failed), *_call_events(name, calls)])
                 raise
         duration_ms = (time.perf_counter() - t0) * 1000
         calls_ms = sum(c.duration_ms for c in calls)
         ctx.timings["nodes_ms"] += duration_ms
         ctx.timings["calls_ms"] += calls_ms
-        for record in calls:
-            await _emit_call(ctx, name, record)
-        await ctx.emit("node.finished", node=name, duration_ms=round(duration_ms, 3))
+        finished = {"node": name, "duration_ms": round(duration_ms, 3)}
+        await ctx.emit_many([*_call_events(name, calls), ("node.finished", finished)])
         result = dict(update or {})
         result["calls"] = merge_records(
             result.get("calls"), {new_key(): _call_dict(c) | {"node": name} for c in calls}
@@ -284,7 +309,7 @@ def linear_graph(
     """A workflow whose nodes run one after another: first those that call services
     (`calls`, retried and timed out), then those that only compute (`local`)."""
     retry, timeout = service_retry(settings), settings.node_timeout_s
-    g: StateGraph[Any, Any, Any, Any] = StateGraph(RunState, context_schema=RunContext)
+    g = workflow_graph()
     for step, fn in calls:
         g.add_node(step, node(step, fn), retry_policy=retry, timeout=timeout)
     for step, fn in local:
@@ -297,16 +322,21 @@ def linear_graph(
     return g.compile(name=name)
 
 
-async def _emit_call(ctx: RunContext, node_name: str, record: CallRecord) -> None:
-    await ctx.emit(
-        "tool.call",
-        node=node_name,
-        service=record.service,
-        operation=record.operation,
-        status=record.status_code,
-        outcome=record.outcome,
-        duration_ms=round(record.duration_ms, 3),
-    )
+def _call_events(node_name: str, calls: Sequence[CallRecord]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (
+            "tool.call",
+            {
+                "node": node_name,
+                "service": record.service,
+                "operation": record.operation,
+                "status": record.status_code,
+                "outcome": record.outcome,
+                "duration_ms": round(record.duration_ms, 3),
+            },
+        )
+        for record in calls
+    ]
 
 
 async def llm_task(

@@ -3,11 +3,12 @@ review → (format | revise → format)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import defaultdict
 from typing import Any
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, START
 from langgraph.graph.state import CompiledStateGraph
 
 from eco_orchestrator.prompts import load_prompt
@@ -22,6 +23,7 @@ from eco_orchestrator.workflows._base import (
     node,
     service_retry,
     sha256_json,
+    workflow_graph,
 )
 
 MAX_REVISIONS = 1
@@ -38,10 +40,12 @@ async def analyze(state: RunState, ctx: RunContext) -> dict[str, Any]:
     instances = listing.get("instances", []) if isinstance(listing, dict) else []
     if not instances:
         raise ServiceFailure(f"discovery knows no instance of {name}")
-    spec = await ctx.call("discovery", "GET", "/services/{name}/openapi", name=name)
+    spec, caps = await asyncio.gather(
+        ctx.call("discovery", "GET", "/services/{name}/openapi", name=name),
+        ctx.call("discovery", "GET", "/capabilities", service=name, limit=200),
+    )
     if not isinstance(spec, dict) or not isinstance(spec.get("paths"), dict):
         raise ServiceFailure(f"discovery holds no usable OpenAPI spec for {name}")
-    caps = await ctx.call("discovery", "GET", "/capabilities", service=name, limit=200)
     digest = sha256_json(spec)
     info = {
         "name": name,
@@ -289,7 +293,7 @@ def build(settings: OrchestratorSettings) -> CompiledStateGraph[Any, Any, Any, A
     """The api_documentation graph (compiled without a checkpointer: it inherits the run's)."""
     retry = service_retry(settings)
     timeout = settings.node_timeout_s
-    g: StateGraph[Any, Any, Any, Any] = StateGraph(RunState, context_schema=RunContext)
+    g = workflow_graph()
     g.add_node("analyze", node("analyze", analyze), retry_policy=retry, timeout=timeout)
     g.add_node("select_template", node("select_template", select_template))
     g.add_node(

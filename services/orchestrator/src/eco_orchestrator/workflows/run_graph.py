@@ -25,9 +25,10 @@ from eco_orchestrator.workflows._base import (
     now_iso,
     service_retry,
 )
+from eco_orchestrator.workflows._instances import InstanceIds, target
 from eco_orchestrator.workflows.understand import understand
 from eco_shared.auth import service_subject
-from eco_shared.http import ServiceCallError
+from eco_shared.tools import scopes_allow
 
 WORKFLOW_BUILDERS = {
     "api_documentation": api_documentation.build,
@@ -89,35 +90,16 @@ def after_review(state: RunState) -> str:
     return "provenance" if (state.get("review_decision") or {}).get("approve") else "end"
 
 
-async def _instance_ids(ctx: RunContext, calls: list[dict[str, Any]]) -> dict[str, str]:
-    by_target: dict[str, str] = {}
-    for service in sorted({c["service"] for c in calls}):
-        try:
-            instances = await ctx.directory.instances(service, healthy=False)
-        except (ServiceCallError, ValueError, OSError):
-            continue
-        for i in instances:
-            base = str(i.get("base_url", "")).rstrip("/")
-            if base:
-                by_target[base] = str(i.get("instance_id"))
-    return by_target
-
-
-def _target(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 async def provenance(state: RunState, ctx: RunContext) -> dict[str, Any]:
     """Assemble the provenance record from what the run recorded (calls, hashes, prompts)."""
     calls = sorted((state.get("calls") or {}).values(), key=lambda c: c["started_at"])
-    instance_of = await _instance_ids(ctx, calls)
+    shared = ctx.scopes is None or scopes_allow(("discovery:read",), ctx.scopes)
+    index = ctx.instances or InstanceIds(ctx.directory)
+    instance_of = await index.of(calls, shared=shared)
     chain = [
         {
             "service": c["service"],
-            "instance_id": instance_of.get(_target(c["url"])),
+            "instance_id": instance_of.get(target(c["url"])),
             "operation": c["operation"],
             "method": c["method"],
             "node": c.get("node"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -74,12 +75,13 @@ def _service_in_text(query: str, services: list[str]) -> list[str]:
 async def understand(state: RunState, ctx: RunContext) -> dict[str, Any]:
     """Ask the LLM gateway which workflow the query is, validate, and extract parameters."""
     query = state["query"]
-    listing = await ctx.call("discovery", "GET", "/services")
+    # only what the run's owner may call is offered (the services enforce it regardless)
+    listing, intent_tools = await asyncio.gather(
+        ctx.call("discovery", "GET", "/services"), ctx.intent_tools()
+    )
     services = sorted(
         s["name"] for s in listing.get("services", []) if isinstance(s, dict) and "name" in s
     )
-    # only what the run's owner may call is offered (the services enforce it regardless)
-    intent_tools = await ctx.intent_tools()
     intents = [{"tool": t.name, "intent": t.capability.intent or ""} for t in intent_tools]
     workflows = offered_workflows(ctx.scopes)
     prompt = load_prompt("classify_query")
@@ -96,10 +98,10 @@ async def understand(state: RunState, ctx: RunContext) -> dict[str, Any]:
                 "examples": [(tool.capability.intent or "")[:500]],
             }
         )
-    answer, classified = await llm_task(ctx, prompt, query, labels=labels)
     entity_prompt = load_prompt("extract_entities")
-    extracted, extraction = await llm_task(
-        ctx, entity_prompt, query, services=services, now=now_iso()
+    (answer, classified), (extracted, extraction) = await asyncio.gather(
+        llm_task(ctx, prompt, query, labels=labels),
+        llm_task(ctx, entity_prompt, query, services=services, now=now_iso()),
     )
     entities = [e for e in extracted.get("entities", []) if isinstance(e, dict)]
     label = answer.get("label")
