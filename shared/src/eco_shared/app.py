@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
@@ -186,6 +187,9 @@ def create_service_app(
                     )
                     state.auth.bind_registration(state.registrar.registered)
                     state.registrar.start()
+                # What start-up built lives as long as the process: out of the collector's
+                # way, so a full collection does not walk it again and again.
+                gc.freeze()
                 log.info(
                     "service_started",
                     base_url=settings.base_url,
