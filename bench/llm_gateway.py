@@ -1,18 +1,29 @@
-"""LLM gateway overhead: requests/s and p99 through the gateway (offline provider, and cache
-hits) next to calling the offline provider in-process in the same run.
+"""LLM gateway overhead: chat completions through the gateway (offline provider, and cache
+hits) next to a minimal FastAPI app under the same load, and next to calling the offline
+provider in-process, all in the same run.
 
-    uv run python bench/llm_gateway.py [--requests 1500] [--concurrency 8]
+    uv run python bench/llm_gateway.py [--seconds 4] [--rounds 3] [--connections 8]
 
-Redis: `ECO_BENCH_REDIS_URL` (or `ECO_REDIS_URL`), else an embedded redis-server. The gateway
-runs as its own uvicorn process; its keys get a random prefix and are deleted afterwards.
+Redis: `ECO_BENCH_REDIS_URL`, else an embedded redis-server. Every server runs the same way:
+`uvicorn --factory`, one worker, one process each (`ServiceProcess`); the gateway's keys get
+a random prefix and are deleted afterwards.
 
 (a) in-process: `OfflineProvider.chat` on a summarize task, one call after another.
-(b) gateway:    the same request over HTTP, `cache: false`, `concurrency` clients at once.
-(c) cache hit:  the same request with `temperature: 0` (answered from Redis after the first).
-(d) floor:      `GET /health` of the same process, the same way: what any service on the
-                shared app factory costs per request (HTTP, middleware, tracing, metrics).
-The ratio gateway/in-process is the gateway's overhead on the offline provider; gateway/floor
-shows how much of it is the gateway's own work (detector, routing, accounting in Redis).
+(b) minimal:    a minimal FastAPI app: the same POST, one route answering a constant JSON
+                object (no auth, no validation, no Redis): the floor of any FastAPI service.
+(c) gateway:    the same request with `cache: false` (the offline provider answers each),
+                each with a valid `gateway:chat` token (the same one: verified once, cached).
+(d) cache hit:  the same request with `temperature: 0` (answered from Redis after the first).
+(e) health:     `GET /health` of the gateway process: the shared app factory's floor.
+
+The load generator keeps `--connections` HTTP/1.1 keep-alive connections busy from one
+asyncio process (raw sockets: httpx would be the bottleneck on a small machine); rounds
+alternate between the servers so a noisy neighbour hurts all of them alike. Each case runs
+twice: at `--connections` (throughput, p99) and at one connection (p50, the latency a
+single caller sees).
+
+Targets: the gateway's added p50 at one connection (gateway p50 minus in-process p50)
+<= 2 ms, and the gateway's throughput >= 0.5 x the minimal app's. Exit 1 when one is missed.
 """
 
 from __future__ import annotations
@@ -24,25 +35,30 @@ import json
 import logging
 import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import redis.asyncio as aioredis
 import structlog
-from _harness import key_material
+from _harness import cleanup, key_material, redis_url
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from eco_llm_gateway.protocol import TaskSpec
 from eco_llm_gateway.providers import Message, OfflineProvider, ProviderRequest
 from eco_llm_gateway.settings import ProviderConfig
-from eco_shared.redis_server import RedisServer
 from eco_shared.testing import ServiceProcess
 from eco_shared.testing.auth import token
 
+ADDED_P50_TARGET_MS = 2.0
+THROUGHPUT_TARGET = 0.5
+PATH = "/v1/chat/completions"
 TEXT = " ".join(
     [
         "The doc store keeps every document with its versions and a sha256 of each.",
@@ -54,6 +70,7 @@ TEXT = " ".join(
     ]
 )
 SPEC = {"task": "summarize", "max_sentences": 2}
+CONSTANT = {"id": "chatcmpl-bench", "object": "chat.completion", "choices": []}
 
 
 def body(**extra: Any) -> dict[str, Any]:
@@ -67,11 +84,97 @@ def body(**extra: Any) -> dict[str, Any]:
     }
 
 
-def p99(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=100)[98] * 1000 if len(samples) > 1 else 0.0
+def baseline_app() -> FastAPI:
+    """(b) The minimal FastAPI app: the same POST answered with a constant JSON object."""
+    app = FastAPI()
+
+    @app.post(PATH)
+    async def chat(request: Request) -> JSONResponse:
+        await request.body()
+        return JSONResponse(CONSTANT)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
 
 
-async def bench_in_process(requests: int) -> tuple[float, float]:
+# -- load ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+
+
+def _figure(count: int, elapsed: float, latencies: list[float]) -> Figure:
+    cuts = statistics.quantiles(latencies, n=100)
+    return Figure(count / elapsed, cuts[49] * 1000, cuts[98] * 1000)
+
+
+async def _connection(
+    host: str, port: int, request: bytes, until: float, latencies: list[float], expect: bytes
+) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while time.perf_counter() < until:
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"unexpected answer: {head[:300]!r}")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            if expect and expect not in head.lower():
+                raise RuntimeError(f"expected {expect!r} in {head[:300]!r}")
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+async def load(
+    url: str,
+    seconds: float,
+    connections: int,
+    *,
+    path: str = PATH,
+    payload: dict[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    expect: bytes = b"",
+) -> Figure:
+    """`connections` keep-alive loops (POST `payload`, or GET without one) for `seconds`.
+
+    Like `_harness.load`, which only GETs; `expect` must appear in every answer's head."""
+    parsed = httpx.URL(url)
+    host, port = parsed.host, parsed.port or 80
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    if payload is None:
+        request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode()
+    else:
+        raw = json.dumps(payload).encode()
+        request = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}"
+            f"Content-Type: application/json\r\nContent-Length: {len(raw)}\r\n\r\n"
+        ).encode() + raw
+    latencies: list[float] = []
+    until = time.perf_counter() + seconds
+    started = time.perf_counter()
+    await asyncio.gather(
+        *(_connection(host, port, request, until, latencies, expect) for _ in range(connections))
+    )
+    return _figure(len(latencies), time.perf_counter() - started, latencies)
+
+
+async def in_process(seconds: float) -> Figure:
+    """(a) `OfflineProvider.chat`, one call after another."""
     provider = OfflineProvider(ProviderConfig(name="offline", kind="offline"))
     request = ProviderRequest(
         model="extractive-1",
@@ -80,123 +183,137 @@ async def bench_in_process(requests: int) -> tuple[float, float]:
         json_mode=True,
     )
     latencies = []
-    start = time.perf_counter()
-    for _ in range(requests):
+    until = time.perf_counter() + seconds
+    started = time.perf_counter()
+    while time.perf_counter() < until:
         t = time.perf_counter()
         await provider.chat(request)
         latencies.append(time.perf_counter() - t)
-    return requests / (time.perf_counter() - start), p99(latencies)
+    return _figure(len(latencies), time.perf_counter() - started, latencies)
 
 
-async def bench_gateway(
-    url: str,
-    requests: int,
-    concurrency: int,
-    payload: dict[str, Any] | None,
-    expect_hit: bool,
-    path: str = "/v1/chat/completions",
-) -> tuple[float, float]:
-    latencies: list[float] = []
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    # one token for the whole run: each token's signature is checked once, then cached
-    headers = {"Authorization": f"Bearer {token('llm-gateway', ('gateway:chat',))}"}
-    async with httpx.AsyncClient(
-        base_url=url, limits=limits, timeout=30, headers=headers
-    ) as client:
-
-        async def send() -> httpx.Response:
-            if payload is None:
-                return await client.get(path)
-            return await client.post(path, json=payload)
-
-        (await send()).raise_for_status()
-        queue = iter(range(requests))
-
-        async def worker() -> None:
-            for _ in queue:
-                t = time.perf_counter()
-                response = await send()
-                latencies.append(time.perf_counter() - t)
-                if response.status_code != 200:
-                    raise RuntimeError(f"gateway answered {response.status_code}: {response.text}")
-                if expect_hit and response.headers.get("x-eco-cache") != "hit":
-                    raise RuntimeError("expected a cache hit")
-
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - start
-    return requests / elapsed, p99(latencies)
+# -- run ---------------------------------------------------------------------------------------
 
 
-async def cleanup(url: str, prefix: str) -> None:
-    client = aioredis.Redis.from_url(url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+def median(figures: list[Figure]) -> Figure:
+    return Figure(*(statistics.median(getattr(f, n) for f in figures) for n in Figure.__slots__))
 
 
-@contextlib.contextmanager
-def redis_url() -> Iterator[str]:
-    url = os.environ.get("ECO_BENCH_REDIS_URL") or os.environ.get("ECO_REDIS_URL")
-    if url:
-        yield url
-        return
-    with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp)) as server:
-        print(f"embedded redis-server {server.url}")
-        yield server.url
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Gateway overhead against in-process offline.")
-    parser.add_argument("--requests", type=int, default=1500)
-    parser.add_argument("--concurrency", type=int, default=8)
-    args = parser.parse_args()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+def run(args: argparse.Namespace) -> bool:
     prefix = f"bench-{uuid.uuid4().hex[:8]}:"
+    bench_dir = str(Path(__file__).resolve().parent)
     with key_material(), redis_url() as url, tempfile.TemporaryDirectory() as logs:
         env = {
             "ECO_REDIS_URL": url,
             "ECO_REDIS_PREFIX": prefix,
             "ECO_LOG_LEVEL": "WARNING",
+            "ECO_LOG_FORMAT": "json",
             "ECO_LLM_GATEWAY_REGISTER_WITH_DISCOVERY": "false",
             "ECO_LLM_GATEWAY_RATE_LIMIT_CAPACITY": "0",
+            "PYTHONPATH": os.pathsep.join([bench_dir, os.environ.get("PYTHONPATH", "")]),
         }
+        baseline = ServiceProcess("llm_gateway:baseline_app", env=env, log_dir=Path(logs))
         gateway = ServiceProcess(
             "eco_llm_gateway.main:create_app",
             env=env,
             port_env="ECO_LLM_GATEWAY_PORT",
             log_dir=Path(logs),
         )
-        gateway.start(timeout_s=60)
+        auth = {"Authorization": f"Bearer {token('llm-gateway', ('gateway:chat',))}"}
+        cases: dict[str, dict[str, Any]] = {
+            "minimal": {"url": lambda: baseline.url, "payload": body(cache=False)},
+            "gateway": {
+                "url": lambda: gateway.url,
+                "payload": body(cache=False),
+                "headers": auth,
+                "expect": b"x-eco-cache: miss",
+            },
+            "cache hit": {
+                "url": lambda: gateway.url,
+                "payload": body(temperature=0),
+                "headers": auth,
+                "expect": b"x-eco-cache: hit",
+            },
+            "health": {"url": lambda: gateway.url, "path": "/health"},
+        }
+        wide: dict[str, list[Figure]] = {name: [] for name in cases}
+        single: dict[str, list[Figure]] = {name: [] for name in cases}
+        direct: list[Figure] = []
         try:
-            direct_rps, direct_p99 = asyncio.run(bench_in_process(args.requests))
-            gw_rps, gw_p99 = asyncio.run(
-                bench_gateway(
-                    gateway.url, args.requests, args.concurrency, body(cache=False), False
-                )
-            )
-            hit_rps, hit_p99 = asyncio.run(
-                bench_gateway(
-                    gateway.url, args.requests, args.concurrency, body(temperature=0), True
-                )
-            )
-            floor_rps, floor_p99 = asyncio.run(
-                bench_gateway(gateway.url, args.requests, args.concurrency, None, False, "/health")
-            )
+            baseline.start(timeout_s=60)
+            gateway.start(timeout_s=60)
+            # warm-up (and the first cache fill; a miss answer is fine for it)
+            for case in cases.values():
+                options = {k: v for k, v in case.items() if k not in ("url", "expect")}
+                asyncio.run(load(case["url"](), 1.0, args.connections, **options))
+            for _ in range(args.rounds):
+                direct.append(asyncio.run(in_process(args.seconds / 2)))
+                for name, case in cases.items():
+                    options = {k: v for k, v in case.items() if k != "url"}
+                    target = case["url"]()
+                    wide[name].append(
+                        asyncio.run(load(target, args.seconds, args.connections, **options))
+                    )
+                    single[name].append(asyncio.run(load(target, args.seconds / 2, 1, **options)))
         finally:
             gateway.terminate()
-            asyncio.run(cleanup(url, prefix))
-    print(f"requests per case:          {args.requests} (gateway: {args.concurrency} concurrent)")
-    print(f"in-process offline provider: {direct_rps:10,.0f} req/s   p99 {direct_p99:8.2f} ms")
-    print(f"gateway, offline provider:   {gw_rps:10,.0f} req/s   p99 {gw_p99:8.2f} ms")
-    print(f"gateway, cache hits:         {hit_rps:10,.0f} req/s   p99 {hit_p99:8.2f} ms")
-    print(f"floor: GET /health:          {floor_rps:10,.0f} req/s   p99 {floor_p99:8.2f} ms")
-    print(f"ratio gateway/in-process:    {gw_rps / direct_rps:10.3f}")
-    print(f"ratio gateway/floor:         {gw_rps / floor_rps:10.3f}")
-    print(f"ratio cache-hit/in-process:  {hit_rps / direct_rps:10.3f}")
+            baseline.terminate()
+            cleanup(url, prefix)
+    return report(args, median(direct), {n: median(f) for n, f in wide.items()}, single)
+
+
+def report(
+    args: argparse.Namespace,
+    direct: Figure,
+    wide: dict[str, Figure],
+    singles: dict[str, list[Figure]],
+) -> bool:
+    single = {name: median(figures) for name, figures in singles.items()}
+    added = single["gateway"].p50_ms - direct.p50_ms
+    ratio = wide["gateway"].rps / wide["minimal"].rps
+    passed = added <= ADDED_P50_TARGET_MS and ratio >= THROUGHPUT_TARGET
+    print(f"{args.rounds} rounds of {args.seconds:g} s; wide = {args.connections} connections")
+    print(f"{'case':28} {'req/s':>9} {'p99 ms':>8} | {'1 conn p50 ms':>13}")
+    print(
+        f"{'(a) in-process offline':28} {direct.rps:9,.0f} {direct.p99_ms:8.2f} | "
+        f"{direct.p50_ms:13.3f}"
+    )
+    labels = {
+        "minimal": "(b) minimal FastAPI",
+        "gateway": "(c) gateway, offline",
+        "cache hit": "(d) gateway, cache hits",
+        "health": "(e) gateway GET /health",
+    }
+    for name, label in labels.items():
+        w, s = wide[name], single[name]
+        print(f"{label:28} {w.rps:9,.0f} {w.p99_ms:8.2f} | {s.p50_ms:13.3f}")
+    hit_ratio = wide["cache hit"].rps / wide["minimal"].rps
+    print(
+        f"gateway added p50, 1 conn:   {added:9.3f} ms  (c - a; target <= "
+        f"{ADDED_P50_TARGET_MS:g} ms)  {'ok' if added <= ADDED_P50_TARGET_MS else 'MISSED'}"
+    )
+    print(
+        f"ratio gateway/minimal:       {ratio:9.3f}     (c / b; target >= "
+        f"{THROUGHPUT_TARGET:g})  {'ok' if ratio >= THROUGHPUT_TARGET else 'MISSED'}"
+    )
+    print(f"ratio cache-hit/minimal:     {hit_ratio:9.3f}     (d / b)")
+    print(f"ratio gateway/in-process:    {wide['gateway'].rps / direct.rps:9.3f}     (c / a)")
+    print(
+        f"ratio gateway/health:        {wide['gateway'].rps / wide['health'].rps:9.3f}     "
+        "(c / e: the gateway's own work)"
+    )
+    print(f"result:                      {'PASS' if passed else 'FAIL'}")
+    return passed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Gateway overhead against minimal FastAPI.")
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    sys.exit(0 if run(args) else 1)
 
 
 if __name__ == "__main__":

@@ -28,12 +28,14 @@ SettingsDep = Annotated[LlmGatewaySettings, Depends(settings_getter(LlmGatewaySe
 ResourcesDep = Annotated[Resources, Depends(resources_getter(Resources))]
 
 
-def get_gateway(resources: ResourcesDep) -> Gateway:
+# `async def` on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread
+# hop per request for what is an attribute lookup.
+async def get_gateway(resources: ResourcesDep) -> Gateway:
     """The gateway service object."""
     return resources.gateway
 
 
-def chat_caller(principal: Annotated[Principal, require("gateway:chat")]) -> Caller:
+async def chat_caller(principal: Annotated[Principal, require("gateway:chat")]) -> Caller:
     """Who asks for a completion, as accounted and limited (from the token, nothing else)."""
     return Caller.of(principal)
 

@@ -1,12 +1,12 @@
 """Everything the gateway keeps in Redis: rate-limit buckets, the response cache, the usage
 log with its hourly rollups, the tokens each API key's budget has spent, and recent outcomes
-per provider. Every key goes through `settings.key()`.
+per provider (what calls leave behind is written in batches by `ledger.Ledger`). Every key
+goes through `settings.key()`.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -88,7 +88,7 @@ class BudgetSpend:
     tokens: int
 
 
-def _fields(record: UsageRecord) -> dict[str, str]:
+def stream_fields(record: UsageRecord) -> dict[str, str]:
     """A usage record as stream fields."""
     return {
         "caller": record.caller,
@@ -144,7 +144,7 @@ def _parse_entry(entry_id: Any, raw: dict[Any, Any]) -> UsageLogEntry:
     )
 
 
-def _increments(record: UsageRecord) -> dict[str, float]:
+def usage_increments(record: UsageRecord) -> dict[str, float]:
     ok = record.status < 400
     return {
         "calls": 1 if ok else 0,
@@ -213,12 +213,6 @@ class GatewayRepository:
             return None
         return value if isinstance(value, dict) else None
 
-    async def cache_put(self, digest: str, value: dict[str, Any]) -> None:
-        """Keep an answer for `cache_ttl_s`."""
-        await self.redis.set(
-            self.key(f"cache:{digest}"), json.dumps(value), ex=self.settings.cache_ttl_s
-        )
-
     # -- budgets ----------------------------------------------------------------------
 
     def _budget_key(self, owner: str, window_start: int) -> str:
@@ -231,36 +225,14 @@ class GatewayRepository:
 
     # -- usage ------------------------------------------------------------------------
 
-    async def record_usage(self, record: UsageRecord, spend: BudgetSpend | None = None) -> str:
-        """Append to the usage log, add to the hour's rollup and take what the call spent
-        from its budget, in one transaction."""
-        now = time.time()
-        hour = int(now // HOUR) * HOUR
-        retention = self.settings.usage_retention_days * 86400
-        rollup = self.key(f"usage:hour:{hour}")
-        prefix = f"{record.caller}|{record.provider}|"
+    async def spend(self, spend: BudgetSpend) -> None:
+        """Take what an answered call spent from its budget (one round trip). The usage
+        record itself goes through the `Ledger`, in a batch."""
+        budget = self._budget_key(spend.owner, spend.window_start)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(
-                self.key("usage:log"),
-                _fields(record),  # type: ignore[arg-type]
-                maxlen=self.settings.usage_log_max_entries,
-                approximate=True,
-            )
-            for metric, value in _increments(record).items():
-                if metric == "cost_usd":
-                    if value:
-                        pipe.hincrbyfloat(rollup, prefix + metric, value)
-                elif value:
-                    pipe.hincrby(rollup, prefix + metric, int(value))
-            pipe.expire(rollup, retention + HOUR)
-            pipe.zadd(self.key("usage:hours"), {str(hour): hour})
-            pipe.zremrangebyscore(self.key("usage:hours"), "-inf", f"({hour - retention}")
-            if spend is not None:
-                budget = self._budget_key(spend.owner, spend.window_start)
-                pipe.incrby(budget, spend.tokens)
-                pipe.expireat(budget, spend.window_end + HOUR)
-            result = await pipe.execute()
-        return as_text(result[0])
+            pipe.incrby(budget, spend.tokens)
+            pipe.expireat(budget, spend.window_end + HOUR)
+            await pipe.execute()
 
     async def usage_table(self, since: float | None, until: float) -> tuple[Table, bool]:
         """Totals by (caller, provider) from `since`; False when the log no longer reaches it."""
@@ -292,7 +264,7 @@ class GatewayRepository:
             batch: list[Any] = await self.redis.xrange(stream, start, end, count=1000) or []
             for entry_id, raw in batch:
                 entry = _parse_entry(entry_id, raw)
-                for metric, value in _increments(entry).items():
+                for metric, value in usage_increments(entry).items():
                     _add(table, entry.caller, entry.provider, metric, value)
             if len(batch) < 1000:
                 return complete
@@ -321,28 +293,6 @@ class GatewayRepository:
         return entries
 
     # -- provider stats ---------------------------------------------------------------
-
-    async def record_outcome(
-        self, provider: str, ok: bool, duration_ms: float, error: str | None = None
-    ) -> None:
-        """Count one call of a provider and keep it among the recent ones."""
-        recent = self.key(f"provider:{provider}:recent")
-        totals = self.key(f"provider:{provider}:totals")
-        entry = json.dumps({"ok": ok, "ms": round(duration_ms, 2)})
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.lpush(recent, entry)
-            pipe.ltrim(recent, 0, self.settings.provider_stats_window - 1)
-            pipe.hincrby(totals, "calls", 1)
-            if not ok:
-                pipe.hincrby(totals, "errors", 1)
-                pipe.hset(
-                    totals,
-                    mapping={
-                        "last_error": (error or "")[:300],
-                        "last_error_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-                    },
-                )
-            await pipe.execute()
 
     async def provider_stats(self, provider: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
         """Recent outcomes (newest first) and the running totals of a provider."""

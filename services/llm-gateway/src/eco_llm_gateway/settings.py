@@ -107,6 +107,19 @@ class LlmGatewaySettings(ServiceSettings):
     max_output_tokens: int = Field(default=16_384, gt=0)
     usage_retention_days: int = Field(default=30, gt=0)
     usage_log_max_entries: int = Field(default=1_000_000, gt=0)
+    accounting_flush_interval_s: float = Field(
+        default=0.02,
+        gt=0,
+        le=5,
+        description="How long usage records, provider outcomes and cache writes gather before "
+        "one batch writes them (the gateway's own reports write what is pending first).",
+    )
+    accounting_batch_size: int = Field(default=500, gt=0, description="Records per MULTI/EXEC.")
+    accounting_max_pending: int = Field(
+        default=10_000,
+        gt=0,
+        description="Writes the ledger holds; a call that finds it full writes it first.",
+    )
     provider_stats_window: int = Field(
         default=100, gt=0, le=10_000, description="Recent calls per provider behind error rate."
     )

@@ -1,10 +1,12 @@
 """Accounting: what each call cost, the usage log (by principal: subject, acting chain, API
 key), the tokens a key's budget has spent, provider outcomes and the cache writes, and the
-background tasks that keep counting after a client hangs up."""
+background tasks that keep counting after a client hangs up. All but the budget go through
+the `Ledger`, off the response path."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime
@@ -12,6 +14,7 @@ from typing import Any
 
 import structlog
 
+from eco_llm_gateway.ledger import Ledger, Outcome
 from eco_llm_gateway.models import Caller, Candidate, Plan
 from eco_llm_gateway.protocol import TaskSpec
 from eco_llm_gateway.providers import ProviderError, ProviderUsage
@@ -56,13 +59,27 @@ def ok_attempt(candidate: Candidate, duration_ms: float) -> Attempt:
 class Accounting:
     """Records every call in the usage log and every provider outcome in its stats."""
 
-    def __init__(self, repository: GatewayRepository) -> None:
+    def __init__(self, repository: GatewayRepository, ledger: Ledger) -> None:
         self.repo = repository
+        self.ledger = ledger
         self._background: set[asyncio.Task[Any]] = set()
 
     async def succeeded(self, candidate: Candidate, duration_ms: float) -> None:
         """Count a call the provider answered."""
-        await self.repo.record_outcome(candidate.provider.name, True, duration_ms)
+        await self.ledger.outcome(Outcome(candidate.provider.name, True, duration_ms))
+
+    async def failed(self, provider: str, duration_ms: float, error: str) -> None:
+        """Count a call the provider did not answer usably."""
+        await self.ledger.outcome(Outcome(provider, False, duration_ms, error))
+
+    async def cached(self, digest: str) -> dict[str, Any] | None:
+        """A cached answer (a cache write still pending in the ledger counts), or None."""
+        pending = self.ledger.cached(digest)
+        if pending is None:
+            return await self.repo.cache_get(digest)
+        await self.ledger.cache_hit()
+        value = json.loads(pending)
+        return value if isinstance(value, dict) else None
 
     async def attempt_failed(
         self, attempts: list[Attempt], candidate: Candidate, exc: ProviderError, started: float
@@ -88,7 +105,7 @@ class Accounting:
             status=exc.status,
             detail=exc.detail,
         )
-        await self.repo.record_outcome(candidate.provider.name, False, duration, exc.detail)
+        await self.failed(candidate.provider.name, duration, exc.detail)
 
     async def remember(
         self,
@@ -101,7 +118,7 @@ class Accounting:
         """Cache an answer when the plan allows it."""
         if plan.cache_key is None:
             return
-        await self.repo.cache_put(
+        await self.ledger.cache_put(
             plan.cache_key,
             {
                 "provider": candidate.provider.name,
@@ -217,11 +234,15 @@ class Accounting:
             route_reason=reason,
             attempts=attempts,
         )
-        try:
-            await self.repo.record_usage(record, self._spend(caller, record))
-        except Exception:
-            # The answer was given; losing its accounting is logged, not turned into an error.
-            log.exception("usage_record_failed", caller=caller.subject, provider=record.provider)
+        spend = self._spend(caller, record)
+        if spend is not None:
+            # On the response path: the caller's next request is judged by it.
+            try:
+                await self.repo.spend(spend)
+            except Exception:
+                # The answer was given; losing its accounting is logged, not an error.
+                log.exception("budget_spend_failed", caller=caller.subject, tokens=spend.tokens)
+        await self.ledger.usage(record)
         log.info(
             "llm_call",
             caller=caller.subject,
@@ -248,7 +269,12 @@ class Accounting:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def flush(self) -> None:
+        """Write what the ledger holds now (before reading usage or provider stats)."""
+        await self.ledger.flush()
+
     async def drain(self) -> None:
-        """Wait for accounting still in flight (shutdown)."""
+        """Wait for accounting still in flight, then write all of it (shutdown)."""
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        await self.ledger.aclose()

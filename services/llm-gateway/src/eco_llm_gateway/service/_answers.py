@@ -125,7 +125,7 @@ class ProviderCalls:
         """The cached answer to a plan, if any, with the candidate that gave it."""
         if plan.cache_key is None:
             return None
-        cached = await self.repo.cache_get(plan.cache_key)
+        cached = await self.accounting.cached(plan.cache_key)
         provider = self.providers.get(str(cached.get("provider"))) if cached else None
         if cached is None or provider is None:
             return None

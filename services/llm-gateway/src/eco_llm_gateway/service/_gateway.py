@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from eco_llm_gateway.ledger import Ledger
 from eco_llm_gateway.models import Caller, Plan, StreamStart
 from eco_llm_gateway.providers import Provider
 from eco_llm_gateway.repository import GatewayRepository
@@ -42,7 +43,13 @@ class Gateway:
         self.settings = settings
         self.providers = providers
         self.repo = repository
-        self.accounting = Accounting(repository)
+        ledger = Ledger(
+            repository,
+            max_pending=settings.accounting_max_pending,
+            max_batch=settings.accounting_batch_size,
+            linger_s=settings.accounting_flush_interval_s,
+        )
+        self.accounting = Accounting(repository, ledger)
         self.router = Router(settings, providers, repository, self.accounting)
         self._answerer = Answerer(providers, repository, self.accounting)
         self._streamer = Streamer(providers, repository, self.accounting)
@@ -71,7 +78,7 @@ class Gateway:
         return eco_info(start.plan, start.candidate, start.attempts, start.cache_hit)
 
     async def drain(self) -> None:
-        """Wait for accounting still in flight (shutdown)."""
+        """Wait for accounting still in flight and write what is pending (shutdown)."""
         await self.accounting.drain()
 
     # -- reports ----------------------------------------------------------------------
@@ -115,6 +122,7 @@ class Gateway:
 
     async def provider_list(self, http: ServiceClient, *, probe: bool) -> ProviderList:
         """Every provider's health, latency and error rate, and the `auto` order."""
+        await self.accounting.flush()
         return ProviderList(
             providers=await provider_statuses(
                 list(self.providers.values()), self.repo, http, probe_now=probe
@@ -132,6 +140,7 @@ class Gateway:
     ) -> UsageReport:
         """Usage totals from `since`, by caller and provider (the principal's own only,
         unless it holds `gateway:read:all`)."""
+        await self.accounting.flush()
         return await usage_report(
             self.repo,
             caller=caller,
@@ -149,5 +158,6 @@ class Gateway:
             if caller not in (None, principal.subject):
                 return UsageLog(entries=[])  # another principal's calls are not there for it
             caller = principal.subject
+        await self.accounting.flush()
         entries = await self.repo.usage_log(since=since, caller=caller, limit=limit)
         return UsageLog(entries=entries)

@@ -158,8 +158,8 @@ class Streamer(ProviderCalls):
         candidate = start.candidate
         assert candidate is not None
         if status == 502:
-            await self.repo.record_outcome(
-                candidate.provider.name, False, (time.perf_counter() - began) * 1000, outcome
+            await self.accounting.failed(
+                candidate.provider.name, (time.perf_counter() - began) * 1000, outcome
             )
         await self.accounting.record_plan(
             start.plan, candidate, status, outcome, True, None, 0.0, start.attempts
