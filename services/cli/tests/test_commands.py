@@ -60,15 +60,52 @@ def test_every_command_is_registered() -> None:
     assert [c.name for c in keys.registered_commands] == ["create", "list", "rotate", "revoke"]
 
 
+# What `eco` must not load before a command needs it: `eco --help` starts on typer alone.
+HEAVY = (
+    "httpx",
+    "pydantic",
+    "rich.console",
+    "eco_shared.adapters",
+    "eco_shared.auth",
+    "eco_shared.app",
+    "eco_cli.up",
+    "eco_cli.client",
+    "eco_cli.acl",
+    "copier",
+    "fastapi",
+    "opentelemetry",
+    "sqlalchemy",
+    "langgraph",
+)
+
+
 def test_eco_starts_without_loading_adapters_or_http() -> None:
-    probe = (
-        "import sys, eco_cli.main; "
-        "print(','.join(m for m in ('httpx', 'eco_shared.adapters', 'eco_cli.up', "
-        "'eco_cli.client', 'eco_cli.acl', 'eco_shared.auth', 'copier') if m in sys.modules))"
-    )
+    probe = f"import sys, eco_cli.main; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_a_read_command_loads_only_what_it_uses(tmp_path: Path) -> None:
+    """`eco services` (nothing runs, so it exits 3) loads no adapter it does not use, no
+    service and not the supervisor."""
+    probe = (
+        "import sys\n"
+        "from eco_cli.main import app\n"
+        "try:\n"
+        "    app(['services', '--json'])\n"
+        "except SystemExit as exc:\n"
+        "    print(exc.code, file=sys.stderr)\n"
+        "print(','.join(sorted(m for m in sys.modules if m.startswith(("
+        "'eco_shared.adapters.d', 'eco_shared.adapters.l', 'eco_shared.adapters.o', "
+        "'eco_cli.supervisor', 'eco_cli.processes', 'sqlalchemy', 'langgraph', "
+        "'eco_discovery', 'eco_doc_store')))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env=_env(tmp_path), capture_output=True, text=True
+    )
+    assert result.stderr.strip().splitlines()[-1] == "3", result.stderr
+    assert result.stdout.strip() == "", result.stdout
 
 
 @pytest.mark.parametrize(

@@ -12,22 +12,25 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from eco_cli.local_auth import api_key, issuer_url
-from eco_cli.up import read_state
-from eco_shared.adapters.discovery import DiscoveryAdapter
-from eco_shared.adapters.doc_store import DocStoreAdapter
-from eco_shared.adapters.llm_gateway import LlmGatewayAdapter
-from eco_shared.adapters.log_collector import LogCollectorAdapter
-from eco_shared.adapters.orchestrator import OrchestratorAdapter
+from eco_cli.state import read_state
 from eco_shared.auth import ApiKeyTokens
 from eco_shared.directory import ServiceDirectory
 from eco_shared.http import ServiceCallError, ServiceClient
 from eco_shared.sse import aiter_sse
+
+if TYPE_CHECKING:
+    from eco_shared.adapters.discovery import DiscoveryAdapter
+    from eco_shared.adapters.doc_store import DocStoreAdapter
+    from eco_shared.adapters.llm_gateway import LlmGatewayAdapter
+    from eco_shared.adapters.log_collector import LogCollectorAdapter
+    from eco_shared.adapters.orchestrator import OrchestratorAdapter
 
 DEFAULT_DISCOVERY = "http://127.0.0.1:5045"
 
@@ -48,16 +51,45 @@ def discovery_url(data_dir: Path) -> str:
 
 @dataclass
 class Eco:
-    """Adapters for every service, resolved through discovery."""
+    """Adapters for every service, resolved through discovery.
+
+    Each adapter (its module and wire models) is loaded when a command first uses it, so a
+    command pays only for the services it talks to.
+    """
 
     http: ServiceClient
     directory: ServiceDirectory
     issuer: str
-    discovery: DiscoveryAdapter
-    docs: DocStoreAdapter
-    logs: LogCollectorAdapter
-    orchestrator: OrchestratorAdapter
-    gateway: LlmGatewayAdapter
+
+    @cached_property
+    def discovery(self) -> DiscoveryAdapter:
+        from eco_shared.adapters.discovery import DiscoveryAdapter
+
+        return DiscoveryAdapter(self.http, self.directory)
+
+    @cached_property
+    def docs(self) -> DocStoreAdapter:
+        from eco_shared.adapters.doc_store import DocStoreAdapter
+
+        return DocStoreAdapter(self.http, self.directory)
+
+    @cached_property
+    def logs(self) -> LogCollectorAdapter:
+        from eco_shared.adapters.log_collector import LogCollectorAdapter
+
+        return LogCollectorAdapter(self.http, self.directory)
+
+    @cached_property
+    def orchestrator(self) -> OrchestratorAdapter:
+        from eco_shared.adapters.orchestrator import OrchestratorAdapter
+
+        return OrchestratorAdapter(self.http, self.directory)
+
+    @cached_property
+    def gateway(self) -> LlmGatewayAdapter:
+        from eco_shared.adapters.llm_gateway import LlmGatewayAdapter
+
+        return LlmGatewayAdapter(self.http, self.directory)
 
     async def call(
         self, service: str, method: str, path: str, *, base: str | None = None, **kwargs: Any
@@ -108,13 +140,22 @@ async def connect(data_dir: Path) -> AsyncIterator[Eco]:
     url = discovery_url(data_dir)
     key = api_key(data_dir)
     issuer = issuer_url(data_dir, url)
-    tokens = ApiKeyTokens(issuer, key) if key else None
+    # one TLS context for both clients: each would load the CA bundle again (~0.1 s)
+    tls = httpx.create_ssl_context()
+    token_client = httpx.AsyncClient(
+        timeout=httpx.Timeout(10.0, connect=2.0),
+        transport=httpx.AsyncHTTPTransport(retries=2, verify=tls),
+    )
+    tokens = ApiKeyTokens(issuer, key, client=token_client) if key else None
     http = ServiceClient(
-        service_name="cli", retries=2, timeout=httpx.Timeout(30.0, connect=2.0), tokens=tokens
+        service_name="cli",
+        retries=2,
+        timeout=httpx.Timeout(30.0, connect=2.0),
+        transport=httpx.AsyncHTTPTransport(verify=tls),
+        tokens=tokens,
     )
     directory = ServiceDirectory(url, http)
     try:
-        discovery = DiscoveryAdapter(http, directory)
         try:
             # liveness is public: a refused API key must not read as "not running"
             await http.request(
@@ -125,18 +166,10 @@ async def connect(data_dir: Path) -> AsyncIterator[Eco]:
                 f"the ecosystem is not running: discovery does not answer at {url} "
                 "(start it with `eco up`)"
             ) from exc
-        yield Eco(
-            http=http,
-            directory=directory,
-            issuer=issuer,
-            discovery=discovery,
-            docs=DocStoreAdapter(http, directory),
-            logs=LogCollectorAdapter(http, directory),
-            orchestrator=OrchestratorAdapter(http, directory),
-            gateway=LlmGatewayAdapter(http, directory),
-        )
+        yield Eco(http=http, directory=directory, issuer=issuer)
     finally:
         await directory.stop()
         await http.close()
         if tokens is not None:
             await tokens.aclose()
+        await token_client.aclose()

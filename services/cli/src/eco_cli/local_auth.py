@@ -12,10 +12,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eco_cli import acl
-from eco_shared.auth import AuthMaterial, ensure_material
 from eco_shared.settings import EcoSettings
+
+if TYPE_CHECKING:
+    from eco_shared.auth import AuthMaterial
 
 
 def settings_for(data_dir: Path) -> EcoSettings:
@@ -32,6 +35,8 @@ class Prepared:
 
 def prepare(data_dir: Path, services: tuple[str, ...] = ()) -> Prepared:
     """Create whatever key material is missing; say whether the admin key is new."""
+    from eco_shared.auth import ensure_material  # signing keys: only where material is made
+
     directory = settings_for(data_dir).auth_path.resolve()
     had_key = (directory / "admin.key").is_file()
     material = ensure_material(directory, services=services)
@@ -67,6 +72,8 @@ def init_deployment(
     """Key material for compose or Kubernetes: what `ensure_material` makes (a secret file
     per service), the Redis ACL file, and one env file per service (`<env_dir>/<name>.env`:
     its `ECO_REDIS_URL` with its own Redis user, and its `ECO_AUTH_CLIENT_SECRET`)."""
+    from eco_shared.auth import ensure_material
+
     directory = directory.resolve()
     had_key = (directory / "admin.key").is_file()
     material = ensure_material(directory, services=services)

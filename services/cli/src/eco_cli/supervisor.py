@@ -43,12 +43,15 @@ from eco_cli.processes import (
     format_line,
     last_error,
 )
+from eco_cli.specs import installed_specs
+from eco_cli.state import STATE_FILE
 from eco_shared.redis_server import free_port
-from eco_shared.services import ServiceSpec, installed_services
+from eco_shared.services import ServiceSpec
 
 COLOURS = ["cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan"]
-STATE_FILE = "up.json"
 SETTLED = ("ready", "given-up", "stopped")
+# while starting, how often to look: the rest wait for discovery to be ready, a probe is cheap
+STARTING_POLL_S = 0.1
 _STYLES = {"ready": "green", "given-up": "red", "stopped": "dim", "backing-off": "yellow"}
 
 
@@ -67,7 +70,7 @@ class Supervisor:
         self.data_dir = data_dir.resolve()
         self.redis_url = redis_url
         self.redis_port = redis_port
-        self.services = installed_services() if services is None else services
+        self.services = installed_specs() if services is None else services
         # soft_wrap: a message stays one line in `up.log`, where the width is a guess
         self.console = console or Console(highlight=False, soft_wrap=True)
         self.policy = policy or RestartPolicy()
@@ -359,7 +362,7 @@ class Supervisor:
                     settled = all(c.state in SETTLED for c in self.children)
                     if settled or time.monotonic() - started > ready_timeout:
                         break
-                    time.sleep(0.2)
+                    time.sleep(STARTING_POLL_S)
                 if not self._interrupted:
                     self._report_start()
                 while not self._interrupted:

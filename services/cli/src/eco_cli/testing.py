@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from eco_cli import acl
-from eco_cli.up import read_state
+from eco_cli.state import read_state
 from eco_shared.auth import ADMIN, AuthMaterial, mint, user_subject
 from eco_shared.redis_server import free_port
 from eco_shared.services import ENTRY_POINT_GROUP

@@ -1,13 +1,14 @@
 """`eco up` from the outside: its state file, running it in the background, stopping it.
 
-The supervisor itself is `eco_cli.supervisor` and the processes it runs `eco_cli.processes`.
+The supervisor itself is `eco_cli.supervisor` (not imported here: `eco up --detach` only
+starts it in a child), the processes it runs `eco_cli.processes`, and its state file
+`eco_cli.state`.
 Services come from the `eco.services` entry points (`eco_shared.services`), so a new
 service package is started without touching this file.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -18,45 +19,16 @@ from typing import Any
 
 import httpx
 
-from eco_cli.supervisor import STATE_FILE, Supervisor
+from eco_cli.state import STATE_FILE, process_output, read_state
 
 __all__ = [
     "STATE_FILE",
-    "Supervisor",
     "process_output",
     "read_state",
     "service_health",
     "start_detached",
     "stop_detached",
 ]
-
-
-def read_state(data_dir: Path) -> dict[str, Any] | None:
-    """What a running `eco up` wrote about itself, or None when none is running."""
-    path = data_dir.resolve() / STATE_FILE
-    try:
-        state: dict[str, Any] = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    try:
-        os.kill(int(state["pid"]), 0)
-    except (ProcessLookupError, KeyError, ValueError):
-        path.unlink(missing_ok=True)  # left by a supervisor that was killed
-        return None
-    except PermissionError:
-        pass
-    return state
-
-
-def process_output(data_dir: Path, name: str) -> tuple[Path, dict[str, Any] | None] | None:
-    """Where process `name`'s output is kept, with what `eco up` says of it (if it runs)."""
-    state = read_state(data_dir)
-    process = (state or {}).get("processes", {}).get(name)
-    if process is not None:
-        return Path(process["log"]), process
-    root = data_dir.resolve()
-    path = root / "redis" / "redis.log" if name == "redis" else root / "logs" / f"{name}.log"
-    return (path, None) if path.exists() else None
 
 
 def start_detached(data_dir: Path, args: list[str], timeout_s: float) -> dict[str, Any]:

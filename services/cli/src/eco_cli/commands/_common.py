@@ -1,22 +1,24 @@
 """What every command shares: options, JSON output, and running against the ecosystem.
 
-Adapters, httpx and the event loop are imported when a command runs, not when `eco`
-starts, so `eco --help` and `eco up` stay quick.
+Adapters, httpx, pydantic, rich's console and the event loop are imported when a command
+needs them, not when `eco` starts, so `eco --help` and `eco up` stay quick.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from pydantic import BaseModel
-from rich.console import Console
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from eco_cli.client import Eco
 
 T = TypeVar("T")
@@ -24,15 +26,23 @@ EXIT_NOT_FOUND = 1
 EXIT_REFUSED = 2
 EXIT_NOT_RUNNING = 3
 
-console = Console(highlight=False)
 DataDir = Annotated[Path, typer.Option(envvar="ECO_DATA_DIR", help="Where eco up keeps state.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 DEFAULT_DATA_DIR = Path(".eco")
 
 
+@functools.cache
+def console() -> Console:
+    """The console every command prints its answers on (made on first use)."""
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
 def jsonable(value: Any) -> Any:
     """`value` with models and datetimes turned into plain JSON values."""
-    if isinstance(value, BaseModel):
+    pydantic = sys.modules.get("pydantic")  # not imported: nothing here is a model
+    if pydantic is not None and isinstance(value, pydantic.BaseModel):
         return value.model_dump(mode="json")
     if isinstance(value, list):
         return [jsonable(v) for v in value]
@@ -52,7 +62,6 @@ def run(data_dir: Path, body: Callable[[Eco], Awaitable[T]]) -> T:
     """Connect, run `body`, and turn the ecosystem's errors into messages and exit codes."""
     import asyncio
     import os
-    import sys
 
     import httpx
 

@@ -32,13 +32,13 @@ def ask(
             query, format=format, user_id=user, review=review
         )
         if not as_json:
-            console.print(f"run [bold]{accepted.run_id}[/] accepted")
+            console().print(f"run [bold]{accepted.run_id}[/] accepted")
         final: dict[str, Any] = {}
         async for _, event, data in eco.sse("orchestrator", f"/runs/{accepted.run_id}/events"):
             if not as_json:
                 _print_run_event(event, data)
             if event == "review.requested" and not as_json:
-                console.print(
+                console().print(
                     f"waiting for review: `curl -X POST .../runs/{accepted.run_id}/resume`"
                 )
             if event.startswith("run.") and event not in ("run.started", "run.queued"):
@@ -79,32 +79,32 @@ def ask(
 
 def _print_result(result: dict[str, Any]) -> None:
     if result["document_id"]:
-        console.print(f"[green]document[/] {result['document_id']} ({result.get('title')})")
-        console.print(f"download  {result['download_url']}")
+        console().print(f"[green]document[/] {result['document_id']} ({result.get('title')})")
+        console().print(f"download  {result['download_url']}")
         if result.get("saved_to"):
-            console.print(f"saved to  {result['saved_to']}")
+            console().print(f"saved to  {result['saved_to']}")
     elif result["error"]:
-        console.print(f"[red]{result['status']}[/]: {result['error']}")
+        console().print(f"[red]{result['status']}[/]: {result['error']}")
     else:
-        console.print(f"[yellow]{result['status']}[/] {json.dumps(result['result'])}")
-    console.print(f"trace     {result['trace_id']}  (`eco trace {result['trace_id']}`)")
+        console().print(f"[yellow]{result['status']}[/] {json.dumps(result['result'])}")
+    console().print(f"trace     {result['trace_id']}  (`eco trace {result['trace_id']}`)")
 
 
 def _print_run_event(event: str, data: dict[str, Any]) -> None:
     if event == "node.started":
-        console.print(f"  [cyan]▶[/] {data.get('node')}")
+        console().print(f"  [cyan]▶[/] {data.get('node')}")
     elif event == "node.finished":
-        console.print(f"  [green]✓[/] {data.get('node')} ({data.get('duration_ms')} ms)")
+        console().print(f"  [green]✓[/] {data.get('node')} ({data.get('duration_ms')} ms)")
     elif event == "node.failed":
-        console.print(f"  [red]✗[/] {data.get('node')}: {data.get('error')}")
+        console().print(f"  [red]✗[/] {data.get('node')}: {data.get('error')}")
     elif event.startswith("tool"):
         service = data.get("service", "")
         operation = data.get("operation", "")
-        console.print(f"      → {service} {operation} ({data.get('duration_ms')} ms)")
+        console().print(f"      → {service} {operation} ({data.get('duration_ms')} ms)")
     elif event == "document.stored":
-        console.print(f"  [green]stored[/] document {data.get('document_id')}")
+        console().print(f"  [green]stored[/] document {data.get('document_id')}")
     else:
-        console.print(f"  {event}")
+        console().print(f"  {event}")
 
 
 def runs(
@@ -113,12 +113,12 @@ def runs(
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Recent runs of the orchestrator."""
-    from rich.table import Table
-
     result = run(data_dir, lambda eco: eco.orchestrator.list_runs(status=status))
     if as_json:
         emit_json(result)
         return
+    from rich.table import Table  # only for a human: --json does without
+
     table = Table(title=f"runs ({result.total})")
     for column in ("run", "status", "workflow", "query", "document"):
         table.add_column(column)
@@ -126,4 +126,4 @@ def runs(
         table.add_row(
             item.run_id, item.status, item.workflow or "", item.query[:60], item.document_id or ""
         )
-    console.print(table)
+    console().print(table)

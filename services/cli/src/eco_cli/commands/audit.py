@@ -61,7 +61,7 @@ def audit(
     for record in items:
         _print_record(record)
     if isinstance(page, dict) and page.get("next_cursor"):
-        console.print("[dim]more: narrow with --since/--until or --limit[/]")
+        console().print("[dim]more: narrow with --since/--until or --limit[/]")
 
 
 def _print_record(record: dict[str, Any]) -> None:
@@ -70,7 +70,7 @@ def _print_record(record: dict[str, Any]) -> None:
     data = record.get("data")
     detail = escape(json.dumps(data, sort_keys=True, default=str)[:200]) if data else ""
     who = escape(str(record.get("subject") or record.get("source") or ""))
-    console.print(
+    console().print(
         f"{record.get('seq', ''):>6} {record.get('time', '')} "
         f"[bold]{escape(str(record.get('type', '')))}[/] {who} [dim]{detail}[/]"
     )
@@ -87,9 +87,9 @@ def verify(as_json: JsonFlag = False, data_dir: DataDir = DEFAULT_DATA_DIR) -> N
     if as_json:
         emit_json(result)
     elif result.get("ok"):
-        console.print(f"[green]the audit trail is intact[/] ({result.get('checked')} records)")
+        console().print(f"[green]the audit trail is intact[/] ({result.get('checked')} records)")
     else:
-        console.print(
+        console().print(
             f"[red]the audit trail is broken at record {result.get('first_bad_seq')}[/]: "
             f"{result.get('reason')} ({result.get('checked')} checked)"
         )

@@ -47,7 +47,7 @@ def whoami(as_json: JsonFlag = False, data_dir: DataDir = DEFAULT_DATA_DIR) -> N
         return
     for name, value in me.items():
         shown = " ".join(value) if isinstance(value, list) else value
-        console.print(f"[bold]{name:<12}[/] {shown}")
+        console().print(f"[bold]{name:<12}[/] {shown}")
 
 
 @keys_app.command("create")
@@ -88,13 +88,13 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(as_json: JsonFlag = False, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """Your API keys (an admin sees everyone's); never a secret."""
-    from rich.table import Table
-
     listing = run(data_dir, lambda eco: _issuer(eco, "GET", "/auth/keys"))
     items = listing.get("items", listing) if isinstance(listing, dict) else listing
     if as_json:
         emit_json(items)
         return
+    from rich.table import Table  # only for a human: --json does without
+
     table = Table(title=f"API keys ({len(items)})")
     columns = ("key_id", "name", "owner", "scopes", "expires_at", "status")
     for column in columns:
@@ -103,7 +103,7 @@ def keys_list(as_json: JsonFlag = False, data_dir: DataDir = DEFAULT_DATA_DIR) -
         status = item.get("status") or ("revoked" if item.get("revoked_at") else "active")
         cells = {**item, "status": status, "scopes": " ".join(item.get("scopes") or [])}
         table.add_row(*(str(cells.get(column) or "") for column in columns))
-    console.print(table)
+    console().print(table)
 
 
 @keys_app.command("rotate")
@@ -134,25 +134,25 @@ def _print_secret(answer: dict[str, Any], what: str, as_json: bool) -> None:
     if as_json:
         emit_json(answer)
         return
-    console.print(f"key [bold]{answer.get('key_id')}[/] {what}; its secret, shown this once:")
-    console.print(f"    {answer.get('key')}", markup=False)
+    console().print(f"key [bold]{answer.get('key_id')}[/] {what}; its secret, shown this once:")
+    console().print(f"    {answer.get('key')}", markup=False)
 
 
 @auth_app.command("scopes")
 def scopes(as_json: JsonFlag = False, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """Every scope the registered services declare, with the operations that need it."""
-    from rich.table import Table
-
     table_rows = run(data_dir, scope_table)
     if as_json:
         emit_json(table_rows)
         return
+    from rich.table import Table  # only for a human: --json does without
+
     table = Table(title="scopes (from each service's OpenAPI x-eco-scopes)")
     for column in ("scope", "service", "operations"):
         table.add_column(column)
     for row in table_rows:
         table.add_row(row["scope"], row["service"], "\n".join(row["operations"]))
-    console.print(table)
+    console().print(table)
 
 
 async def scope_table(eco: Eco) -> list[dict[str, Any]]:
@@ -236,7 +236,7 @@ def redis_url(
 ) -> None:
     """The private Redis of a running `eco up`, with a user's password (for redis-cli -u)."""
     from eco_cli import acl
-    from eco_cli.up import read_state
+    from eco_cli.state import read_state
     from eco_shared.auth import AuthMaterial
 
     state = read_state(data_dir)

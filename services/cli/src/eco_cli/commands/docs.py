@@ -24,12 +24,12 @@ def docs_list(
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """List documents, newest first."""
-    from rich.table import Table
-
     result = run(data_dir, lambda eco: eco.docs.search_documents(q=q, format=format, page=page))
     if as_json:
         emit_json(result)
         return
+    from rich.table import Table  # only for a human: --json does without
+
     table = Table(title=f"documents ({result.total})")
     for column in ("id", "title", "format", "version", "size", "created"):
         table.add_column(column)
@@ -42,7 +42,7 @@ def docs_list(
             f"{doc.size_bytes} B",
             doc.created_at.isoformat(timespec="seconds"),
         )
-    console.print(table)
+    console().print(table)
 
 
 @docs_app.command("show")
@@ -67,10 +67,11 @@ def docs_show(
         emit_json(result)
         return
     doc = result["document"]
-    console.print(
+    console().print(
         f"[bold]{doc.title}[/]  {doc.id} v{doc.version}/{doc.latest_version} {doc.format}"
     )
-    console.print(result["content"] if result["content"] is not None else "(binary: use download)")
+    content = result["content"]
+    console().print(content if content is not None else "(binary: use download)")
 
 
 @docs_app.command("download")

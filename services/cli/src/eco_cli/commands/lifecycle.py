@@ -32,31 +32,60 @@ def up(
     (docs/OPERATIONS.md). The first run creates the key material in `.eco/auth/` and prints
     the admin API key, once.
     """
-    from eco_cli.local_auth import AUTH_OFF_WARNING, prepare, settings_for
-    from eco_cli.up import Supervisor, read_state, service_health, start_detached
+    from eco_cli.state import read_state
 
     if read_state(data_dir) is not None:
         typer.secho(f"eco is already up (state in {data_dir}); `eco down` stops it", err=True)
         raise typer.Exit(1)
+    if detach:
+        _up_detached(data_dir, redis_url, redis_port, ready_timeout)
+        return
+    from eco_cli.local_auth import prepare
+
     prepared = prepare(data_dir)
     if prepared.new_admin_key is not None:
         _announce_admin_key(prepared.material.directory, prepared.new_admin_key)
-    if detach:
-        if settings_for(data_dir).auth == "off":
-            typer.secho(AUTH_OFF_WARNING, fg="yellow", err=True)
-        args = ["--ready-timeout", str(ready_timeout), "--redis-port", str(redis_port)]
-        if redis_url:
-            args += ["--redis-url", redis_url]
-        try:
-            state = start_detached(data_dir, args, timeout_s=ready_timeout + 30)
-        except (RuntimeError, TimeoutError) as exc:
-            typer.secho(str(exc), fg="red", err=True)
-            raise typer.Exit(1) from None
-        _print_status(state, service_health(state), as_json=False)
-        typer.echo(f"eco is up in the background (log: {data_dir}/up.log); `eco down` stops it")
-        return
+    from eco_cli.supervisor import Supervisor
+
     supervisor = Supervisor(data_dir=data_dir, redis_url=redis_url, redis_port=redis_port)
     raise typer.Exit(supervisor.run(ready_timeout=ready_timeout))
+
+
+def _up_detached(
+    data_dir: Path, redis_url: str | None, redis_port: int, ready_timeout: float
+) -> None:
+    """Start the supervisor in the background and wait until it is up.
+
+    The supervisor makes the key material (`Supervisor.build`), so this process starts it at
+    once instead of first loading the signing code; a new admin key is shown after it.
+    """
+    from eco_cli.local_auth import AUTH_OFF_WARNING, settings_for
+    from eco_cli.up import service_health, start_detached
+
+    settings = settings_for(data_dir)
+    directory = settings.auth_path.resolve()
+    had_key = (directory / "admin.key").is_file()
+    if settings.auth == "off":
+        typer.secho(AUTH_OFF_WARNING, fg="yellow", err=True)
+    args = ["--ready-timeout", str(ready_timeout), "--redis-port", str(redis_port)]
+    if redis_url:
+        args += ["--redis-url", redis_url]
+    try:
+        state = start_detached(data_dir, args, timeout_s=ready_timeout + 30)
+    except (RuntimeError, TimeoutError) as exc:
+        _announce_if_new(directory, had_key)  # made before it failed: shown all the same
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(1) from None
+    _announce_if_new(directory, had_key)
+    _print_status(state, service_health(state), as_json=False)
+    typer.echo(f"eco is up in the background (log: {data_dir}/up.log); `eco down` stops it")
+
+
+def _announce_if_new(directory: Path, had_key: bool) -> None:
+    path = directory / "admin.key"
+    key = "" if had_key or not path.is_file() else path.read_text().strip()
+    if key:
+        _announce_admin_key(directory, key)
 
 
 def _announce_admin_key(directory: Path, key: str) -> None:

@@ -71,7 +71,7 @@ def logs(
 def _print_output(data_dir: Path, name: str, limit: int, force: bool, as_json: bool) -> bool:
     """Print a process's last output lines; False when the log collector should answer."""
     from eco_cli.processes import format_line, read_tail
-    from eco_cli.up import process_output
+    from eco_cli.state import process_output
 
     found = process_output(data_dir, name)
     if found is None:
@@ -91,7 +91,7 @@ def _print_output(data_dir: Path, name: str, limit: int, force: bool, as_json: b
     why = f" ({last_exit})" if last_exit and state != "ready" else ""
     typer.secho(f"{name}: {state or 'not running'}{why}; last output, {path}:", err=True)
     for line in lines:
-        console.print(format_line(line), markup=False, highlight=False, soft_wrap=True)
+        console().print(format_line(line), markup=False, highlight=False, soft_wrap=True)
     return True
 
 
@@ -100,7 +100,7 @@ def print_log(record: dict[str, Any]) -> None:
     level = str(record.get("level", "info"))
     colour = _LEVEL_COLOURS.get(level, "white")
     trace_id = record.get("trace_id") or ""
-    console.print(
+    console().print(
         f"{record.get('time', '')} [{colour}]{level:<8}[/] {record.get('service', ''):<14} "
         f"{record.get('message', '')} [dim]{trace_id}[/]"
     )

@@ -12,7 +12,6 @@ if TYPE_CHECKING:
 
 def services(as_json: JsonFlag = False, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """Registered services, their instances, health and capabilities."""
-    from rich.table import Table
 
     async def body(eco: Eco) -> list[dict[str, Any]]:
         listing = await eco.discovery.list_services()
@@ -34,6 +33,8 @@ def services(as_json: JsonFlag = False, data_dir: DataDir = DEFAULT_DATA_DIR) ->
     if as_json:
         emit_json(rows)
         return
+    from rich.table import Table  # only for a human: --json does without
+
     table = Table(title="services")
     for column in ("service", "instances", "health", "capabilities", "version", "urls"):
         table.add_column(column)
@@ -47,4 +48,4 @@ def services(as_json: JsonFlag = False, data_dir: DataDir = DEFAULT_DATA_DIR) ->
             ", ".join(row["versions"]),
             " ".join(row["urls"]),
         )
-    console.print(table)
+    console().print(table)

@@ -30,7 +30,7 @@ def trace(trace_id: str, as_json: JsonFlag = False, data_dir: DataDir = DEFAULT_
     if as_json:
         emit_json(detail)
         return
-    console.print(waterfall(detail))
+    console().print(waterfall(detail))
 
 
 def explain(
@@ -57,14 +57,14 @@ def _print_explanation(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     doc, prov = result["document"], result["provenance"]
-    console.print(f"[bold]{doc.title}[/] ({doc.id}, {doc.format}, v{doc.version})")
+    console().print(f"[bold]{doc.title}[/] ({doc.id}, {doc.format}, v{doc.version})")
     run_info = prov.get("workflow_execution", {})
-    console.print(
+    console().print(
         f"made by run {run_info.get('execution_id')} of workflow "
         f"{run_info.get('workflow_name')} ({run_info.get('status')})"
     )
     user = prov.get("user_context", {})
-    console.print(f"asked by {user.get('user_id')}: {user.get('query')!r}")
+    console().print(f"asked by {user.get('user_id')}: {user.get('query')!r}")
     table = Table(title="services called")
     for column in ("service", "operation", "status", "ms"):
         table.add_column(column)
@@ -75,17 +75,17 @@ def _print_explanation(result: dict[str, Any]) -> None:
             str(call.get("status")),
             str(call.get("duration_ms")),
         )
-    console.print(table)
+    console().print(table)
     llm = prov.get("llm") or {}
-    console.print(
+    console().print(
         f"model {llm.get('provider')}/{llm.get('model')}: "
         f"{llm.get('tokens_in')} tokens in, {llm.get('tokens_out')} out"
     )
-    console.print(f"content sha256 {prov.get('content_sha256')}")
+    console().print(f"content sha256 {prov.get('content_sha256')}")
     if result["trace"] is not None:
-        console.print(waterfall(result["trace"]))
+        console().print(waterfall(result["trace"]))
     else:
-        console.print(f"trace {prov.get('trace_id')} not (yet) in the log collector")
+        console().print(f"trace {prov.get('trace_id')} not (yet) in the log collector")
 
 
 def waterfall(detail: TraceDetail) -> Tree:
