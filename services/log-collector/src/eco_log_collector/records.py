@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eco_shared.bus import Event
-from eco_shared.logging import redact, redact_text
+from eco_shared.logging import REDACTED, is_secret_key, redact, redact_text
 
 LEVELS: dict[str, int] = {
     "debug": 10,
@@ -27,6 +28,12 @@ _SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_MESSAGE = 64 * 1024
+# made once: `json.dumps` with options builds a new encoder on every call
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str, ensure_ascii=True)
+# values that cannot hold a secret: stored as they are, without walking `redact`
+_PLAIN = (int, float, bool, type(None))
+# the same few field names and messages arrive on every record: their redaction is cached
+_CACHED_TEXT = 200
 
 
 class InvalidRecord(ValueError):
@@ -49,14 +56,15 @@ def clean_text(value: Any, limit: int) -> str:
 
 def dump_json(value: Any) -> str:
     """Compact, ASCII-only JSON (anything unknown as its string)."""
-    return json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=True)
+    return _ENCODER.encode(value)
 
 
 def to_us(moment: datetime) -> int:
     """Microseconds since the epoch (a naive time counts as UTC)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(microseconds=1)
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def from_us(value: int) -> datetime:
@@ -96,6 +104,37 @@ def trace_ids(traceparent: str) -> tuple[str | None, str | None]:
     return match.group(1), match.group(2)
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    return is_secret_key(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _redacted_short_text(text: str) -> str:
+    return redact_text(text)
+
+
+def _redacted_text(text: str) -> str:
+    return _redacted_short_text(text) if len(text) <= _CACHED_TEXT else redact_text(text)
+
+
+def _attributes(data: dict[str, Any]) -> dict[str, Any]:
+    """The record's own fields, redacted as `redact` does (`timestamp` is the envelope's)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _RESERVED or key == "timestamp":
+            continue
+        if _secret_key(key):
+            out[key] = REDACTED
+        elif isinstance(value, _PLAIN):
+            out[key] = value
+        elif isinstance(value, str):
+            out[key] = _redacted_text(value)
+        else:
+            out[key] = redact(value, 1)
+    return out
+
+
 def log_row(event: Event, received_us: int) -> dict[str, Any]:
     """The log_records row of a `log.record` envelope; raise `InvalidRecord` otherwise.
 
@@ -118,9 +157,8 @@ def log_row(event: Event, received_us: int) -> dict[str, Any]:
     service = data.get("service") or event.source
     logger = data.get("logger")
     request_id = data.get("request_id")
-    message = redact_text(message)
-    attributes = redact({k: v for k, v in data.items() if k not in _RESERVED})
-    attributes.pop("timestamp", None)
+    message = _redacted_text(message)
+    attributes = _attributes(data)
     return {
         "event_id": clean_text(event.id, 64),
         "time_us": to_us(event.timestamp),
