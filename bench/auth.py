@@ -108,17 +108,10 @@ def run(args: argparse.Namespace) -> bool:
                 asyncio.run(load(server.url, "/constant", 1.0, args.connections, headers[name]))
             for _ in range(args.rounds):
                 for name, server in servers.items():
-                    results[name].append(
-                        asyncio.run(
-                            load(
-                                server.url,
-                                "/constant",
-                                args.seconds,
-                                args.connections,
-                                headers[name],
-                            )
-                        )
+                    phase = asyncio.run(
+                        load(server.url, "/constant", args.seconds, args.connections, headers[name])
                     )
+                    results[name].append((phase.rps, phase.p99_ms))
         finally:
             for server in servers.values():
                 server.terminate()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import multiprocessing
 import os
 import secrets
@@ -34,8 +33,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 import redis.asyncio as aioredis
-import structlog
-from _harness import cleanup
+from _harness import cleanup, quiet_logs
 
 from eco_cli import acl
 from eco_shared.bus import EVENTS, Event, EventBus
@@ -56,11 +54,6 @@ class Urls:
     subscriber: str
     admin: str
     users: str  # what the printout says of them
-
-
-def quiet_logs() -> None:
-    """Only warnings and errors from the bus: its info lines are not what is measured."""
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
 def sample_data(i: int) -> dict[str, object]:

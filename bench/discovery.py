@@ -134,9 +134,10 @@ def run(args: argparse.Namespace) -> bool:
                 for name, server in servers.items():
                     assert server.process is not None
                     before = cpu_seconds(server.process.pid)
-                    rps, p99 = asyncio.run(
+                    phase = asyncio.run(
                         load(server.url, path, args.seconds, args.connections, reader)
                     )
+                    rps, p99 = phase.rps, phase.p99_ms
                     used = cpu_seconds(server.process.pid) - before
                     results[name].append((rps, p99))
                     cpu_us[name].append(1e6 * used / (rps * args.seconds))

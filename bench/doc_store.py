@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import contextlib
 import itertools
-import logging
 import os
 import random
 import statistics
@@ -44,8 +43,7 @@ from typing import Any
 import httpx
 import psycopg
 import sqlalchemy as sa
-import structlog
-from _harness import cleanup, redis_url
+from _harness import cleanup, quiet_logs, redis_url
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
@@ -80,11 +78,6 @@ _PG_INSERT = sa.text(
     " (:d, :v, :owner, :c, setweight(to_tsvector('simple', CAST(:t AS text)), 'A')"
     " || setweight(to_tsvector('simple', CAST(:b AS text)), 'B'))"
 ).bindparams(owner=OWNER)
-
-
-def quiet_logs() -> None:
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def markdown_4k(rng: random.Random, n: int) -> str:

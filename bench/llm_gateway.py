@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -39,14 +38,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import structlog
-from _harness import cleanup, key_material, redis_url
+from _harness import Figure, cleanup, figure, key_material, load, redis_url
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -103,76 +99,6 @@ def baseline_app() -> FastAPI:
 # -- load ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Figure:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-
-
-def _figure(count: int, elapsed: float, latencies: list[float]) -> Figure:
-    cuts = statistics.quantiles(latencies, n=100)
-    return Figure(count / elapsed, cuts[49] * 1000, cuts[98] * 1000)
-
-
-async def _connection(
-    host: str, port: int, request: bytes, until: float, latencies: list[float], expect: bytes
-) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        while time.perf_counter() < until:
-            started = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            if not head.startswith(b"HTTP/1.1 200"):
-                raise RuntimeError(f"unexpected answer: {head[:300]!r}")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - started)
-            if expect and expect not in head.lower():
-                raise RuntimeError(f"expected {expect!r} in {head[:300]!r}")
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
-
-
-async def load(
-    url: str,
-    seconds: float,
-    connections: int,
-    *,
-    path: str = PATH,
-    payload: dict[str, Any] | None = None,
-    headers: Mapping[str, str] | None = None,
-    expect: bytes = b"",
-) -> Figure:
-    """`connections` keep-alive loops (POST `payload`, or GET without one) for `seconds`.
-
-    Like `_harness.load`, which only GETs; `expect` must appear in every answer's head."""
-    parsed = httpx.URL(url)
-    host, port = parsed.host, parsed.port or 80
-    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    if payload is None:
-        request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode()
-    else:
-        raw = json.dumps(payload).encode()
-        request = (
-            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}"
-            f"Content-Type: application/json\r\nContent-Length: {len(raw)}\r\n\r\n"
-        ).encode() + raw
-    latencies: list[float] = []
-    until = time.perf_counter() + seconds
-    started = time.perf_counter()
-    await asyncio.gather(
-        *(_connection(host, port, request, until, latencies, expect) for _ in range(connections))
-    )
-    return _figure(len(latencies), time.perf_counter() - started, latencies)
-
-
 async def in_process(seconds: float) -> Figure:
     """(a) `OfflineProvider.chat`, one call after another."""
     provider = OfflineProvider(ProviderConfig(name="offline", kind="offline"))
@@ -189,7 +115,7 @@ async def in_process(seconds: float) -> Figure:
         t = time.perf_counter()
         await provider.chat(request)
         latencies.append(time.perf_counter() - t)
-    return _figure(len(latencies), time.perf_counter() - started, latencies)
+    return figure(len(latencies), time.perf_counter() - started, latencies)
 
 
 # -- run ---------------------------------------------------------------------------------------
@@ -244,17 +170,21 @@ def run(args: argparse.Namespace) -> bool:
             gateway.start(timeout_s=60)
             # warm-up (and the first cache fill; a miss answer is fine for it)
             for case in cases.values():
-                options = {k: v for k, v in case.items() if k not in ("url", "expect")}
-                asyncio.run(load(case["url"](), 1.0, args.connections, **options))
+                options = {k: v for k, v in case.items() if k not in ("url", "path", "expect")}
+                asyncio.run(
+                    load(case["url"](), case.get("path", PATH), 1.0, args.connections, **options)
+                )
             for _ in range(args.rounds):
                 direct.append(asyncio.run(in_process(args.seconds / 2)))
                 for name, case in cases.items():
-                    options = {k: v for k, v in case.items() if k != "url"}
-                    target = case["url"]()
+                    options = {k: v for k, v in case.items() if k not in ("url", "path")}
+                    target, path = case["url"](), case.get("path", PATH)
                     wide[name].append(
-                        asyncio.run(load(target, args.seconds, args.connections, **options))
+                        asyncio.run(load(target, path, args.seconds, args.connections, **options))
                     )
-                    single[name].append(asyncio.run(load(target, args.seconds / 2, 1, **options)))
+                    single[name].append(
+                        asyncio.run(load(target, path, args.seconds / 2, 1, **options))
+                    )
         finally:
             gateway.terminate()
             baseline.terminate()

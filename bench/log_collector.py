@@ -20,26 +20,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import logging
 import os
 import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
-import structlog
-from _harness import cleanup
+from _harness import cleanup, percentile, quiet_logs, redis_url
 
 from eco_shared.auth import user_subject
 from eco_shared.bus import LOGS, Event
-from eco_shared.redis_server import RedisServer
 from eco_shared.testing import ServiceProcess
 from eco_shared.testing.auth import AUTH_DIR_ENV, bearer, session_material
 
@@ -55,10 +50,6 @@ def read_token(http: httpx.AsyncClient) -> float:
     """Give the client a fresh `logs:read` token; when it was minted."""
     http.headers.update(bearer("log-collector", ("logs:read",), subject=READER))
     return time.perf_counter()
-
-
-def quiet_logs() -> None:
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
 def envelope(service: str, seq: int, **extra: Any) -> dict[str, str]:
@@ -183,11 +174,6 @@ async def bench_latency(
     return [(seen[i] - t) * 1000 for i, t in published.items() if i in seen]
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 async def run(url: str, prefix: str, records: int, latency_s: float, workdir: Path) -> bool:
     collector = ServiceProcess(
         "eco_log_collector.main:create_app",
@@ -234,17 +220,6 @@ async def run(url: str, prefix: str, records: int, latency_s: float, workdir: Pa
         )
     print(f"result:                         {'PASS' if passed else 'FAIL'}")
     return passed
-
-
-@contextlib.contextmanager
-def redis_url(given: str | None) -> Iterator[str]:
-    url = given or os.environ.get("ECO_BENCH_REDIS_URL")
-    if url:
-        yield url
-        return
-    with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp)) as server:
-        print(f"embedded redis-server {server.url}")
-        yield server.url
 
 
 def main() -> None:
