@@ -237,6 +237,7 @@ def documents_per_run(doc_store: str, *, auth: httpx.Auth | None = None) -> dict
                 run_id = (item.get("metadata") or {}).get("run_id")
                 if run_id:
                     counts[run_id] = counts.get(run_id, 0) + 1
-            if page * body["page_size"] >= body["total"]:
+            # a short page is the last: `total` is exact only up to the store's count cap
+            if len(body["items"]) < body["page_size"]:
                 return counts
             page += 1

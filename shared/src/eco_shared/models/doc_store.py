@@ -325,7 +325,9 @@ class DocumentPublic(BaseModel):
 
 
 class DocumentPage(BaseModel):
-    """A page of search results; `total` counts every match."""
+    """A page of search results; `total` counts the matches exactly up to the store's count
+    cap (`ECO_DOC_STORE_SEARCH_COUNT_CAP`, 1,000) or the end of the page asked for, and is
+    that bound past it: a short page is the last."""
 
     items: list[DocumentPublic]
     total: int
