@@ -7,7 +7,7 @@ import contextlib
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,8 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 import structlog
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
@@ -70,19 +69,6 @@ async def bus(redis_client: aioredis.Redis, redis_prefix: str) -> AsyncIterator[
     bus = EventBus(redis_client, SOURCE, prefix=redis_prefix)
     yield bus
     await bus.close(timeout=2)
-
-
-@pytest.fixture(scope="module")
-def span_exporter() -> Iterator[InMemorySpanExporter]:
-    """An in-memory exporter on the process's SDK provider (installed once if missing)."""
-    if not isinstance(trace.get_tracer_provider(), TracerProvider):
-        trace.set_tracer_provider(TracerProvider())
-    provider = trace.get_tracer_provider()
-    assert isinstance(provider, TracerProvider), "a non-SDK tracer provider is installed"
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield exporter
-    exporter.shutdown()
 
 
 async def test_publish_subscribe_round_trip(

@@ -8,9 +8,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from fastapi import APIRouter
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
@@ -19,19 +16,6 @@ from eco_shared.auth import PUBLIC
 from eco_shared.settings import ServiceSettings
 from eco_shared.testing import wait_until
 from eco_shared.testing.servers import ThreadedServer
-
-
-@pytest.fixture(scope="module")
-def spans() -> Iterator[InMemorySpanExporter]:
-    """An in-memory exporter on the process's SDK provider (installed once if missing)."""
-    if not isinstance(trace.get_tracer_provider(), TracerProvider):
-        trace.set_tracer_provider(TracerProvider())
-    provider = trace.get_tracer_provider()
-    assert isinstance(provider, TracerProvider), "a non-SDK tracer provider is installed"
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield exporter
-    exporter.shutdown()
 
 
 @pytest.fixture
@@ -57,20 +41,20 @@ def service(redis_url: str, redis_prefix: str) -> Iterator[str]:
 
 
 def test_one_server_span_per_request_and_probes_untraced_by_exact_path(
-    service: str, spans: InMemorySpanExporter
+    service: str, span_exporter: InMemorySpanExporter
 ) -> None:
-    spans.clear()
+    span_exporter.clear()
     assert httpx.get(f"{service}/health").status_code == 200
     assert httpx.get(f"{service}/metrics").status_code == 200
     # "health" in a route's path is no reason to leave it untraced
     assert httpx.get(f"{service}/reports/daily/health-summary").status_code == 200
 
     def servers() -> list[str]:
-        return [s.name for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER]
+        return [s.name for s in span_exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
 
     wait_until(lambda: servers(), timeout_s=10)
     assert servers() == ["GET /reports/{name}/health-summary"]
-    (span,) = [s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER]
+    (span,) = [s for s in span_exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
     assert (span.attributes or {})["http.response.status_code"] == 200
     assert (span.attributes or {})["http.route"] == "/reports/{name}/health-summary"
 
