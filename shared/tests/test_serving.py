@@ -1,15 +1,16 @@
-"""The serving layer and the server spans, over real HTTP: one span per request (FastAPI's
-own), probes untraced by exact path only, and request ids kept only when they are sane."""
+"""The serving layer and its server spans, over real HTTP: one span per request, probes
+untraced by exact path only, a crash an error span, request ids kept only when sane."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import APIRouter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
 from eco_shared.app import create_service_app
 from eco_shared.auth import PUBLIC
@@ -25,6 +26,10 @@ def service(redis_url: str, redis_prefix: str) -> Iterator[str]:
     @router.get("/reports/{name}/health-summary")
     async def report(name: str) -> dict[str, str]:
         return {"name": name}
+
+    @router.get("/broken")
+    async def broken() -> dict[str, str]:
+        raise RuntimeError("broken on purpose")
 
     settings = ServiceSettings(
         service_name="serving-test",
@@ -75,3 +80,25 @@ def test_a_sane_request_id_is_kept(service: str) -> None:
     given = "req-2026.12.02:abc_DEF"
     response = httpx.get(f"{service}/reports/x/health-summary", headers={"X-Request-ID": given})
     assert response.headers["x-request-id"] == given
+
+
+def test_a_crash_is_an_error_span_under_the_callers_trace(
+    service: str, span_exporter: InMemorySpanExporter
+) -> None:
+    span_exporter.clear()
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    caller = f"00-{trace_id}-00f067aa0ba902b7-01"
+    response = httpx.get(f"{service}/broken", headers={"traceparent": caller})
+    assert response.status_code == 500
+
+    def server() -> list[Any]:
+        return [s for s in span_exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
+
+    wait_until(server, timeout_s=10)
+    (span,) = server()
+    assert span.name == "GET /broken"
+    assert format(span.context.trace_id, "032x") == trace_id
+    assert span.parent is not None
+    assert format(span.parent.span_id, "016x") == "00f067aa0ba902b7"
+    assert span.status.status_code is StatusCode.ERROR
+    assert (span.attributes or {})["error.type"] == "RuntimeError"

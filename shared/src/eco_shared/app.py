@@ -1,6 +1,6 @@
 """`create_service_app`: the one app factory every service is built on.
 
-It wires settings, logging, telemetry (FastAPI's own server spans), health and metrics,
+It wires settings, logging, telemetry, health and metrics,
 problem+json errors, and one pure-ASGI layer (`eco_shared.serving`) for request ids, a
 body-size limit, a cap on requests in flight (503 + Retry-After beyond it) and request
 metrics; and a lifespan that owns the Redis client, the event bus, the HTTP client and
@@ -234,7 +234,7 @@ def create_service_app(
         version=settings.service_version,
         description=description,
         lifespan=_lifespan,
-        # one server span per request, FastAPI's own (eco_shared.telemetry)
+        # FastAPI's own telemetry off: the server spans are the serving layer's
         telemetry=fastapi_telemetry(),
     )
     app.state.eco = state
