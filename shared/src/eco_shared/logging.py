@@ -9,6 +9,7 @@ grants (`ecogrant_<id>_[REDACTED]`) and our API keys (`eco_<id>_…`) never leav
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -63,8 +64,10 @@ def redact_text(text: str) -> str:
     return _API_KEY.sub(lambda m: m.group(0)[:_KEY_ID_END] + "_…", text)
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
-    """True when a field name says its value is a secret."""
+    """True when a field name says its value is a secret (memoised: field names repeat, and
+    every log record of every service asks this of each of its fields)."""
     return bool(_SECRET_KEY.search(re.sub(r"[\s\-.]", "_", key)))
 
 

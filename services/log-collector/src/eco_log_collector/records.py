@@ -105,11 +105,6 @@ def trace_ids(traceparent: str) -> tuple[str | None, str | None]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _secret_key(key: str) -> bool:
-    return is_secret_key(key)
-
-
-@functools.lru_cache(maxsize=4096)
 def _redacted_short_text(text: str) -> str:
     return redact_text(text)
 
@@ -124,7 +119,7 @@ def _attributes(data: dict[str, Any]) -> dict[str, Any]:
     for key, value in data.items():
         if key in _RESERVED or key == "timestamp":
             continue
-        if _secret_key(key):
+        if is_secret_key(key):
             out[key] = REDACTED
         elif isinstance(value, _PLAIN):
             out[key] = value
