@@ -1,10 +1,10 @@
 """`create_service_app`: the one app factory every service is built on.
 
-It wires settings, logging, telemetry, health and metrics,
-problem+json errors, and one pure-ASGI layer (`eco_shared.serving`) for request ids, a
-body-size limit, a cap on requests in flight (503 + Retry-After beyond it) and request
-metrics; and a lifespan that owns the Redis client, the event bus, the HTTP client and
-self-registration with discovery.
+It wires settings, logging, telemetry, health and metrics, problem+json errors, and one
+pure-ASGI layer (`eco_shared.serving`) for server spans, request ids, a body-size limit, a
+cap on requests in flight (503 + Retry-After beyond it) and request metrics; and a lifespan
+that owns the Redis client, the event bus, the HTTP client and self-registration with
+discovery.
 
 Stopping (SIGTERM, or Ctrl-C): at the first signal the service stops being ready and
 deregisters, and `state.stopping` is set so long-running work can finish its current step;

@@ -63,8 +63,7 @@ def settings_getter(kind: type[S]) -> Callable[[Request], Awaitable[S]]:
     """A dependency returning the service's settings, checked to be of `kind`."""
 
     async def get_settings(request: Request) -> S:
-        state: ServiceState = request.app.state.eco
-        settings = state.settings
+        settings = (await get_state(request)).settings
         if not isinstance(settings, kind):
             raise RuntimeError(f"the app's settings are not {kind.__name__}")
         return settings
@@ -77,8 +76,7 @@ def resources_getter(kind: type[R]) -> Callable[[Request], Awaitable[R]]:
     """A dependency returning what the service's lifespan yielded, checked to be `kind`."""
 
     async def get_resources(request: Request) -> R:
-        state: ServiceState = request.app.state.eco
-        return state.resources_as(kind)
+        return (await get_state(request)).resources_as(kind)
 
     get_resources.__name__ = f"get_{kind.__name__}"
     return get_resources

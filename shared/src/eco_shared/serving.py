@@ -1,8 +1,8 @@
 """What every request of every service passes through: one pure-ASGI middleware.
 
-`ServingMiddleware` does, in one layer and one wrapped `send`, what used to be four
-middlewares (a profile of the constant route showed each costing a layer of calls, a
-wrapped `send` and, for the BaseHTTPMiddleware-style ones, a task):
+`ServingMiddleware` does, in one layer and one wrapped `send`, what used to be the
+OpenTelemetry ASGI instrumentation and four middlewares (a profile of the constant route
+showed each costing a layer of calls and a wrapped `send`):
 
 - the request id: `X-Request-ID` taken from the caller (when it is a sane token) or made,
   echoed on the response and kept in `request_id` for the log lines of the request;
@@ -36,7 +36,6 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
@@ -44,6 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eco_shared._context import request_id
 from eco_shared.problems import problem_response
+from eco_shared.telemetry import extract_context
 
 __all__ = [
     "EXEMPT_PATHS",
@@ -63,7 +63,6 @@ RETRY_AFTER_S = 1
 REQUEST_ID_HEADER = b"x-request-id"
 _TRACEPARENT = b"traceparent"
 _TRACESTATE = b"tracestate"
-_propagator = TraceContextTextMapPropagator()
 _tracer = trace.get_tracer("eco_shared.serving")
 _EVENT_STREAM = b"text/event-stream"
 # a caller's id is kept only when it cannot break a log line or a header
@@ -71,7 +70,7 @@ _SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 
 
 class ServingMiddleware:
-    """Request id, body-size limit, in-flight cap and metrics for HTTP requests."""
+    """Server span, request id, body-size limit, in-flight cap and metrics of HTTP requests."""
 
     def __init__(
         self,
@@ -127,7 +126,7 @@ class ServingMiddleware:
         method = scope.get("method", "GET")
         span = None
         if path not in UNTRACED_PATHS:
-            parent = _propagator.extract(carrier) if carrier else None
+            parent = extract_context(carrier) if carrier else None
             span = _tracer.start_span(
                 method,
                 context=parent,

@@ -264,7 +264,7 @@ def setup_telemetry(
 
 
 def instrument_libraries() -> None:
-    """Instrument httpx and redis once per process (FastAPI traces itself per app)."""
+    """Instrument httpx and redis once per process (server spans: `eco_shared.serving`)."""
     if "httpx" not in _instrumented:
         from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
@@ -280,8 +280,9 @@ def instrument_libraries() -> None:
 def fastapi_telemetry() -> TelemetryConfig:
     """`FastAPI(telemetry=...)`: FastAPI's own telemetry off.
 
-    The server span of each request is made by `eco_shared.serving.ServingMiddleware` (at
-    a third of the cost, measured); metrics and logs are ours (Prometheus, structlog).
+    The server span of each request is made by `eco_shared.serving.ServingMiddleware`
+    (about 80 µs a request where FastAPI's cost about 120, measured in process); metrics
+    and logs are ours (Prometheus, structlog).
     """
     return {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 

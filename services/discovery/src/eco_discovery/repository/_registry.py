@@ -33,10 +33,6 @@ def _gone(row: list[Any]) -> Transition:
     return Transition(instance_id, name, url, last, "")
 
 
-def _nothing() -> None:
-    pass
-
-
 class Registry:
     """Every read and write of the instance records, the lease sets and the state hash."""
 
@@ -50,7 +46,7 @@ class Registry:
         self._reap = redis.register_script(_scripts.REAP)
         self._read_service = redis.register_script(_scripts.READ_SERVICE)
         # told after every write (the hot read's snapshot drops what it kept)
-        self.on_write: Callable[[], None] = _nothing
+        self.on_write: Callable[[], None] = lambda: None
 
     def key(self, name: str) -> str:
         return f"{self.base}{name}"

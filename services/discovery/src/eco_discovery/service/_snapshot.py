@@ -14,17 +14,13 @@ is stored only if no write happened meanwhile.
 
 from __future__ import annotations
 
-import asyncio
 import time
-
-import structlog
-from redis.exceptions import RedisError
 
 from eco_discovery.models import ServiceInstances
 from eco_discovery.repository import EventFeed
 from eco_discovery.service._catalog import Catalog
-
-log = structlog.get_logger(__name__)
+from eco_shared.streams import as_text
+from eco_shared.supervise import supervised
 
 # the registry events every replica publishes (`service.registered`, ...)
 REGISTRY_EVENTS = ("service.", "discovery.")
@@ -61,20 +57,17 @@ class InstancesSnapshot:
     async def follow(self, feed: EventFeed) -> None:
         """Drop the kept answers on each registry event on the stream (until cancelled).
 
-        The tail itself waits out a Redis outage; kept answers age out meanwhile.
+        The tail waits out a Redis outage itself; any other failure restarts the follower
+        (`eco_shared.supervise`), and a restart drops what was kept: events may have been
+        missed meanwhile.
         """
-        while True:
-            try:
-                cursor = await feed.end()
-                break
-            except (RedisError, OSError) as exc:
-                log.warning("snapshot_follow_failed", error=str(exc))
-                await asyncio.sleep(1.0)
-        async for batch in feed.follow(cursor):
-            for _entry_id, fields in batch:
-                kind = fields.get(b"type") or fields.get("type") or b""
-                if isinstance(kind, bytes):
-                    kind = kind.decode(errors="replace")
-                if kind.startswith(REGISTRY_EVENTS):
-                    self.changed()
-                    break
+        await supervised("discovery-snapshot", lambda: self._follow(feed))
+
+    async def _follow(self, feed: EventFeed) -> None:
+        self.changed()
+        async for batch in feed.follow(await feed.end()):
+            if any(
+                as_text(fields.get(b"type", b"")).startswith(REGISTRY_EVENTS)
+                for _entry_id, fields in batch
+            ):
+                self.changed()
