@@ -60,6 +60,9 @@ def wall(command: list[str], env: Mapping[str, str]) -> float:
 def cli_env(discovery: str, data_dir: Path) -> dict[str, str]:
     """The environment of a user on this machine: no ECO_ settings but where things are."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ECO_")}
+    # Python's default, which this sandbox turns off: without it every run compiles every
+    # module it imports from source, the baseline's and ours alike (uv installs no .pyc)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["ECO_DISCOVERY_URL"] = discovery
     env["ECO_DATA_DIR"] = str(data_dir)
     env["ECO_AUTH_DIR"] = os.environ["ECO_AUTH_DIR"]  # where the admin key is (key_material)

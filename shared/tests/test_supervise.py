@@ -81,3 +81,25 @@ def test_backoff_grows_to_its_cap_and_resets() -> None:
     assert backoff.next_delay() <= 0.1
     with pytest.raises(ValueError, match="initial_s"):
         Backoff(0, 1)
+
+
+async def test_a_redis_error_is_an_outage_not_a_crash() -> None:
+    """Redis's own errors (not OSErrors) count as an outage: a warning, no traceback."""
+    from redis.exceptions import BusyLoadingError
+
+    runs: list[int] = []
+
+    async def body() -> None:
+        runs.append(1)
+        if len(runs) == 1:
+            raise BusyLoadingError("Redis is loading the dataset in memory")
+        await asyncio.Event().wait()
+
+    with structlog.testing.capture_logs() as logs:
+        task = start_supervised("t-redis", body, initial_s=0.01, max_s=0.02)
+        await _until(lambda: len(runs) == 2)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    events = [e["event"] for e in logs]
+    assert "background_task_failed" in events
+    assert "background_task_crashed" not in events

@@ -10,18 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import time
 from collections.abc import Awaitable, Callable
 
 import structlog
-from redis.exceptions import RedisError
 
 __all__ = ["Backoff", "run_every", "start_supervised", "supervised"]
 
 log = structlog.get_logger(__name__)
 
-# errors of a dependency being away: expected, logged as warnings without a traceback
-_OUTAGES: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+
+def _is_outage(exc: BaseException) -> bool:
+    """An error of a dependency being away: expected, logged as a warning without a
+    traceback. Redis's errors count only where Redis is loaded (a process that never
+    imported it cannot raise them, and the CLI should not pay 0.4 s importing it to ask)."""
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    errors = sys.modules.get("redis.exceptions")
+    return errors is not None and isinstance(exc, errors.RedisError)
 
 
 class Backoff:
@@ -46,7 +53,7 @@ class Backoff:
 
 def _log_failure(name: str, exc: BaseException, retry_in_s: float, failures: int) -> None:
     fields = {"task": name, "error": f"{type(exc).__name__}: {exc}"[:500], "failures": failures}
-    if isinstance(exc, _OUTAGES):
+    if _is_outage(exc):
         log.warning("background_task_failed", retry_in_s=round(retry_in_s, 3), **fields)
     else:
         log.exception("background_task_crashed", retry_in_s=round(retry_in_s, 3), **fields)

@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
@@ -307,8 +307,3 @@ def current_trace_ids() -> tuple[str | None, str | None]:
     if not ctx.is_valid:
         return None, None
     return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
-
-
-def global_inject(headers: MutableMapping[str, str]) -> None:
-    """Inject with the globally configured propagator (HTTP headers)."""
-    propagate.inject(headers)

@@ -10,13 +10,13 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 import httpx
+from opentelemetry import propagate
 
 from eco_shared._closing import AsyncClosing
 from eco_shared.http._breaker import CircuitBreaker, Clock
 from eco_shared.http._errors import CircuitOpenError, ServiceUnavailableError, describe
 from eco_shared.http._records import CallHook, CallRecord, Outcome, report
 from eco_shared.http._retry import RetryPolicy, is_idempotent
-from eco_shared.telemetry import global_inject
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=2.0)
 # Turns a service name into a base URL (`ServiceDirectory.resolve`).
@@ -248,7 +248,7 @@ class ServiceClient(AsyncClosing):
         # A caller's own traceparent wins; httpx instrumentation, when on, replaces it in place.
         if "traceparent" not in request.headers:
             carrier: dict[str, str] = {}
-            global_inject(carrier)
+            propagate.inject(carrier)  # the global propagator (W3C trace context)
             for key, value in carrier.items():
                 request.headers.setdefault(key, value)
 
