@@ -63,7 +63,16 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         if postgres
         else "sql: sqlite only (set ECO_TEST_DATABASE_URL for postgresql)"
     )
-    return [f"eco backends: {redis_line}; {sql_line}"]
+    browser = shutil.which("chromium")
+    required = os.environ.get("ECO_REQUIRE_BROWSER") == "1"
+    browser_line = (
+        f"browser: chromium at {browser}"
+        if browser
+        else "browser: none (browser tests fail: ECO_REQUIRE_BROWSER=1)"
+        if required
+        else "browser: none (browser tests skip; install Debian's chromium to run them)"
+    )
+    return [f"eco backends: {redis_line}; {sql_line}; {browser_line}"]
 
 
 def _redacted(url: str) -> str:
