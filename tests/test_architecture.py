@@ -16,7 +16,10 @@ SERVICES = {
     "eco_log_collector": "LogCollectorDep",
     "eco_llm_gateway": "LlmGatewayDep",
     "eco_orchestrator": "OrchestratorDep",
+    "eco_prompt_store": "PromptStoreDep",
 }
+# packages under services/ that are not services: the `eco` command
+NOT_SERVICES = {"eco_cli"}
 
 
 def _source_roots() -> dict[str, Path]:
@@ -157,6 +160,12 @@ def test_no_module_outside_tests_is_over_400_lines() -> None:
         if (lines := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert big == {}
+
+
+def test_every_service_package_is_held_to_the_same_rooms() -> None:
+    """A new service (`eco new-service`, the prompt store) cannot slip past the room checks."""
+    packages = {src.name for src in (ROOT / "services").glob("*/src/eco_*")}
+    assert packages - NOT_SERVICES == set(SERVICES)
 
 
 @pytest.mark.parametrize("package", sorted(SERVICES))

@@ -1,6 +1,7 @@
-"""docs/SECURITY.md's scope table is the services' own OpenAPI, route by route.
+"""docs/SECURITY.md's scope table is the services' own OpenAPI, route by route, and its
+policy table is the issuer's service policy and the Redis ACL, service by service.
 
-`ECO_UPDATE_DOCS=1 pytest tests/test_security_doc.py` rewrites the table from the code.
+`ECO_UPDATE_DOCS=1 pytest tests/test_security_doc.py` rewrites both tables from the code.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "SECURITY.md"
 BEGIN, END = "<!-- scopes:begin -->", "<!-- scopes:end -->"
+POLICIES = ("<!-- policies:begin -->", "<!-- policies:end -->")
 SERVICES = {
     "discovery": ("eco_discovery.main", "eco_discovery.settings", "DiscoverySettings"),
     "doc-store": ("eco_doc_store.main", "eco_doc_store.settings", "DocStoreSettings"),
@@ -24,6 +26,7 @@ SERVICES = {
         "LogCollectorSettings",
     ),
     "orchestrator": ("eco_orchestrator.main", "eco_orchestrator.settings", "OrchestratorSettings"),
+    "prompt-store": ("eco_prompt_store.main", "eco_prompt_store.settings", "PromptStoreSettings"),
 }
 METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -69,15 +72,44 @@ def test_every_protected_operation_declares_its_scopes(tmp_path: Path) -> None:
                     assert operation["security"], f"{name} {method} {path}"
 
 
-def test_the_security_doc_lists_the_scopes_the_code_declares(tmp_path: Path) -> None:
+def policy_table() -> str:
+    """The Markdown table of what each service's own token and Redis user may reach."""
+    from eco_cli import acl
+    from eco_discovery.service.issuer._policy import EXTRA_SCOPES
+
+    def listed(values: tuple[str, ...]) -> str:
+        return ", ".join(f"`{v}`" for v in values) or "-"
+
+    lines = [
+        "| service | scopes beyond the base | Redis keys beyond the shared ones |",
+        "|---|---|---|",
+    ]
+    for name in SERVICES:
+        access = acl.SERVICE_ACCESS.get(name, acl.Access())
+        keys = listed(access.keys)
+        if access.channels:
+            keys += f"; channel {listed(access.channels)}"
+        lines.append(f"| {name} | {listed(EXTRA_SCOPES.get(name, ()))} | {keys} |")
+    return "\n".join(lines)
+
+
+def _check_section(markers: tuple[str, str], table: str, what: str) -> None:
+    begin, end = markers
     text = DOC.read_text()
-    head, rest = text.split(BEGIN)
-    _, tail = rest.split(END)
-    table = scope_table(tmp_path)
+    head, rest = text.split(begin)
+    _, tail = rest.split(end)
     if os.environ.get("ECO_UPDATE_DOCS") == "1":
-        DOC.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}")
+        DOC.write_text(f"{head}{begin}\n{table}\n{end}{tail}")
         pytest.skip("docs/SECURITY.md rewritten from the code")
-    assert rest.split(END)[0].strip() == table, (
-        "docs/SECURITY.md's scope table is out of date: "
+    assert rest.split(end)[0].strip() == table, (
+        f"docs/SECURITY.md's {what} table is out of date: "
         "run ECO_UPDATE_DOCS=1 pytest tests/test_security_doc.py"
     )
+
+
+def test_the_security_doc_lists_the_scopes_the_code_declares(tmp_path: Path) -> None:
+    _check_section((BEGIN, END), scope_table(tmp_path), "scope")
+
+
+def test_the_security_doc_lists_each_services_policy_and_redis_access() -> None:
+    _check_section(POLICIES, policy_table(), "policy")

@@ -20,7 +20,15 @@ from eco_shared.bus import Event, EventBus
 from eco_shared.redis_server import RedisServer
 
 PREFIX = "t[1]:"  # glob characters in the prefix must not widen anyone's access
-SERVICES = ["discovery", "doc-store", "llm-gateway", "log-collector", "orchestrator", "notebook"]
+SERVICES = [
+    "discovery",
+    "doc-store",
+    "llm-gateway",
+    "log-collector",
+    "orchestrator",
+    "prompt-store",
+    "notebook",
+]
 MASTER = secrets.token_bytes(32)
 
 
@@ -156,7 +164,14 @@ async def test_the_orchestrator_alone_runs_the_run_queue(
         await pubsub.subscribe(f"{PREFIX}eco.orchestrator.cancel")
         await redis_.publish(f"{PREFIX}eco.orchestrator.cancel", "r1")
         assert await _next_message(pubsub) == b"r1"
-    for other in ("doc-store", "llm-gateway", "log-collector", "discovery", "notebook"):
+    for other in (
+        "doc-store",
+        "llm-gateway",
+        "log-collector",
+        "discovery",
+        "prompt-store",
+        "notebook",
+    ):
         with pytest.raises(NoPermissionError):
             await bus_for[other].publish("run.queued", {"run_id": "x"}, stream="eco.runs")
 
@@ -177,6 +192,59 @@ async def test_the_log_collector_consumes_the_shared_streams(
         await bus_for["doc-store"].redis.hset(
             f"{PREFIX}eco.bus.failures:eco.logs:log-collector", "1-0", "x"
         )
+
+
+async def test_the_prompt_store_consumes_eco_events_and_dead_letters_what_fails(
+    server: RedisServer, bus_for: dict[str, EventBus]
+) -> None:
+    store = bus_for["prompt-store"]
+    # run outcomes come from the orchestrator on eco.events, through its own group
+    event = await _consume_one(store, "eco.events", "prompt-store", bus_for["orchestrator"])
+    assert event.source == "orchestrator"
+
+    # a handler that keeps failing: its reason kept beside the group, then eco.dlq
+    async def fail(event: Event) -> None:
+        raise RuntimeError("no such experiment")
+
+    consumer = store.subscribe(
+        "eco.events",
+        "prompt-store-outcomes",
+        fail,
+        block_ms=50,
+        reclaim_idle_ms=1,
+        reclaim_interval_s=0.05,
+        max_deliveries=1,
+    )
+    admin = aioredis.Redis.from_url(server.admin_url)
+    async with consumer:
+        sent = await bus_for["orchestrator"].publish("run.completed", {"run_id": "r-dead"})
+
+        async def dead_letters() -> list[dict[bytes, bytes]]:
+            return [fields for _, fields in await admin.xrange(f"{PREFIX}eco.dlq")]
+
+        async with asyncio.timeout(15):
+            while not any(sent.id.encode() in b"".join(f.values()) for f in await dead_letters()):
+                await asyncio.sleep(0.05)
+    assert await store.pending_count("eco.events", "prompt-store-outcomes") == 0
+    await admin.aclose()
+
+    redis_ = store.redis
+    for touch in (
+        lambda: redis_.xadd(f"{PREFIX}eco.runs", {"type": "run.queued"}),
+        lambda: redis_.xrange(f"{PREFIX}eco.runs"),
+        lambda: redis_.xreadgroup("orchestrator", "c", {f"{PREFIX}eco.runs": ">"}),
+        lambda: redis_.hgetall(f"{PREFIX}auth:key:x"),
+        lambda: redis_.sadd(f"{PREFIX}auth:keys", "key-1"),
+        lambda: redis_.hset(f"{PREFIX}eco.bus.failures:eco.logs:log-collector", "1-0", "x"),
+        lambda: redis_.hset(f"{PREFIX}eco.audit.head", "seq", "1"),
+        lambda: redis_.hset(f"{PREFIX}discovery:inst:x", "name", "x"),
+        lambda: redis_.publish(f"{PREFIX}eco.orchestrator.cancel", "r1"),
+    ):
+        with pytest.raises(NoPermissionError):
+            await touch()
+    # and the doc store, which only produces on eco.events, cannot write dead letters
+    with pytest.raises(NoPermissionError):
+        await bus_for["doc-store"].redis.xadd(f"{PREFIX}eco.dlq", {"type": "dead"})
 
 
 async def test_discovery_and_the_gateway_keep_to_their_namespaces(

@@ -42,7 +42,7 @@ def test_every_command_is_registered() -> None:
         "new-service",
     ]
     groups = {group.name: group.typer_instance for group in app.registered_groups}
-    assert list(groups) == ["docs", "audit", "auth"]
+    assert list(groups) == ["docs", "prompts", "audit", "auth"]
     commands = {
         name: [c.name for c in typer_app.registered_commands]
         for name, typer_app in groups.items()
@@ -50,6 +50,7 @@ def test_every_command_is_registered() -> None:
     }
     assert commands == {
         "docs": ["list", "show", "download", "provenance"],
+        "prompts": ["list", "show", "push", "label", "history", "diff", "render"],
         "audit": ["verify"],
         "auth": ["whoami", "scopes", "init", "redis-url"],
     }
@@ -58,6 +59,11 @@ def test_every_command_is_registered() -> None:
     keys = next(g.typer_instance for g in auth.registered_groups if g.name == "keys")
     assert keys is not None
     assert [c.name for c in keys.registered_commands] == ["create", "list", "rotate", "revoke"]
+    prompts = groups["prompts"]
+    assert prompts is not None
+    experiment = next(g.typer_instance for g in prompts.registered_groups)
+    assert experiment is not None
+    assert [c.name for c in experiment.registered_commands] == ["create", "results"]
 
 
 # What `eco` must not load before a command needs it: `eco --help` starts on typer alone.
@@ -115,6 +121,8 @@ def test_a_read_command_loads_only_what_it_uses(tmp_path: Path) -> None:
         ["services"],
         ["logs"],
         ["docs", "show", "doc-1"],
+        ["prompts", "show", "answer@production"],
+        ["prompts", "experiment", "results", "exp-1"],
         ["explain", "doc-1"],
         ["ask", "Document the doc-store API"],
         ["auth", "whoami"],

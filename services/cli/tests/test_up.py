@@ -231,3 +231,36 @@ def test_with_auth_off_eco_up_warns_and_still_locks_redis(tmp_path: Path) -> Non
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     assert "ECO_AUTH=off" in out.decode(), out.decode()
+
+
+def test_eco_up_gives_every_installed_service_its_own_redis_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the supervisor would start (built, not started): the ACL file has a user per
+    installed service (the prompt store among them) with that service's access, and each
+    service's `ECO_REDIS_URL` logs in as it."""
+    from eco_cli.supervisor import Supervisor
+
+    for name in ("ECO_AUTH_DIR", "ECO_REDIS_URL", "ECO_REDIS_PREFIX"):
+        monkeypatch.delenv(name, raising=False)
+    supervisor = Supervisor(tmp_path)
+    supervisor.build()
+    names = {spec.name for spec in installed_services()}
+    assert "prompt-store" in names
+    master = AuthMaterial(tmp_path / "auth").master()
+    lines = (tmp_path / "auth" / "redis.acl").read_text().splitlines()
+    for child in supervisor.service_children:
+        user_line = next(line for line in lines if line.startswith(f"user {child.name} "))
+        expected = acl.user_line(
+            child.name, acl.password(master, child.name), acl.access_for(child.name), ""
+        )
+        assert user_line == expected
+        url = acl.with_credentials(
+            str(supervisor.redis_url), child.name, acl.password(master, child.name)
+        )
+        assert child.env["ECO_REDIS_URL"] == url
+    assert {child.name for child in supervisor.service_children} == names
+    store = next(line for line in lines if line.startswith("user prompt-store "))
+    assert "~eco.dlq" in store.split()
+    assert "~eco.bus.failures:eco.events:*" in store.split()
+    assert "~eco.runs" not in store.split()

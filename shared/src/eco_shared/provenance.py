@@ -9,7 +9,7 @@ does not know stays `None` (unknown), never a guess.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,12 +52,24 @@ class UserContext(_Part):
     entities: list[Any] | dict[str, Any] | None = None
 
 
+PromptSource = Literal["store", "cache", "stale", "snapshot", "seed"]
+
+
 class PromptUsed(_Part):
-    """A prompt template the run used, by name, version and hash."""
+    """A prompt template the run used: by name, version and the hash of its exact bytes;
+    which label resolved it, where the bytes came from (`store`: fetched; `cache`: the
+    client's fresh copy; `stale`: its last good copy while the store was unreachable;
+    `snapshot`: the on-disk copy; `seed`: the copy shipped in code), the hash of the text as
+    rendered, and the experiment arm that chose it."""
 
     name: str
     version: str | None = None
     sha256: str | None = None
+    label: str | None = None
+    source: PromptSource | None = None
+    rendered_sha256: str | None = None
+    experiment_id: str | None = None
+    experiment_arm: str | None = None
 
 
 class DataRef(_Part):

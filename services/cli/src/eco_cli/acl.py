@@ -20,6 +20,9 @@ service reaches only the keys and channels below, all under `ECO_REDIS_PREFIX` (
                    eco.bus.failures:eco.runs:*             writes it), run events, cancellations
                    &eco.orchestrator.cancel
     doc-store      nothing more                            its outbox relay publishes on eco.events
+    prompt-store   eco.dlq eco.bus.failures:eco.events:*   its consumer group on eco.events (run
+                                                           outcomes and feedback); its outbox relay
+                                                           publishes label moves on eco.events
     eco            every key and channel, every command    `eco up` and an operator
     healthcheck    none; PING only, no password            compose's health check
 
@@ -77,6 +80,7 @@ SERVICE_ACCESS: dict[str, Access] = {
         keys=("eco.runs", "eco.orchestrator.*", DLQ, f"{FAILURES}eco.runs:*"),
         channels=("eco.orchestrator.cancel",),
     ),
+    "prompt-store": Access(keys=(DLQ, f"{FAILURES}eco.events:*")),
 }
 
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from eco_shared.adapters.llm_gateway import LlmGatewayAdapter
     from eco_shared.adapters.log_collector import LogCollectorAdapter
     from eco_shared.adapters.orchestrator import OrchestratorAdapter
+    from eco_shared.adapters.prompt_store import PromptStoreAdapter
 
 DEFAULT_DISCOVERY = "http://127.0.0.1:5045"
 
@@ -84,6 +85,12 @@ class Eco:
         from eco_shared.adapters.orchestrator import OrchestratorAdapter
 
         return OrchestratorAdapter(self.http, self.directory)
+
+    @cached_property
+    def prompts(self) -> PromptStoreAdapter:
+        from eco_shared.adapters.prompt_store import PromptStoreAdapter
+
+        return PromptStoreAdapter(self.http, self.directory)
 
     @cached_property
     def gateway(self) -> LlmGatewayAdapter:

@@ -72,6 +72,14 @@ def test_client_credentials_give_a_service_its_policy(url: str) -> None:
         "gateway:chat",
         "gateway:read",
         "logs:read",
+        "prompts:read",
+        "prompts:write",
+    }
+    # the prompt store asks the gateway for variations, and nothing else beyond the base
+    prompt_store = claims_of(service_token(url, "prompt-store"))
+    assert set(prompt_store["scope"].split()) == BASE | {
+        "discovery:register:prompt-store",
+        "gateway:chat",
     }
     # `scope` narrows; it never widens
     narrowed = claims_of(service_token(url, "example", scope="discovery:read admin docs:read"))
@@ -81,6 +89,28 @@ def test_client_credentials_give_a_service_its_policy(url: str) -> None:
     whoami = httpx.get(f"{url}/auth/whoami", headers=bearer_of(body["access_token"])).json()
     assert whoami["subject"] == SPIFFE + "example"
     assert whoami["kind"] == "service"
+
+
+def test_user_keys_carry_the_prompt_scopes_to_the_prompt_store(url: str) -> None:
+    """The admin key holds `admin`, so it can make keys with the prompts scopes; a key's
+    token for the prompt store carries exactly them, and a reader's key cannot widen."""
+    editor = create_key(url, name="prompt editor", scopes=["prompts:read", "prompts:write"])
+    assert editor["scopes"] == ["prompts:read", "prompts:write"]
+    claims = claims_of(key_token(url, editor["key"], audience="prompt-store"))
+    assert claims["aud"] == "prompt-store"
+    assert set(claims["scope"].split()) == {"prompts:read", "prompts:write"}
+
+    reader = create_key(url, name="prompt reader", scopes=["prompts:read", "auth:keys"])
+    reader_token = key_token(url, reader["key"], audience="prompt-store")
+    assert set(claims_of(reader_token)["scope"].split()) == {"prompts:read", "auth:keys"}
+    # a key made with the reader's token cannot hold prompts:write
+    wider = httpx.post(
+        f"{url}/auth/keys",
+        json={"name": "escalate", "scopes": ["prompts:write"]},
+        headers=bearer_of(key_token(url, reader["key"])),
+    )
+    assert wider.status_code == 403, wider.text
+    assert wider.json()["missing_scopes"] == ["prompts:write"]
 
 
 def test_tokens_for_other_services_need_a_live_registration_of_the_same_name(url: str) -> None:

@@ -4,7 +4,9 @@ Every version of a document is an entity with its sha256 (`wasRevisionOf` the on
 before), attributed to the principal that stored it (from its token); the run that made a
 version is an activity that `used` its inputs and prompts, associated with the services it
 called, the model (`provider/model`) and the principal; each service of the acting chain
-`actedOnBehalfOf` the principal. A user id the record itself names is only a claim
+`actedOnBehalfOf` the principal. A version `wasDerivedFrom` its inputs and each prompt version
+it was made with (an entity per name, version and sha256; the label, source and experiment
+arm of that use on the relations). A user id the record itself names is only a claim
 (`eco:claimed_user_id`). What is not known is written as `unknown`, never guessed.
 """
 
@@ -21,7 +23,7 @@ from prov.identifier import Namespace
 from prov.model import ProvActivity, ProvAgent, ProvDocument, ProvEntity
 
 from eco_shared.auth import SERVICE_SUBJECT_PREFIX, user_subject
-from eco_shared.provenance import DataRef, ProvenanceRecord
+from eco_shared.provenance import DataRef, PromptUsed, ProvenanceRecord
 
 ECO = Namespace("eco", "urn:eco:")
 UNKNOWN = "unknown"
@@ -200,16 +202,38 @@ class _Builder:
         for ref in (lineage.outputs or []) if lineage is not None else []:
             self.doc.wasGeneratedBy(self.data("output", ref), activity)
         for prompt in record.prompts_used:
-            used = self.entity(
-                _local("prompt", prompt.name, prompt.version or UNKNOWN),
-                {
-                    PROV_TYPE: ECO["Prompt"],
-                    ECO["name"]: prompt.name,
-                    ECO["version"]: prompt.version or UNKNOWN,
-                    ECO["sha256"]: prompt.sha256 or UNKNOWN,
-                },
+            self.prompt(facts, entity, activity, prompt)
+
+    def prompt(
+        self, facts: VersionFacts, entity: ProvEntity, activity: ProvActivity, prompt: PromptUsed
+    ) -> None:
+        """The prompt version a run used: one entity per exact bytes (name, version, sha256),
+        which the document `wasDerivedFrom`; how this run came by it (label, source, the
+        rendered text's hash, the experiment arm) is a fact of the use, on both relations."""
+        version = prompt.version or UNKNOWN
+        if prompt.sha256:
+            local = _local("prompt", prompt.name, version, prompt.sha256)
+        else:  # bytes nobody hashed are not the same as any other use's: one per version
+            local = _local(
+                "prompt", prompt.name, version, UNKNOWN, self.document_id, "v", facts.version
             )
-            self.doc.used(activity, used)
+        used = self.entity(
+            local,
+            {
+                PROV_TYPE: ECO["PromptVersion"],
+                PROV_LABEL: f"{prompt.name} v{version}",
+                ECO["name"]: prompt.name,
+                ECO["version"]: version,
+                ECO["sha256"]: prompt.sha256 or UNKNOWN,
+            },
+        )
+        use: dict[Any, Any] = {
+            ECO[name]: value
+            for name in ("label", "source", "rendered_sha256", "experiment_id", "experiment_arm")
+            if (value := getattr(prompt, name)) is not None
+        }
+        self.doc.used(activity, used, other_attributes=use or None)
+        self.doc.wasDerivedFrom(entity, used, activity, other_attributes=use or None)
 
     def agents(
         self,

@@ -203,8 +203,9 @@ async def test_prov_json_has_the_relations(client: httpx.AsyncClient) -> None:
     notes = "eco:input/memory%3A%2F%2Fnotes"
     assert ("eco:run/run-123", source) in used
     assert ("eco:run/run-123", notes) in used
-    assert ("eco:run/run-123", "eco:prompt/answer/3") in used
-    assert not any(a == "eco:run/run-456" for a, _ in used)  # it declared no inputs
+    answer = f"eco:prompt/answer/3/{'ab' * 32}"
+    assert ("eco:run/run-123", answer) in used
+    assert not any(a == "eco:run/run-456" for a, _ in used)  # it declared no inputs or prompts
     assert entities[source]["eco:sha256"] == "cd" * 32
     assert entities[notes]["eco:sha256"] == "unknown"
     associated = {
@@ -234,7 +235,7 @@ async def test_prov_json_has_the_relations(client: httpx.AsyncClient) -> None:
     from_inputs = {
         (d["prov:generatedEntity"], d["prov:usedEntity"]) for d in derived if d not in revisions
     }
-    assert from_inputs == {(v1, source), (v1, notes)}
+    assert from_inputs == {(v1, source), (v1, notes), (v1, answer)}
 
     only_v1 = (
         await client.get(f"/documents/{doc['id']}/provenance?format=prov-json&version=1")
@@ -270,3 +271,116 @@ async def test_unknowns_are_shown_as_unknown(client: httpx.AsyncClient) -> None:
     # No run is invented for the version without a record.
     generated = {r["prov:entity"] for r in relations(prov, "wasGeneratedBy")}
     assert f"eco:document/{doc['id']}/v/2" not in generated
+
+
+PROMPT_A = "ab" * 32
+PROMPT_B = "cd" * 32
+
+
+async def test_prov_json_derives_each_version_from_the_prompt_versions_it_used(
+    client: httpx.AsyncClient,
+) -> None:
+    first = {
+        **copy.deepcopy(RECORD),
+        "prompts_used": [
+            {
+                "name": "answer",
+                "version": "3",
+                "sha256": PROMPT_A,
+                "label": "production",
+                "source": "store",
+                "rendered_sha256": "12" * 32,
+                "experiment_id": "exp-1",
+                "experiment_arm": "concise",
+            },
+            {"name": "classify", "version": "1", "sha256": PROMPT_B, "source": "seed"},
+            {"name": "legacy"},  # an old record: nobody hashed what it used
+        ],
+    }
+    doc = await create(client, provenance=first)
+    # the next run read the same bytes from its cache, outside any experiment
+    second = {
+        "workflow_execution": {"execution_id": "run-789", "status": "completed"},
+        "prompts_used": [
+            {"name": "answer", "version": "3", "sha256": PROMPT_A, "source": "stale"},
+            {"name": "legacy"},
+        ],
+    }
+    put = await client.put(
+        f"/documents/{doc['id']}", json={"content": "v2 text", "provenance": second}
+    )
+    assert put.status_code == 200, put.text
+    response = await client.get(f"/documents/{doc['id']}/provenance?format=prov-json")
+    assert response.status_code == 200, response.text
+    parsed = ProvDocument.deserialize(content=response.text, format="json")
+    prov = response.json()
+
+    v1 = f"eco:document/{doc['id']}/v/1"
+    v2 = f"eco:document/{doc['id']}/v/2"
+    answer = f"eco:prompt/answer/3/{PROMPT_A}"
+    classify = f"eco:prompt/classify/1/{PROMPT_B}"
+    legacy_1 = f"eco:prompt/legacy/unknown/unknown/{doc['id']}/v/1"
+    legacy_2 = f"eco:prompt/legacy/unknown/unknown/{doc['id']}/v/2"
+    prompts = {k: v for k, v in prov["entity"].items() if k.startswith("eco:prompt/")}
+    # one entity per exact bytes: the two uses of answer v3 are the same entity
+    assert set(prompts) == {answer, classify, legacy_1, legacy_2}
+    assert prompts[answer]["eco:sha256"] == PROMPT_A
+    assert prompts[answer]["eco:name"] == "answer"
+    assert prompts[answer]["eco:version"] == "3"
+    assert prompts[answer]["prov:type"]["$"] == "eco:PromptVersion"
+    # what nobody hashed is unknown, never a guess, and never merged with another use
+    for legacy in (legacy_1, legacy_2):
+        assert prompts[legacy]["eco:sha256"] == "unknown"
+        assert prompts[legacy]["eco:version"] == "unknown"
+
+    derived = {
+        (d["prov:generatedEntity"], d["prov:usedEntity"]): d
+        for d in relations(prov, "wasDerivedFrom")
+        if d["prov:usedEntity"].startswith("eco:prompt/")
+    }
+    assert set(derived) == {
+        (v1, answer),
+        (v1, classify),
+        (v1, legacy_1),
+        (v2, answer),
+        (v2, legacy_2),
+    }
+    # how each run came by the bytes is a fact of that use
+    use = derived[(v1, answer)]
+    assert use["prov:activity"] == "eco:run/run-123"
+    assert use["eco:label"] == "production"
+    assert use["eco:source"] == "store"
+    assert use["eco:rendered_sha256"] == "12" * 32
+    assert use["eco:experiment_id"] == "exp-1"
+    assert use["eco:experiment_arm"] == "concise"
+    again = derived[(v2, answer)]
+    assert again["prov:activity"] == "eco:run/run-789"
+    assert again["eco:source"] == "stale"
+    assert "eco:experiment_arm" not in again
+    assert "eco:label" not in again
+    assert derived[(v1, classify)]["eco:source"] == "seed"
+    assert "eco:source" not in derived[(v1, legacy_1)]
+    used = {
+        (r["prov:activity"], r["prov:entity"]): r
+        for r in relations(prov, "used")
+        if r["prov:entity"].startswith("eco:prompt/")
+    }
+    assert set(used) == {
+        ("eco:run/run-123", answer),
+        ("eco:run/run-123", classify),
+        ("eco:run/run-123", legacy_1),
+        ("eco:run/run-789", answer),
+        ("eco:run/run-789", legacy_2),
+    }
+    assert used[("eco:run/run-123", answer)]["eco:experiment_arm"] == "concise"
+
+    # the prov package reads it back with the same derivations
+    read_back = {
+        (
+            str(r.get_attribute("prov:generatedEntity").pop()),
+            str(r.get_attribute("prov:usedEntity").pop()),
+        )
+        for r in parsed.get_records()
+        if r.get_type().localpart == "Derivation"
+    }
+    assert {(v1, answer), (v2, answer), (v1, legacy_1)} <= read_back

@@ -30,6 +30,21 @@ def timings(ctx: RunContext, t0: float) -> dict[str, float]:
     }
 
 
+def outcome_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """What `run.completed` tells the prompt store about a run, for experiment outcomes: the
+    prompts it used (with their arms), its review score, revisions, latency and tokens."""
+    llm = (values.get("llm") or {}).values()
+    steps = (values.get("steps") or {}).values()
+    return {
+        "prompts_used": sorted((values.get("prompts") or {}).values(), key=lambda p: p["name"]),
+        "review_score": (values.get("quality") or {}).get("score"),
+        "revisions": int(values.get("revisions") or 0),
+        # the run's own work (every node, every execution), not its time queued or in review
+        "latency_ms": round(sum(float(s.get("duration_ms") or 0) for s in steps), 3),
+        "tokens": sum(int(c.get("tokens_in") or 0) + int(c.get("tokens_out") or 0) for c in llm),
+    }
+
+
 class RunOutcomes:
     """Record that a run was cancelled, failed, paused for review or finished."""
 
@@ -107,7 +122,12 @@ class RunOutcomes:
                 timings=timings,
                 announce=(
                     "run.completed",
-                    {"run_id": run_id, "owner": owner, "status": "needs_clarification"},
+                    {
+                        "run_id": run_id,
+                        "owner": owner,
+                        "status": "needs_clarification",
+                        **outcome_fields(values),
+                    },
                 ),
             )
             await self.events.append(
@@ -146,6 +166,7 @@ class RunOutcomes:
                     "owner": owner,
                     "workflow": workflow,
                     "document_id": document.get("id"),
+                    **outcome_fields(values),
                 },
             ),
         )

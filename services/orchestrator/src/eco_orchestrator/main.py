@@ -9,18 +9,22 @@ from collections.abc import AsyncIterator
 import structlog
 from fastapi import FastAPI
 
+from eco_orchestrator._seeding import start_seeding
 from eco_orchestrator.api import documents, queries, runs
 from eco_orchestrator.checkpoints import open_checkpointer
 from eco_orchestrator.events import RunEventLog
 from eco_orchestrator.migrations import VERSION_TABLE
+from eco_orchestrator.prompts import seeds
 from eco_orchestrator.repository import RunRepository, outbox
 from eco_orchestrator.runner import RunWorker
 from eco_orchestrator.service import Orchestrator
 from eco_orchestrator.settings import OrchestratorSettings
 from eco_orchestrator.state import Resources
+from eco_shared.adapters.prompt_store import PromptStoreAdapter
 from eco_shared.app import ServiceState, create_service_app
 from eco_shared.db import create_engine, database_check, ensure_sqlite_dir, migrate
 from eco_shared.outbox import OutboxRelay
+from eco_shared.prompts.client import PromptClient
 from eco_shared.services import ServiceSpec
 from eco_shared.tools import ToolRegistry
 
@@ -38,13 +42,24 @@ SERVICE = ServiceSpec(
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[Resources]:
     """The run store (migrated), its outbox relay (publishing the staged `run.*` events),
-    the checkpointer, the tools and the run workers."""
+    the checkpointer, the tools, the prompt client (seeding the store in the background)
+    and the run workers."""
     settings = state.settings
     assert isinstance(settings, OrchestratorSettings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ensure_sqlite_dir(settings.run_database_url())
     engine = create_engine(settings.run_database_url())
     tools = ToolRegistry(state.http, state.directory)
+    prompt_store = PromptStoreAdapter(state.http, state.directory)
+    prompts = PromptClient(
+        prompt_store,
+        snapshot_path=settings.prompt_snapshot_path(),
+        seeds=seeds(),
+        ttl_s=settings.prompt_cache_ttl_s,
+        retry_s=settings.prompt_retry_s,
+        fetch_timeout_s=settings.prompt_fetch_timeout_s,
+    )
+    seeding: asyncio.Task[dict[str, int]] | None = None
     watch: asyncio.Task[None] | None = None
     relay = OutboxRelay(engine, outbox, state.bus)
     try:
@@ -55,10 +70,13 @@ async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[Resources
         repo = RunRepository(engine, relay)
         events = RunEventLog(state.redis, settings.redis_prefix, settings.events_retention_s)
         watch = tools.start_watch()
+        prompts.start()
+        if settings.prompt_seed:
+            seeding = start_seeding(prompt_store, seeds(), settings.prompt_label)
         async with open_checkpointer(settings) as checkpointer:
             log.info("checkpointer_ready", kind=type(checkpointer).__name__)
             worker = RunWorker(
-                settings, state.bus, repo, events, checkpointer, tools, state.directory
+                settings, state.bus, repo, events, checkpointer, tools, state.directory, prompts
             )
             await worker.start()
             # at the stop signal, not after uvicorn's drain: steps finish while requests do
@@ -69,6 +87,7 @@ async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[Resources
                     repo=repo,
                     events=events,
                     tools=tools,
+                    prompts=prompts,
                     worker=worker,
                     orchestrator=Orchestrator(worker, state.auth),
                 )
@@ -78,6 +97,9 @@ async def lifespan(app: FastAPI, state: ServiceState) -> AsyncIterator[Resources
     finally:
         await relay.stop()  # after the workers: their last outcomes are published too
         await ToolRegistry.stop_watch(watch)
+        if seeding is not None:
+            seeding.cancel()
+        await prompts.aclose()
         await engine.dispose()
 
 

@@ -117,6 +117,11 @@ class RunRepository:
                 await stage(conn, outbox, *announce)
             return changed
 
+    async def stage_event(self, event_type: str, data: Mapping[str, Any]) -> None:
+        """Stage a bus event that announces no run write of its own (a user's feedback)."""
+        async with self._begin() as conn:
+            await stage(conn, outbox, event_type, data)
+
     def _begin(self) -> AbstractAsyncContextManager[AsyncConnection]:
         # Through the relay, so a commit wakes it; without one the rows wait for a relay.
         return self.relay.begin() if self.relay is not None else self.engine.begin()

@@ -47,6 +47,7 @@ from eco_orchestrator.workflows._instances import InstanceIds
 from eco_shared.auth import acting_for
 from eco_shared.bus import Consumer, Event, EventBus
 from eco_shared.directory import ServiceDirectory
+from eco_shared.prompts.client import PromptClient
 from eco_shared.streams import as_text
 from eco_shared.supervise import run_every, start_supervised
 from eco_shared.tools import ToolRegistry
@@ -74,8 +75,10 @@ class RunWorker:
         checkpointer: BaseCheckpointSaver[str],
         tools: ToolRegistry,
         directory: ServiceDirectory,
+        prompts: PromptClient | None = None,
     ) -> None:
         self.settings = settings
+        self.prompts = prompts
         self.bus = bus
         self.redis = bus.redis
         self.repo = repo
@@ -311,6 +314,7 @@ class RunWorker:
             owner=run.owner,
             scopes=frozenset(run.scopes) if run.scopes is not None else None,
             instances=self.instance_ids,
+            prompts=self.prompts,
         )
         snapshot = await self.graph.aget_state(config)
         payload: Any

@@ -17,7 +17,7 @@ from eco_orchestrator.events import SETTLING_EVENTS, RunEvent
 from eco_orchestrator.models import TERMINAL, Run, utcnow
 from eco_orchestrator.runner import RUNS_STREAM, RunWorker
 from eco_shared.adapters._base import AdapterError
-from eco_shared.adapters.orchestrator import QueryCreate, ResumeRequest
+from eco_shared.adapters.orchestrator import FeedbackRequest, QueryCreate, ResumeRequest
 from eco_shared.auth import Principal, ServiceAuth, TokenError, acting_for
 from eco_shared.directory import ServiceNotFoundError
 from eco_shared.http import ServiceCallError
@@ -168,6 +168,18 @@ class Orchestrator:
         record = {"run_id": run_id, "owner": run.owner, "approve": body.approve}
         await access.audit(self.bus, "run.reviewed", record | access.actor(caller))
         return await self.get(run_id)
+
+    async def feedback(self, run_id: str, body: FeedbackRequest, caller: Principal) -> Run:
+        """Pass a user's verdict on their finished run on as `run.feedback` (through the
+        outbox, so an accepted verdict is published even if Redis is away now)."""
+        run = await self.get(run_id, caller)
+        if run.status not in TERMINAL:
+            raise Conflict(
+                f"The run is {run.status}; rate it once it has finished.", title="Run not finished"
+            )
+        data = {"run_id": run_id, **body.model_dump(exclude_none=True), "by": caller.subject}
+        await self.repo.stage_event("run.feedback", data)
+        return run
 
     async def wait(self, run_id: str, timeout_s: float) -> Run:
         """Wait until the run is finished or paused, woken by its event log."""

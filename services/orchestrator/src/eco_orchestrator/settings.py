@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -59,10 +61,27 @@ class OrchestratorSettings(ServiceSettings):
     prune_interval_s: float = Field(default=300.0, gt=0)
     events_retention_s: int = Field(default=7 * 24 * 3600, ge=1)
     max_page_size: int = Field(default=200, ge=1)
+    prompt_label: str = Field(
+        default="production", max_length=128, description="The label every prompt resolves by."
+    )
+    prompt_cache_ttl_s: float = Field(
+        default=60.0, ge=0, description="A cached prompt is revalidated after this long."
+    )
+    prompt_retry_s: float = Field(
+        default=2.0, gt=0, description="While the prompt store is away, how often to try again."
+    )
+    prompt_fetch_timeout_s: float = Field(default=5.0, gt=0)
+    prompt_seed: bool = Field(
+        default=True, description="Push the prompts shipped in code to the prompt store."
+    )
 
     def run_database_url(self) -> str:
         """The SQL URL of the run store."""
         return self.database_url or f"sqlite:///{self.data_dir / 'orchestrator.db'}"
+
+    def prompt_snapshot_path(self) -> Path:
+        """The prompt client's on-disk snapshot of the last good prompts."""
+        return self.data_dir / "orchestrator-prompts.json"
 
     def uses_postgres(self) -> bool:
         """Whether runs and checkpoints live in PostgreSQL."""

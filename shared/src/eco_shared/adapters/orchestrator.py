@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import httpx
-from pydantic import AfterValidator, BaseModel, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from eco_shared import sse
 from eco_shared.adapters._base import BaseServiceAdapter, operation
@@ -120,6 +120,36 @@ class ResumeRequest(BaseModel):
         default=None, max_length=MAX_EDITS_CHARS, description="Replacement markdown content."
     )
     comment: str | None = Field(default=None, max_length=2000)
+
+
+class _Feedback(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class RatingFeedback(_Feedback):
+    """A thumb up or down on a finished run."""
+
+    rating: Literal["up", "down"]
+
+
+class ScoreFeedback(_Feedback):
+    """A score in 0..1 of a finished run."""
+
+    score: Annotated[float, Field(strict=True, ge=0, le=1)]
+
+
+# one verdict a request: a rating or a score, never both (extra fields are refused)
+FeedbackRequest = RatingFeedback | ScoreFeedback
+
+
+class FeedbackAccepted(BaseModel):
+    """The 202 answer to feedback: it is on its way to the prompt store as `run.feedback`."""
+
+    run_id: str
+    rating: Literal["up", "down"] | None
+    score: float | None
 
 
 class CancelAccepted(BaseModel):
@@ -278,6 +308,30 @@ class OrchestratorAdapter(BaseServiceAdapter):
             ok=(202,),
         )
         return RunPublic.model_validate(response.json())
+
+    @operation("POST", "/runs/{run_id}/feedback", body=True, response=FeedbackAccepted)
+    async def feedback(
+        self,
+        run_id: str,
+        *,
+        rating: Literal["up", "down"] | None = None,
+        score: float | None = None,
+        comment: str | None = None,
+    ) -> FeedbackAccepted:
+        """Rate a finished run (`rating` up/down, or a `score` in 0..1), for the prompt
+        store's experiment outcomes."""
+        body: dict[str, Any] = {"rating": rating} if score is None else {"score": score}
+        if comment is not None:
+            body["comment"] = comment
+        response = await self._request(
+            "POST",
+            "/runs/{run_id}/feedback",
+            operation="run_feedback",
+            path_params={"run_id": run_id},
+            json=body,
+            ok=(202,),
+        )
+        return FeedbackAccepted.model_validate(response.json())
 
     @operation(
         "GET",

@@ -48,6 +48,7 @@ def run_contract(
     exclude_checks: Mapping[str, str] | None = None,
     exclude_paths: Mapping[str, str] | None = None,
     upstream_errors: Mapping[str, tuple[Sequence[int], str]] | None = None,
+    rejections: Mapping[str, tuple[Sequence[int], str]] | None = None,
     max_examples: int = 30,
     seed: int = 20261201,
     headers: Mapping[str, str] | None = None,
@@ -61,6 +62,9 @@ def run_contract(
     open), and the service's own tests cover it instead. `upstream_errors` maps a path to
     the declared 5xx statuses it answers by design while an upstream the test leaves out is
     away (with the reason); any other 5xx there, and a 500 anywhere, still fails.
+    `rejections` maps a path to the 4xx statuses (400, 422) with which it refuses
+    schema-valid requests by a rule no JSON Schema can state (a template's own syntax, the
+    variables of one stored version), with the reason; any other refusal still fails.
     """
     excluded = {**EXCLUDED_CHECKS, **(exclude_checks or {})}
     command = [
@@ -97,7 +101,7 @@ def run_contract(
     env = {**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_TELEMETRY": "false"}
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "schemathesis.toml"
-        config.write_text(_config(upstream_errors or {}))
+        config.write_text(_config(upstream_errors or {}, rejections or {}))
         command = [command[0], "--config-file", str(config), *command[1:]]
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=timeout_s, env=env, check=False
@@ -105,16 +109,28 @@ def run_contract(
     return ContractRun(done.returncode, done.stdout + done.stderr)
 
 
-def _config(upstream_errors: Mapping[str, tuple[Sequence[int], str]]) -> str:
+def _config(
+    upstream_errors: Mapping[str, tuple[Sequence[int], str]],
+    rejections: Mapping[str, tuple[Sequence[int], str]] | None = None,
+) -> str:
     blocks = []
-    for path, (statuses, _reason) in sorted(upstream_errors.items()):
-        if any(not 500 <= s <= 599 or s == 500 for s in statuses):
-            raise ValueError(f"{path}: only declared 5xx other than 500 may be expected")
-        expected = ", ".join(f'"{s}"' for s in ["2xx", "3xx", "4xx", *map(str, statuses)])
-        blocks.append(
-            f"[[operations]]\ninclude-path = {path!r}\n"
-            f"checks.not_a_server_error.expected-statuses = [{expected}]\n"
-        )
+    rejections = rejections or {}
+    for path in sorted({*upstream_errors, *rejections}):
+        lines = [f"[[operations]]\ninclude-path = {path!r}"]
+        if path in upstream_errors:
+            statuses = upstream_errors[path][0]
+            if any(not 500 <= s <= 599 or s == 500 for s in statuses):
+                raise ValueError(f"{path}: only declared 5xx other than 500 may be expected")
+            expected = ", ".join(f'"{s}"' for s in ["2xx", "3xx", "4xx", *map(str, statuses)])
+            lines.append(f"checks.not_a_server_error.expected-statuses = [{expected}]")
+        if path in rejections:
+            refused = rejections[path][0]
+            if any(not 400 <= s <= 499 for s in refused):
+                raise ValueError(f"{path}: only 4xx refusals may be accepted")
+            accepted = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx", *map(str, refused)]
+            expected = ", ".join(f'"{s}"' for s in accepted)
+            lines.append(f"checks.positive_data_acceptance.expected-statuses = [{expected}]")
+        blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
 
 

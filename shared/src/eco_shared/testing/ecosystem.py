@@ -28,6 +28,7 @@ SERVICES = {
     "llm-gateway": ("eco_llm_gateway.main:create_app", "ECO_LLM_GATEWAY_PORT"),
     "doc-store": ("eco_doc_store.main:create_app", "ECO_DOC_STORE_PORT"),
     "log-collector": ("eco_log_collector.main:create_app", "ECO_LOG_COLLECTOR_PORT"),
+    "prompt-store": ("eco_prompt_store.main:create_app", "ECO_PROMPT_STORE_PORT"),
     "orchestrator": ("eco_orchestrator.main:create_app", "ECO_ORCHESTRATOR_PORT"),
 }
 
@@ -48,7 +49,7 @@ class EcosystemAuth(httpx.Auth):
 
 
 class PrivateEcosystem:
-    """Redis, discovery and the four services of the flagship path, each its own process."""
+    """Redis, discovery and every other service (`SERVICES`), each its own process."""
 
     def __init__(self, data_dir: Path, **env: str) -> None:
         self.data_dir = data_dir
@@ -69,8 +70,9 @@ class PrivateEcosystem:
         self.env["ECO_REDIS_URL"] = self.redis.url
         self.start_service("discovery", ECO_DISCOVERY_REGISTER_WITH_DISCOVERY="false")
         self.env["ECO_DISCOVERY_URL"] = self.url("discovery")
-        for name in ("llm-gateway", "doc-store", "log-collector", "orchestrator"):
-            self.start_service(name)
+        for name in SERVICES:
+            if name != "discovery":
+                self.start_service(name)
         self.wait_all_passing(60)
         return self
 

@@ -18,6 +18,7 @@ from eco_cli.commands.docs import docs_app
 from eco_cli.commands.generate import new_service_command
 from eco_cli.commands.lifecycle import down, status, up
 from eco_cli.commands.logs import logs
+from eco_cli.commands.prompts import prompts_app
 from eco_cli.commands.services import services
 from eco_cli.commands.traces import explain, trace
 
@@ -33,6 +34,7 @@ def register(app: typer.Typer) -> None:
     app.command()(trace)
     app.command()(explain)
     app.add_typer(docs_app, name="docs")
+    app.add_typer(prompts_app, name="prompts")
     app.add_typer(audit_app, name="audit")
     app.add_typer(auth_app, name="auth")
     app.command()(up)

@@ -64,6 +64,7 @@ def run(data_dir: Path, body: Callable[[Eco], Awaitable[T]]) -> T:
     import os
 
     import httpx
+    import pydantic
 
     from eco_cli.client import NotRunningError, connect
     from eco_shared.adapters import AdapterError
@@ -112,6 +113,12 @@ def run(data_dir: Path, body: Callable[[Eco], Awaitable[T]]) -> T:
     except (ServiceCallError, httpx.HTTPError) as exc:
         typer.secho(f"a service did not answer: {exc}", fg="red", err=True)
         raise typer.Exit(EXIT_NOT_RUNNING) from None
+    except pydantic.ValidationError as exc:  # an adapter checked the request before sending it
+        for error in exc.errors():
+            where = ".".join(map(str, error["loc"])) or "request"
+            typer.secho(f"{where}: {error['msg']}", fg="red", err=True)
+        typer.secho(f"not valid ({exc.title}), by the CLI's own check", fg="red", err=True)
+        raise typer.Exit(EXIT_REFUSED) from None
 
 
 def _exit_code(status: int) -> int:

@@ -14,6 +14,8 @@ from eco_orchestrator.deps import OrchestratorDep, SettingsDep
 from eco_orchestrator.events import RunEvent
 from eco_shared.adapters.orchestrator import (
     CancelAccepted,
+    FeedbackAccepted,
+    FeedbackRequest,
     ResumeRequest,
     RunPage,
     RunPublic,
@@ -121,3 +123,22 @@ async def resume_run(
     run_id: str, body: ResumeRequest, orchestrator: OrchestratorDep, caller: Writer
 ) -> RunPublic:
     return (await orchestrator.resume(run_id, body, caller)).public()
+
+
+@router.post(
+    "/{run_id}/feedback",
+    status_code=202,
+    summary="Rate a finished run (up/down or a score): passed on as `run.feedback`",
+    responses=problem_responses(
+        MALFORMED,
+        NO_RUN,
+        (409, "The run has not finished"),
+        (422, "Neither or both of `rating` and `score`, or a score outside 0..1"),
+    ),
+)
+async def run_feedback(
+    run_id: str, body: FeedbackRequest, orchestrator: OrchestratorDep, caller: Writer
+) -> FeedbackAccepted:
+    run = await orchestrator.feedback(run_id, body, caller)
+    verdict = body.model_dump()
+    return FeedbackAccepted(run_id=run.id, rating=verdict.get("rating"), score=verdict.get("score"))

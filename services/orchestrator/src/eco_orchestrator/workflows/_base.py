@@ -20,13 +20,13 @@ from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy
 
 from eco_orchestrator.events import RunEventLog
-from eco_orchestrator.prompts import Prompt
 from eco_orchestrator.settings import OrchestratorSettings
 from eco_orchestrator.workflows._instances import InstanceIds
 from eco_shared.adapters._base import AdapterError
 from eco_shared.auth import TokenError
 from eco_shared.directory import ServiceDirectory, ServiceNotFoundError
 from eco_shared.http import CallRecord, ServiceCallError, record_calls
+from eco_shared.prompts.client import PromptClient
 from eco_shared.tools import Tool, ToolNotFoundError, ToolRegistry
 
 log = structlog.get_logger(__name__)
@@ -70,6 +70,8 @@ class RunState(TypedDict, total=False):
     calls: Annotated[dict[str, dict[str, Any]], merge_records]
     steps: Annotated[dict[str, dict[str, Any]], merge_records]
     prompts: Annotated[dict[str, dict[str, Any]], merge_records]
+    # name -> the prompt's bytes as first resolved: a resumed run renders the same ones
+    pinned_prompts: Annotated[dict[str, dict[str, Any]], merge_records]
     inputs: Annotated[dict[str, dict[str, Any]], merge_records]
     llm: Annotated[dict[str, dict[str, Any]], merge_records]
     # workflow work
@@ -100,6 +102,8 @@ class WorkflowOutput(TypedDict, total=False):
     calls: Annotated[dict[str, dict[str, Any]], merge_records]
     steps: Annotated[dict[str, dict[str, Any]], merge_records]
     prompts: Annotated[dict[str, dict[str, Any]], merge_records]
+    # name -> the prompt's bytes as first resolved: a resumed run renders the same ones
+    pinned_prompts: Annotated[dict[str, dict[str, Any]], merge_records]
     inputs: Annotated[dict[str, dict[str, Any]], merge_records]
     llm: Annotated[dict[str, dict[str, Any]], merge_records]
     quality: dict[str, Any]
@@ -152,6 +156,7 @@ class RunContext:
     scopes: frozenset[str] | None = None
     # the replica's instance ids, shared by its runs (None: looked up for this run alone)
     instances: InstanceIds | None = None
+    prompts: PromptClient | None = None
     timings: dict[str, float] = field(default_factory=lambda: {"nodes_ms": 0.0, "calls_ms": 0.0})
 
     async def emit(self, type: str, **data: Any) -> None:
@@ -339,41 +344,6 @@ def _call_events(node_name: str, calls: Sequence[CallRecord]) -> list[tuple[str,
     ]
 
 
-async def llm_task(
-    ctx: RunContext, prompt: Prompt, text: str, **overrides: Any
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Ask the LLM gateway for a structured task; return the answer and a state update."""
-    spec = {**prompt.json(), **overrides}
-    body = {
-        "model": ctx.settings.llm_model,
-        "messages": [
-            {"role": "system", "content": json.dumps(spec)},
-            {"role": "user", "content": text},
-        ],
-        "temperature": 0,
-        "response_format": {"type": "json_object"},
-    }
-    reply = await ctx.call("llm-gateway", "POST", "/v1/chat/completions", body=body)
-    try:
-        content = reply["choices"][0]["message"]["content"]
-        answer = json.loads(content)
-    except (KeyError, IndexError, TypeError, ValueError) as exc:
-        raise ServiceFailure(f"llm-gateway gave an unusable answer: {exc}") from exc
-    if not isinstance(answer, dict):
-        raise ServiceFailure("llm-gateway's answer is not a JSON object")
-    eco = reply.get("eco") or {}
-    usage = reply.get("usage") or {}
-    llm = {
-        "provider": eco.get("provider"),
-        "model": eco.get("model") or reply.get("model"),
-        "tokens_in": usage.get("prompt_tokens"),
-        "tokens_out": usage.get("completion_tokens"),
-        "task": spec.get("task"),
-        "cache_hit": eco.get("cache_hit"),
-    }
-    return answer, {"prompts": {prompt.name: prompt.ref()}, "llm": {new_key(): llm}}
-
-
 def merge(*updates: dict[str, Any]) -> dict[str, Any]:
     """Combine node updates, merging the record maps."""
     out: dict[str, Any] = {}
@@ -386,4 +356,4 @@ def merge(*updates: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_RECORD_KEYS = frozenset({"calls", "steps", "prompts", "inputs", "llm"})
+_RECORD_KEYS = frozenset({"calls", "steps", "prompts", "pinned_prompts", "inputs", "llm"})

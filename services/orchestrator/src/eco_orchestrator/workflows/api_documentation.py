@@ -11,7 +11,6 @@ from typing import Any
 from langgraph.graph import END, START
 from langgraph.graph.state import CompiledStateGraph
 
-from eco_orchestrator.prompts import load_prompt
 from eco_orchestrator.settings import OrchestratorSettings
 from eco_orchestrator.workflows import openapi_docs as oa
 from eco_orchestrator.workflows._base import (
@@ -19,12 +18,12 @@ from eco_orchestrator.workflows._base import (
     RunState,
     ServiceFailure,
     input_ref,
-    llm_task,
     node,
     service_retry,
     sha256_json,
     workflow_graph,
 )
+from eco_orchestrator.workflows._prompts import llm_task, pinned
 
 MAX_REVISIONS = 1
 
@@ -71,13 +70,10 @@ async def analyze(state: RunState, ctx: RunContext) -> dict[str, Any]:
 
 
 async def select_template(state: RunState, ctx: RunContext) -> dict[str, Any]:
-    """Pick the document template by the size of the API."""
+    """Pick the document template by the size of the API (and pin it)."""
     count = len(oa.operations(state["spec"]))
-    prompt = load_prompt("api_reference" if count > 3 else "api_reference_compact", ext="md")
-    return {
-        "template": {**prompt.ref(), "text": prompt.text},
-        "prompts": {prompt.name: prompt.ref()},
-    }
+    prompt = await pinned(state, ctx, "api_reference" if count > 3 else "api_reference_compact")
+    return prompt.update() | {"template": {"name": prompt.name}}
 
 
 async def gather_context(state: RunState, ctx: RunContext) -> dict[str, Any]:
@@ -103,7 +99,7 @@ async def outline(state: RunState, ctx: RunContext) -> dict[str, Any]:
         )
         or f"The {info['name']} service offers {len(ops)} operations."
     )
-    answer, update = await llm_task(ctx, load_prompt("api_overview"), text)
+    answer, update = await llm_task(ctx, await pinned(state, ctx, "api_overview"), text)
     overview = str(answer.get("summary") or "").strip()
     return update | {
         "outline": [{"tag": tag, "operations": keys} for tag, keys in groups.items()],
@@ -263,19 +259,22 @@ async def format_document(state: RunState, ctx: RunContext) -> dict[str, Any]:
         overview += "\n\nRelated documents: " + ", ".join(
             f"{d['title']} (`{d['id']}`)" for d in related
         )
-    markdown = state["template"]["text"].format(
-        title=title,
-        overview=overview,
-        service=info["name"],
-        version=info["version"],
-        instances=", ".join(f"`{i['instance_id']}` ({i['status']})" for i in info["instances"]),
-        operation_count=len(ops),
-        tag_count=len(state["outline"]),
-        spec_sha256=info["spec_sha256"],
-        toc="\n".join(toc),
-        sections="\n".join(parts),
-        schemas="\n".join(_schema_section(spec, n) for n in schemas) or "None.",
-    )
+    values = {
+        "title": title,
+        "overview": overview,
+        "service": info["name"],
+        "version": info["version"],
+        "instances": ", ".join(f"`{i['instance_id']}` ({i['status']})" for i in info["instances"]),
+        "operation_count": len(ops),
+        "tag_count": len(state["outline"]),
+        "spec_sha256": info["spec_sha256"],
+        "toc": "\n".join(toc),
+        "sections": "\n".join(parts),
+        "schemas": "\n".join(_schema_section(spec, n) for n in schemas) or "None.",
+    }
+    # the template comes from the prompt store: rendered by its rules, never str.format
+    prompt = await pinned(state, ctx, state["template"]["name"])
+    markdown = prompt.render({k: str(v) for k, v in values.items()})
     rows = [
         {
             "method": op["method"],
@@ -286,7 +285,11 @@ async def format_document(state: RunState, ctx: RunContext) -> dict[str, Any]:
         }
         for op in ops
     ]
-    return {"title": title, "markdown": markdown, "data": {"service": info, "rows": rows}}
+    return prompt.update(markdown) | {
+        "title": title,
+        "markdown": markdown,
+        "data": {"service": info, "rows": rows},
+    }
 
 
 def build(settings: OrchestratorSettings) -> CompiledStateGraph[Any, Any, Any, Any]:

@@ -8,7 +8,6 @@ from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
 
-from eco_orchestrator.prompts import load_prompt
 from eco_orchestrator.settings import OrchestratorSettings
 from eco_orchestrator.workflows._base import (
     RunContext,
@@ -16,9 +15,9 @@ from eco_orchestrator.workflows._base import (
     ServiceFailure,
     input_ref,
     linear_graph,
-    llm_task,
     sha256_json,
 )
+from eco_orchestrator.workflows._prompts import llm_task, pinned
 from eco_shared.text import STOPWORDS, content_stems, stem, words
 
 MAX_DOCUMENTS = 5
@@ -133,7 +132,7 @@ async def answer(state: RunState, ctx: RunContext) -> dict[str, Any]:
         }
     # one block a passage: a passage without a full stop (a table row) never runs into the next
     text = "\n\n".join(p["text"] for p in passages)
-    reply, update = await llm_task(ctx, load_prompt("summarize_answer"), text)
+    reply, update = await llm_task(ctx, await pinned(state, ctx, "summarize_answer"), text)
     chosen = [s for s in reply.get("sentences") or [] if isinstance(s, str)] or [
         str(reply.get("summary") or "")
     ]

@@ -9,16 +9,15 @@ from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
 
-from eco_orchestrator.prompts import load_prompt
 from eco_orchestrator.settings import OrchestratorSettings
 from eco_orchestrator.workflows._base import (
     RunContext,
     RunState,
     input_ref,
     linear_graph,
-    llm_task,
     sha256_json,
 )
+from eco_orchestrator.workflows._prompts import llm_task, pinned
 
 MAX_RECORDS = 2000
 _PAGE = 500
@@ -99,7 +98,7 @@ async def summarize(state: RunState, ctx: RunContext) -> dict[str, Any]:
             for service, items in digest.items()
             for g in items[:5]
         )
-        answer, update = await llm_task(ctx, load_prompt("summarize_incidents"), text)
+        answer, update = await llm_task(ctx, await pinned(state, ctx, "summarize_incidents"), text)
         summary = str(answer.get("summary") or "")
     return update | {"context": {**state["context"], "digest": digest, "summary": summary}}
 

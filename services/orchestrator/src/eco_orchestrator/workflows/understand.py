@@ -7,8 +7,8 @@ import re
 from typing import Any
 
 from eco_orchestrator.formats import FORMATS
-from eco_orchestrator.prompts import load_prompt
-from eco_orchestrator.workflows._base import RunContext, RunState, llm_task, merge, now_iso
+from eco_orchestrator.workflows._base import RunContext, RunState, merge, now_iso
+from eco_orchestrator.workflows._prompts import llm_task, pinned
 from eco_shared.tools import scopes_allow
 
 WORKFLOWS: dict[str, str] = {
@@ -84,7 +84,7 @@ async def understand(state: RunState, ctx: RunContext) -> dict[str, Any]:
     )
     intents = [{"tool": t.name, "intent": t.capability.intent or ""} for t in intent_tools]
     workflows = offered_workflows(ctx.scopes)
-    prompt = load_prompt("classify_query")
+    prompt = await pinned(state, ctx, "classify_query")
     labels = [
         label
         for label in prompt.json()["labels"]
@@ -98,7 +98,7 @@ async def understand(state: RunState, ctx: RunContext) -> dict[str, Any]:
                 "examples": [(tool.capability.intent or "")[:500]],
             }
         )
-    entity_prompt = load_prompt("extract_entities")
+    entity_prompt = await pinned(state, ctx, "extract_entities")
     (answer, classified), (extracted, extraction) = await asyncio.gather(
         llm_task(ctx, prompt, query, labels=labels),
         llm_task(ctx, entity_prompt, query, services=services, now=now_iso()),

@@ -12,11 +12,22 @@ from eco_shared.problems import ProblemError
 BASE_SCOPES = ("discovery:read", "auth:introspect", "logs:write")
 EXTRA_SCOPES: dict[str, tuple[str, ...]] = {
     # the orchestrator stores documents, calls the gateway and reads logs for its runs
-    # (the ecosystem report and the incident digest); acting for a user it gets only what
-    # both it and the user hold
-    "orchestrator": ("docs:read", "docs:write", "gateway:chat", "gateway:read", "logs:read"),
+    # (the ecosystem report and the incident digest), resolves its prompts, records their
+    # exposures and seeds the prompts it ships; acting for a user it gets only what both it
+    # and the user hold
+    "orchestrator": (
+        "docs:read",
+        "docs:write",
+        "gateway:chat",
+        "gateway:read",
+        "logs:read",
+        "prompts:read",
+        "prompts:write",
+    ),
     # the doc store puts a run's trace and logs into a document's ZIP bundle
     "doc-store": ("logs:read",),
+    # the prompt store asks the gateway for variations of a version
+    "prompt-store": ("gateway:chat",),
 }
 _SERVICE_NAME = re.compile(SERVICE_NAME_PATTERN)
 
@@ -39,8 +50,8 @@ SCOPES: dict[str, str] = {
     "logs:read": "query logs, traces and events",
     "logs:write": "ingest logs and traces (OTLP, records)",
     "audit:read": "read the audit trail",
-    "prompts:read": "read prompts",
-    "prompts:write": "write prompts",
+    "prompts:read": "read prompts, versions, labels, experiments; render; record exposures",
+    "prompts:write": "create prompts and versions, move labels, run experiments, variations",
     "admin": "every scope",
 }
 

@@ -1,0 +1,62 @@
+"""Every query of the prompt store (SQLite and PostgreSQL) on a connection the caller owns,
+and the reads of `eco.events` for the watch feed."""
+
+from eco_prompt_store.repository._events import EventFeed
+from eco_prompt_store.repository._labels import get_label, list_moves, swap_label
+from eco_prompt_store.repository._prompts import (
+    LATEST,
+    claim_version,
+    find_by_content,
+    get_by_sha256,
+    get_prompt,
+    get_version,
+    insert_prompt,
+    insert_version,
+    labels_at,
+    labels_of,
+    list_prompts,
+    list_versions,
+    lock_prompt,
+)
+from eco_prompt_store.repository._tables import (
+    OUTBOX_TABLE,
+    LabelRecord,
+    MoveRecord,
+    NameTaken,
+    NewVersion,
+    PromptRecord,
+    VersionRecord,
+    dumps,
+    is_postgres,
+    outbox,
+)
+
+__all__ = [
+    "LATEST",
+    "OUTBOX_TABLE",
+    "EventFeed",
+    "LabelRecord",
+    "MoveRecord",
+    "NameTaken",
+    "NewVersion",
+    "PromptRecord",
+    "VersionRecord",
+    "claim_version",
+    "dumps",
+    "find_by_content",
+    "get_by_sha256",
+    "get_label",
+    "get_prompt",
+    "get_version",
+    "insert_prompt",
+    "insert_version",
+    "is_postgres",
+    "labels_at",
+    "labels_of",
+    "list_moves",
+    "list_prompts",
+    "list_versions",
+    "lock_prompt",
+    "outbox",
+    "swap_label",
+]
