@@ -7,7 +7,7 @@ the `eco.dlq` stream with its reason. Handlers must therefore be idempotent by e
 
 `_event` is the envelope, `_publisher` the `EventBus`, `_consumer` the read loop,
 `_group` its Redis commands, `_dispatch` the handler calls and their spans,
-`_dead_letters` what lands in `eco.dlq`.
+`_dead_letters` what lands in `eco.dlq`, `_feed` a watch feed's reading of a stream.
 """
 
 from eco_shared.bus._consumer import Consumer
@@ -25,6 +25,7 @@ from eco_shared.bus._event import (
     new_event_id,
     utc_now_rfc3339,
 )
+from eco_shared.bus._feed import EventFeed
 from eco_shared.bus._group import FAILURES_KEY, FAILURES_TTL_S
 from eco_shared.bus._publisher import ConsumerOptions, EventBus
 from eco_shared.streams import stream_entries
@@ -43,6 +44,7 @@ __all__ = [
     "DeadLetter",
     "Event",
     "EventBus",
+    "EventFeed",
     "EventHandler",
     "MalformedEvent",
     "envelope_fields",

@@ -29,7 +29,6 @@ issuer's API keys and run grants (under `auth:`, beside discovery's keys).
 """
 
 from eco_discovery.repository._capabilities import CapabilityStore
-from eco_discovery.repository._events import EventFeed
 from eco_discovery.repository._keys import KeyStore
 from eco_discovery.repository._registry import Registry
 from eco_discovery.repository._types import (
@@ -43,6 +42,7 @@ from eco_discovery.repository._types import (
     Transition,
     ms_to_iso,
 )
+from eco_shared.bus import EventFeed  # the stream reader watch feeds share
 
 __all__ = [
     "INSTANCE_FIELDS",

@@ -8,7 +8,7 @@ from typing import Any
 
 from eco_discovery.models import WATCH_TYPES
 from eco_discovery.repository import EventFeed
-from eco_shared.bus import Event, MalformedEvent
+from eco_shared.bus import Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,30 +29,18 @@ class Watch:
     async def changes(
         self, *, after: str | None, service: str | None = None
     ) -> AsyncIterator[Change]:
-        """The changes after entry `after` (from now when None), of `service` if given.
+        """The changes after entry `after` (from now when None), of `service` if given; the
+        start is pinned before this returns."""
+        events = await self.feed.events(after=after, types=WATCH_TYPES, name=service)
+        return self._changes(events)
 
-        The start is pinned before this returns: following "$" would drop the events that
-        arrive between the answer's headers and the first read.
-        """
-        cursor = after if after is not None else await self.feed.end()
-        return self._follow(cursor, service)
-
-    async def _follow(self, cursor: str, service: str | None) -> AsyncIterator[Change]:
-        async for batch in self.feed.follow(cursor):
-            for entry_id, fields in batch:
-                try:
-                    event = Event.from_fields(fields)
-                except MalformedEvent:
-                    continue
-                if event.type not in WATCH_TYPES:
-                    continue
-                if service is not None and event.data.get("name") != service:
-                    continue
-                body = {
-                    "id": event.id,
-                    "type": event.type,
-                    "source": event.source,
-                    "time": event.time,
-                    "data": event.data,
-                }
-                yield Change(entry_id, event.type, body)
+    async def _changes(self, events: AsyncIterator[tuple[str, Event]]) -> AsyncIterator[Change]:
+        async for entry_id, event in events:
+            body = {
+                "id": event.id,
+                "type": event.type,
+                "source": event.source,
+                "time": event.time,
+                "data": event.data,
+            }
+            yield Change(entry_id, event.type, body)

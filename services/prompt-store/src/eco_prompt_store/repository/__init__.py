@@ -1,7 +1,6 @@
 """Every query of the prompt store (SQLite and PostgreSQL) on a connection the caller owns,
 and the reads of `eco.events` for the watch feed."""
 
-from eco_prompt_store.repository._events import EventFeed
 from eco_prompt_store.repository._labels import get_label, list_moves, swap_label
 from eco_prompt_store.repository._prompts import (
     LATEST,
@@ -30,6 +29,7 @@ from eco_prompt_store.repository._tables import (
     is_postgres,
     outbox,
 )
+from eco_shared.bus import EventFeed  # the stream reader watch feeds share
 
 __all__ = [
     "LATEST",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from eco_prompt_store.repository import EventFeed
-from eco_shared.bus import Event, MalformedEvent
+from eco_shared.bus import Event
 from eco_shared.models.prompt_store import LABEL_MOVED, PromptEvent
 
 
@@ -18,30 +18,19 @@ class Watch:
     async def moves(
         self, *, after: str | None, name: str | None = None
     ) -> AsyncIterator[PromptEvent]:
-        """The label moves after entry `after` (from now when None), of prompt `name` if given.
+        """The label moves after entry `after` (from now when None), of prompt `name` if given;
+        the start is pinned before this returns, so nothing published between the answer's
+        headers and the first read is missed."""
+        events = await self.feed.events(after=after, types=(LABEL_MOVED,), name=name)
+        return self._moves(events)
 
-        The start is pinned before this returns, so nothing published between the answer's
-        headers and the first read is missed.
-        """
-        cursor = after if after is not None else await self.feed.end()
-        return self._follow(cursor, name)
-
-    async def _follow(self, cursor: str, name: str | None) -> AsyncIterator[PromptEvent]:
-        async for batch in self.feed.follow(cursor):
-            for entry_id, fields in batch:
-                try:
-                    event = Event.from_fields(fields)
-                except MalformedEvent:
-                    continue
-                if event.type != LABEL_MOVED:
-                    continue
-                if name is not None and event.data.get("name") != name:
-                    continue
-                yield PromptEvent(
-                    cursor=entry_id,
-                    id=event.id,
-                    type=event.type,
-                    source=event.source,
-                    time=event.time,
-                    data=event.data,
-                )
+    async def _moves(self, events: AsyncIterator[tuple[str, Event]]) -> AsyncIterator[PromptEvent]:
+        async for entry_id, event in events:
+            yield PromptEvent(
+                cursor=entry_id,
+                id=event.id,
+                type=event.type,
+                source=event.source,
+                time=event.time,
+                data=event.data,
+            )
