@@ -351,3 +351,24 @@ async def test_assignment_is_sticky_across_clients_and_survives_the_store(
     finally:
         offline.fetch_timeout_s = 0.5
         await offline.aclose()
+
+
+async def test_a_store_that_is_away_makes_the_watch_warn_and_retry_not_crash(
+    http: ServiceClient, tmp_path: Path
+) -> None:
+    """Before the store is up (or while it restarts) the watch feed fails as an outage."""
+    import structlog
+
+    nowhere = PromptStoreAdapter(http, base_url=f"http://127.0.0.1:{free_port()}")
+    client = PromptClient(nowhere, snapshot_path=tmp_path / "snap.json")
+    with structlog.testing.capture_logs() as logs:
+        client.start()
+        try:
+            await _eventually(
+                lambda: any(e.get("task") == "prompt-watch" for e in logs), timeout_s=30
+            )
+        finally:
+            await client.aclose()
+    watch = [e for e in logs if e.get("task") == "prompt-watch"]
+    assert watch[0]["event"] == "background_task_failed"
+    assert all(e["event"] != "background_task_crashed" for e in watch)

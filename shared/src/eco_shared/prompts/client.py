@@ -327,6 +327,10 @@ class PromptClient:
                 name, label = data.get("name"), data.get("label")
                 if name is not None:
                     self.invalidate(str(name), str(label) if label is not None else None)
+        except (AdapterError, *_OUTAGES) as exc:
+            # the store being away (not yet registered, restarting) is expected: the
+            # supervisor retries with back-off and logs a warning, not a crash
+            raise ConnectionError(f"the prompt store's watch feed is away: {exc}") from exc
         finally:
             self.watching = False
             if self.last_event_id is None:
