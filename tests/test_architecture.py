@@ -17,6 +17,7 @@ SERVICES = {
     "eco_llm_gateway": "LlmGatewayDep",
     "eco_orchestrator": "OrchestratorDep",
     "eco_prompt_store": "PromptStoreDep",
+    "eco_console": "ConsoleDep",
 }
 # packages under services/ that are not services: the `eco` command
 NOT_SERVICES = {"eco_cli"}

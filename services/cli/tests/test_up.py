@@ -122,6 +122,7 @@ def test_eco_up_starts_private_redis_and_stops_cleanly(tmp_path: Path) -> None:
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out.decode()
     assert b"stopped" in out
+    assert b"the console: http://" in out  # where to point a browser, once it is ready
     _assert_material(state, out.decode(errors="replace"))
     assert not (tmp_path / "up.json").exists()
     # The private Redis and every service are gone with it.

@@ -311,6 +311,9 @@ class Supervisor:
                 self._say(f"[red]{child.name} did not become ready; last lines:[/]")
                 for line in list(child.tail)[-10:]:
                     self._say(f"    {escape(format_line(line))}")
+        console = next((c for c in self.children if c.name == "console"), None)
+        if console is not None and console.state == "ready":
+            self._say(f"the console: [bold]{console.url}[/] (sign in with your API key)")
         self._say("[bold green]eco is up[/]; Ctrl-C stops it")
 
     def _say_table(self) -> None:

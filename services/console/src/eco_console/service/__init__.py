@@ -1,0 +1,1 @@
+"""What the pages need, over the adapters: user clients, fetching, geometry, timelines."""
