@@ -36,6 +36,7 @@ def test_every_command_is_registered() -> None:
         "logs",
         "trace",
         "explain",
+        "console",
         "up",
         "down",
         "status",

@@ -327,3 +327,34 @@ def test_axe_finds_no_violations_on_any_page_light_or_dark(
                 name += "-detail"
             shot(page, screenshots, f"{name}-{scheme}")
     assert not problems, "\n\n".join(f"{k}: {v}" for k, v in problems.items())
+
+
+def test_axe_finds_no_violations_on_the_prompts_and_usage_pages(
+    page: Page, console: Console, finished_run: FinishedRun, screenshots: object
+) -> None:
+    from .test_prompts_usage import push_prompt
+
+    pushed = push_prompt(console)
+    axe = Axe()
+    pages = {
+        "/prompts": "prompts",
+        f"/prompts/{pushed.name}": "prompts-detail",
+        "/usage": "usage",
+    }
+    problems = {}
+    sign_in(page, console.user_key)
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        for path, name in pages.items():
+            page.goto(path)
+            page.wait_for_load_state("networkidle")
+            expect(page.locator("nav[aria-label=Main] a[aria-current=page]")).to_have_count(1)
+            results = axe.run(page)
+            if results.violations_count:
+                problems[(scheme, path)] = results.generate_report()
+            shot(page, screenshots, f"{name}-{scheme}")
+    page.goto(f"/prompts/{pushed.name}")
+    expect(page.locator(f"#exp-{pushed.experiment}")).to_contain_text("tone test")
+    page.goto("/usage")
+    expect(page.locator("#h-model")).to_be_visible()
+    assert not problems, "\n\n".join(f"{k}: {v}" for k, v in problems.items())

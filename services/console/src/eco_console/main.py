@@ -17,7 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from eco_shared.app import ServiceState, create_service_app
 from eco_shared.services import ServiceSpec
 
-from .api import documents, live, pages, runs, session, static, traces
+from .api import documents, live, pages, prompts, runs, session, static, traces, usage
 from .api._render import environment, render
 from .deps import PageError, SignInRequired
 from .repository import SessionRepository
@@ -75,6 +75,8 @@ def build_app(
             runs.router,
             documents.router,
             traces.router,
+            prompts.router,
+            usage.router,
             live.router,
             static.router,
         ],

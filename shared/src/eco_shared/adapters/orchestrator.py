@@ -14,6 +14,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from eco_shared import sse
 from eco_shared.adapters._base import BaseServiceAdapter, operation
+from eco_shared.models.orchestrator import (
+    WorkflowGraph,
+    WorkflowList,
+)
 
 # "zip" is stored as markdown and downloaded from the doc store as an RO-Crate bundle
 Format = Literal["markdown", "json", "html", "txt", "csv", "pdf", "zip"]
@@ -332,6 +336,23 @@ class OrchestratorAdapter(BaseServiceAdapter):
             ok=(202,),
         )
         return FeedbackAccepted.model_validate(response.json())
+
+    @operation("GET", "/workflows", response=WorkflowList)
+    async def list_workflows(self) -> WorkflowList:
+        """The workflows, each with a one-line description."""
+        response = await self._request("GET", "/workflows", operation="list_workflows")
+        return WorkflowList.model_validate(response.json())
+
+    @operation("GET", "/workflows/{name}/graph", response=WorkflowGraph)
+    async def workflow_graph(self, name: str) -> WorkflowGraph:
+        """A workflow's graph: its nodes and edges, subgraphs expanded."""
+        response = await self._request(
+            "GET",
+            "/workflows/{name}/graph",
+            operation="workflow_graph",
+            path_params={"name": name},
+        )
+        return WorkflowGraph.model_validate(response.json())
 
     @operation(
         "GET",

@@ -14,6 +14,7 @@ from eco_cli.commands._common import EXIT_NOT_FOUND, EXIT_NOT_RUNNING, emit_json
 from eco_cli.commands.ask import ask, runs
 from eco_cli.commands.audit import audit_app
 from eco_cli.commands.auth import auth_app
+from eco_cli.commands.console import console
 from eco_cli.commands.docs import docs_app
 from eco_cli.commands.generate import new_service_command
 from eco_cli.commands.lifecycle import down, status, up
@@ -33,6 +34,7 @@ def register(app: typer.Typer) -> None:
     app.command()(logs)
     app.command()(trace)
     app.command()(explain)
+    app.command()(console)
     app.add_typer(docs_app, name="docs")
     app.add_typer(prompts_app, name="prompts")
     app.add_typer(audit_app, name="audit")

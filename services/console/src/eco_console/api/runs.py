@@ -13,6 +13,7 @@ from eco_shared.problems import problem_responses
 
 from ..deps import CsrfChecked, PageError, SettingsDep, UserDep
 from ..service.fetch import fetch
+from ..service.graph import view
 from ..service.timeline import TERMINAL, steps
 from ._render import render
 
@@ -69,14 +70,31 @@ async def run_page(request: Request, run_id: str, user: UserDep) -> HTMLResponse
         if finished
         else None
     )
+    ran = steps(events.value) if events and events.value else []
+    # the run graph: its nodes in their states, the path taken (the timeline follows live)
+    graph = await fetch("orchestrator", user.eco.orchestrator.workflow_graph("run"))
+    drawn = (
+        view(
+            graph.value,
+            run_id=run_id,
+            workflow=run.value.workflow,
+            run_status=run.value.status,
+            steps=ran,
+            current_node=run.value.current_node,
+        )
+        if graph.value
+        else None
+    )
     return render(
         request,
         "run.html",
         user=user,
         run=run,
-        steps=steps(events.value) if events and events.value else [],
+        steps=ran,
         events_error=events.error if events else None,
         live=not finished,
+        graph=drawn,
+        graph_error=graph.error,
     )
 
 

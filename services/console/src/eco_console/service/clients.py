@@ -19,6 +19,7 @@ from eco_shared.adapters.doc_store import DocStoreAdapter
 from eco_shared.adapters.llm_gateway import LlmGatewayAdapter
 from eco_shared.adapters.log_collector import LogCollectorAdapter
 from eco_shared.adapters.orchestrator import OrchestratorAdapter
+from eco_shared.adapters.prompt_store import PromptStoreAdapter
 from eco_shared.auth import ApiKeyTokens
 from eco_shared.directory import ServiceDirectory
 from eco_shared.http import ServiceClient
@@ -52,6 +53,10 @@ class Eco:
     @cached_property
     def gateway(self) -> LlmGatewayAdapter:
         return LlmGatewayAdapter(self.http, self.directory)
+
+    @cached_property
+    def prompts(self) -> PromptStoreAdapter:
+        return PromptStoreAdapter(self.http, self.directory)
 
 
 class UserClients:

@@ -1,0 +1,106 @@
+"""`eco console [ID]` against a real discovery (its own process on the test Redis) where a
+console instance is registered: the URL printed is that instance's, with `/go/<ID>` for an
+id; without a reachable discovery it is the default."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from eco_shared.redis_server import free_port
+from eco_shared.testing.auth import AUTH_DIR_ENV, bearer, session_material
+from eco_shared.testing.processes import ServiceProcess
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+ECO = [sys.executable, "-m", "eco_cli.main", "console"]
+# nothing listens there: discovery registers it, its health probe fails, the URL stays
+CONSOLE_URL = f"http://127.0.0.1:{free_port()}"
+
+
+def _env(data_dir: Path, discovery_url: str) -> dict[str, str]:
+    key = session_material().admin_key()
+    assert key is not None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ECO_")}
+    return env | {
+        "ECO_DISCOVERY_URL": discovery_url,
+        "ECO_API_KEY": key.value,
+        "ECO_DATA_DIR": str(data_dir),
+    }
+
+
+def _eco(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([*ECO, *args], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def discovery(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real discovery with a `console` instance registered in it; its URL."""
+    root = tmp_path_factory.mktemp("console-cli")
+    prefix = f"test-{uuid.uuid4().hex[:12]}:"
+    process = ServiceProcess(
+        "eco_discovery.main:create_app",
+        env={
+            "ECO_REDIS_URL": redis_url,
+            "ECO_REDIS_PREFIX": prefix,
+            "ECO_DATA_DIR": str(root),
+            "ECO_ENVIRONMENT": "test",
+            "ECO_LOG_FORMAT": "json",
+            "ECO_OTLP_ENDPOINT": "none",
+            "ECO_DISCOVERY_REGISTER_WITH_DISCOVERY": "false",
+            AUTH_DIR_ENV: str(session_material().directory),
+        },
+        port_env="ECO_DISCOVERY_PORT",
+        ready_path="/health/ready",
+        log_dir=root,
+    )
+    try:
+        process.start()
+        registered = httpx.post(
+            f"{process.url}/instances",
+            json={
+                "name": "console",
+                "instance_id": "console-test-1",
+                "base_url": CONSOLE_URL + "/",
+                "ttl_s": 300,
+            },
+            headers=bearer("discovery"),
+            timeout=10,
+        )
+        assert registered.status_code in (200, 201), registered.text
+        yield process.url
+    finally:
+        process.terminate()
+        client = redis.Redis.from_url(redis_url)
+        keys = list(client.scan_iter(f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def test_prints_the_registered_console_with_and_without_an_id(
+    discovery: str, tmp_path: Path
+) -> None:
+    env = _env(tmp_path, discovery)
+    assert _eco(env, "--print") == f"{CONSOLE_URL}\n"
+    assert _eco(env, "0123abcd", "--print") == f"{CONSOLE_URL}/go/0123abcd\n"
+    # an id is one path segment, whatever it holds
+    assert _eco(env, "a/b?c", "--print") == f"{CONSOLE_URL}/go/a%2Fb%3Fc\n"
+    assert json.loads(_eco(env, "run-1", "--json")) == {"url": f"{CONSOLE_URL}/go/run-1"}
+
+
+def test_without_discovery_the_default_console(tmp_path: Path) -> None:
+    env = _env(tmp_path, f"http://127.0.0.1:{free_port()}")
+    assert _eco(env, "--print") == "http://127.0.0.1:5030\n"
+    assert json.loads(_eco(env, "doc-1", "--json")) == {"url": "http://127.0.0.1:5030/go/doc-1"}
