@@ -12,26 +12,18 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from eco_cli.local_auth import api_key, issuer_url
 from eco_cli.state import read_state
+from eco_shared.adapters.ecosystem import Ecosystem
 from eco_shared.auth import ApiKeyTokens
 from eco_shared.directory import ServiceDirectory
 from eco_shared.http import ServiceCallError, ServiceClient
 from eco_shared.sse import aiter_sse
-
-if TYPE_CHECKING:
-    from eco_shared.adapters.discovery import DiscoveryAdapter
-    from eco_shared.adapters.doc_store import DocStoreAdapter
-    from eco_shared.adapters.llm_gateway import LlmGatewayAdapter
-    from eco_shared.adapters.log_collector import LogCollectorAdapter
-    from eco_shared.adapters.orchestrator import OrchestratorAdapter
-    from eco_shared.adapters.prompt_store import PromptStoreAdapter
 
 DEFAULT_DISCOVERY = "http://127.0.0.1:5045"
 
@@ -51,52 +43,11 @@ def discovery_url(data_dir: Path) -> str:
 
 
 @dataclass
-class Eco:
-    """Adapters for every service, resolved through discovery.
+class Eco(Ecosystem):
+    """Every service's adapter, resolved through discovery (`Ecosystem`), plus raw calls
+    and server-sent events for the commands no adapter covers."""
 
-    Each adapter (its module and wire models) is loaded when a command first uses it, so a
-    command pays only for the services it talks to.
-    """
-
-    http: ServiceClient
-    directory: ServiceDirectory
-    issuer: str
-
-    @cached_property
-    def discovery(self) -> DiscoveryAdapter:
-        from eco_shared.adapters.discovery import DiscoveryAdapter
-
-        return DiscoveryAdapter(self.http, self.directory)
-
-    @cached_property
-    def docs(self) -> DocStoreAdapter:
-        from eco_shared.adapters.doc_store import DocStoreAdapter
-
-        return DocStoreAdapter(self.http, self.directory)
-
-    @cached_property
-    def logs(self) -> LogCollectorAdapter:
-        from eco_shared.adapters.log_collector import LogCollectorAdapter
-
-        return LogCollectorAdapter(self.http, self.directory)
-
-    @cached_property
-    def orchestrator(self) -> OrchestratorAdapter:
-        from eco_shared.adapters.orchestrator import OrchestratorAdapter
-
-        return OrchestratorAdapter(self.http, self.directory)
-
-    @cached_property
-    def prompts(self) -> PromptStoreAdapter:
-        from eco_shared.adapters.prompt_store import PromptStoreAdapter
-
-        return PromptStoreAdapter(self.http, self.directory)
-
-    @cached_property
-    def gateway(self) -> LlmGatewayAdapter:
-        from eco_shared.adapters.llm_gateway import LlmGatewayAdapter
-
-        return LlmGatewayAdapter(self.http, self.directory)
+    issuer: str = ""
 
     async def call(
         self, service: str, method: str, path: str, *, base: str | None = None, **kwargs: Any

@@ -9,54 +9,14 @@ The clients are a bounded in-memory cache over the sessions kept in Redis.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
-from functools import cached_property
 
 import httpx
 
-from eco_shared.adapters.discovery import DiscoveryAdapter
-from eco_shared.adapters.doc_store import DocStoreAdapter
-from eco_shared.adapters.llm_gateway import LlmGatewayAdapter
-from eco_shared.adapters.log_collector import LogCollectorAdapter
-from eco_shared.adapters.orchestrator import OrchestratorAdapter
-from eco_shared.adapters.prompt_store import PromptStoreAdapter
+from eco_shared.adapters.ecosystem import Ecosystem as Eco
 from eco_shared.auth import ApiKeyTokens
 from eco_shared.directory import ServiceDirectory
 from eco_shared.http import ServiceClient
 from eco_shared.models.discovery_auth import WhoAmI
-
-
-@dataclass
-class Eco:
-    """Adapters of every service, calling as one user."""
-
-    http: ServiceClient
-    directory: ServiceDirectory
-    discovery_url: str
-
-    @cached_property
-    def discovery(self) -> DiscoveryAdapter:
-        return DiscoveryAdapter(self.http, base_url=self.discovery_url)
-
-    @cached_property
-    def docs(self) -> DocStoreAdapter:
-        return DocStoreAdapter(self.http, self.directory)
-
-    @cached_property
-    def logs(self) -> LogCollectorAdapter:
-        return LogCollectorAdapter(self.http, self.directory)
-
-    @cached_property
-    def orchestrator(self) -> OrchestratorAdapter:
-        return OrchestratorAdapter(self.http, self.directory)
-
-    @cached_property
-    def gateway(self) -> LlmGatewayAdapter:
-        return LlmGatewayAdapter(self.http, self.directory)
-
-    @cached_property
-    def prompts(self) -> PromptStoreAdapter:
-        return PromptStoreAdapter(self.http, self.directory)
 
 
 class UserClients:
