@@ -77,6 +77,25 @@ async def test_a_batch_split_in_chunks_writes_every_record_in_order(
     await ledger.aclose()
 
 
+async def test_a_call_written_in_the_millisecond_of_the_report_is_counted(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # A report asked right after a flush can fall in the millisecond of the last entry's
+    # id; that entry is before the report and must count (it once did not: 1 of 2 calls).
+    repo = repository(redis_client, redis_prefix)
+    ledger = Ledger(repo, linger_s=5)
+    await ledger.usage(record(1))
+    await ledger.flush()
+    ((entry_id, _),) = await redis_client.xrange(repo.key("usage:log"), "-", "+")
+    millis = int(entry_id.decode().split("-")[0])
+    until = millis / 1000 + 0.0004  # the same millisecond as the entry
+    table, _ = await repo.usage_table(until - 0.5, until)
+    assert table[(ALICE, "offline")]["calls"] == 1
+    later, _ = await repo.usage_table(until + 0.001, until + 0.002)
+    assert (ALICE, "offline") not in later  # and a window after it does not count it
+    await ledger.aclose()
+
+
 async def test_a_full_queue_is_written_by_the_call_that_fills_it(
     redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:

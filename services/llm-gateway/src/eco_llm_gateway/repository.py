@@ -244,7 +244,11 @@ class GatewayRepository:
             first_full = -(-int(since) // HOUR) * HOUR  # ceil to the hour
             if since < first_full:
                 # The part-hour before the first full hour comes from the log itself.
-                complete = await self._from_log(table, since, min(first_full, until))
+                # The log's end: up to the first full hour (its rollup counts from there on,
+                # so not its first millisecond), else up to and with `until`'s millisecond
+                # (a call flushed in the millisecond the report was asked is counted).
+                end_ms = first_full * 1000 - 1 if first_full <= until else int(until * 1000)
+                complete = await self._from_log(table, since, end_ms)
         low = "-inf" if first_full is None else first_full
         hours = await self.redis.zrangebyscore(hours_key, low, "+inf")
         for raw_hour in hours:
@@ -254,12 +258,12 @@ class GatewayRepository:
                 _add(table, caller, provider, metric, float(as_text(value)))
         return table, complete
 
-    async def _from_log(self, table: Table, since: float, until: float) -> bool:
+    async def _from_log(self, table: Table, since: float, end_ms: int) -> bool:
         stream = self.key("usage:log")
         oldest = await self.redis.xrange(stream, "-", "+", count=1)
         complete = not oldest or int(as_text(oldest[0][0]).split("-")[0]) <= since * 1000
         start = f"{int(since * 1000)}-0"
-        end = f"{int(until * 1000) - 1}-18446744073709551615"
+        end = f"{end_ms}-18446744073709551615"
         while True:
             batch: list[Any] = await self.redis.xrange(stream, start, end, count=1000) or []
             for entry_id, raw in batch:
