@@ -25,13 +25,17 @@ from eco_shared.testing.auth import MintedTokens, bearer, session_material, toke
 from eco_shared.testing.servers import ThreadedServer
 
 TRACE = "ab" * 16
+SPAN = "cd" * 8
 ROUTES: dict[tuple[str, str], str] = {
     ("get", "/logs"): "logs:read",
     ("get", "/logs/tail"): "logs:read",
     ("get", "/events"): "logs:read",
     ("get", "/traces"): "logs:read",
     ("get", "/traces/{trace_id}"): "logs:read",
+    ("get", "/spans/{span_id}"): "logs:read",
     ("get", "/stats"): "logs:read",
+    ("get", "/stats/operations"): "logs:read",
+    ("get", "/dependencies"): "logs:read",
     ("get", "/ingest-errors"): "logs:read",
     ("post", "/v1/traces"): "logs:write",
     ("get", "/audit"): "audit:read",
@@ -72,7 +76,7 @@ def collector(
 
 def _call(url: str, method: str, path: str, headers: dict[str, str]) -> int:
     """The status of one call; a stream (the live tail) is closed once its status is known."""
-    target = url + path.replace("{trace_id}", TRACE)
+    target = url + path.replace("{trace_id}", TRACE).replace("{span_id}", SPAN)
     if method == "post":
         body = {"resourceSpans": []}
         return httpx.post(target, json=body, headers=headers, timeout=10).status_code
@@ -128,15 +132,15 @@ def test_the_route_scope_decides(collector: str, method: str, path: str) -> None
     assert response_status == 403
     if method == "get" and path != "/logs/tail":
         refused = httpx.get(
-            collector + path.replace("{trace_id}", TRACE),
+            collector + path.replace("{trace_id}", TRACE).replace("{span_id}", SPAN),
             headers=bearer("log-collector", others),
             timeout=10,
         )
         assert refused.json()["missing_scopes"] == [scope]
         assert 'error="insufficient_scope"' in refused.headers["www-authenticate"]
-    # exactly the scope is enough (a trace nobody stored is a 404, past the gate)
+    # exactly the scope is enough (a trace or span nobody stored is a 404, past the gate)
     allowed = _call(collector, method, path, bearer("log-collector", [scope]))
-    assert allowed == (404 if path == "/traces/{trace_id}" else 200)
+    assert allowed == (404 if path in ("/traces/{trace_id}", "/spans/{span_id}") else 200)
     assert _call(collector, method, path, bearer("log-collector", [ADMIN])) == allowed
 
 

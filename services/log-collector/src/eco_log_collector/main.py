@@ -10,7 +10,17 @@ from fastapi import FastAPI
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from eco_log_collector import migrations
-from eco_log_collector.api import audit, events, ingest_errors, logs, otlp, stats, traces
+from eco_log_collector.api import (
+    audit,
+    dependencies,
+    events,
+    ingest_errors,
+    logs,
+    otlp,
+    spans,
+    stats,
+    traces,
+)
 from eco_log_collector.service import AUDIT_STREAM, LogCollector
 from eco_log_collector.settings import LogCollectorSettings
 from eco_log_collector.state import Resources
@@ -83,6 +93,8 @@ def build_app(settings: LogCollectorSettings, *, configure_process: bool = True)
             logs.router,
             events.router,
             traces.router,
+            spans.router,
+            dependencies.router,
             stats.router,
             ingest_errors.router,
             audit.router,

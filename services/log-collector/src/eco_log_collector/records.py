@@ -77,6 +77,11 @@ def from_ns(value: int) -> datetime:
     return _EPOCH + timedelta(microseconds=value // 1000)
 
 
+def nanos(us: int) -> int:
+    """Microseconds as the spans table's signed 64-bit nanoseconds, clamped to their range."""
+    return max(-(2**63), min(us * 1000, 2**63 - 1))
+
+
 def now_us() -> int:
     """The current time in microseconds since the epoch."""
     return to_us(datetime.now(UTC))

@@ -1,4 +1,5 @@
-"""Typed client of the log collector, and the wire models its API answers with.
+"""Typed client of the log collector; its wire models live in
+`eco_shared.models.log_collector` (re-exported here, where callers have always found them).
 
 The service builds its responses from these same models, so the adapter and the service
 cannot disagree on a field; `check_adapter_against_openapi` holds the paths, parameters and
@@ -9,187 +10,64 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any, Literal
-
-from pydantic import BaseModel, Field
+from typing import Any
 
 from eco_shared.adapters._base import AdapterError, BaseServiceAdapter, operation
-from eco_shared.pagination import Page
+from eco_shared.models.log_collector import (
+    AuditEventOut,
+    AuditPage,
+    AuditVerification,
+    Dependencies,
+    DependencyEdge,
+    EventOut,
+    EventPage,
+    IngestErrorOut,
+    IngestErrorPage,
+    Level,
+    LogPage,
+    LogRecordOut,
+    OperationStats,
+    OperationStatsList,
+    SpanKindName,
+    SpanOut,
+    SpanRef,
+    Stats,
+    StatusName,
+    StreamLag,
+    TimelineItem,
+    TraceDetail,
+    TraceList,
+    TraceSummary,
+)
 from eco_shared.sse import aiter_sse
 
-Level = Literal["debug", "info", "warning", "error", "critical"]
-SpanKindName = Literal["unspecified", "internal", "server", "client", "producer", "consumer"]
-StatusName = Literal["unset", "ok", "error"]
-
-
-class LogRecordOut(BaseModel):
-    """One log record (`id` is None in the live tail, before it is stored)."""
-
-    id: int | None = None
-    event_id: str
-    time: datetime
-    service: str
-    level: str
-    message: str
-    logger: str | None = None
-    trace_id: str | None = None
-    span_id: str | None = None
-    request_id: str | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
-
-
-class LogPage(Page[LogRecordOut]):
-    """A page of log records, newest first; pass `next_cursor` back for the next page."""
-
-
-class EventOut(BaseModel):
-    """One stored domain event (a CloudEvents envelope from `eco.events`)."""
-
-    id: int
-    event_id: str
-    type: str
-    source: str
-    time: datetime
-    trace_id: str | None = None
-    span_id: str | None = None
-    entry_id: str | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
-
-
-class EventPage(Page[EventOut]):
-    """A page of events, newest first."""
-
-
-class SpanOut(BaseModel):
-    """One span of a trace, with its children when part of a tree."""
-
-    trace_id: str
-    span_id: str
-    parent_span_id: str | None = None
-    service: str
-    name: str
-    kind: SpanKindName
-    start: datetime
-    end: datetime
-    duration_ms: float
-    status_code: StatusName = "unset"
-    status_message: str | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
-    events: list[dict[str, Any]] = Field(default_factory=list)
-    children: list[SpanOut] = Field(default_factory=list)
-
-
-class TimelineItem(BaseModel):
-    """A span start, a log record or an event of a trace, in time order."""
-
-    kind: Literal["span", "log", "event"]
-    time: datetime
-    service: str
-    span_id: str | None = None
-    name: str
-    level: str | None = None
-
-
-class TraceDetail(BaseModel):
-    """A whole trace: the span tree, and its logs and events interleaved in time order."""
-
-    trace_id: str
-    services: list[str]
-    span_count: int
-    start: datetime | None = None
-    end: datetime | None = None
-    duration_ms: float | None = None
-    roots: list[SpanOut]
-    logs: list[LogRecordOut]
-    events: list[EventOut]
-    timeline: list[TimelineItem]
-
-
-class TraceSummary(BaseModel):
-    """One line of the trace list."""
-
-    trace_id: str
-    root_service: str | None = None
-    root_name: str | None = None
-    services: list[str]
-    span_count: int
-    error_count: int
-    start: datetime
-    duration_ms: float
-
-
-class TraceList(BaseModel):
-    """Recent traces, newest first."""
-
-    items: list[TraceSummary]
-
-
-class StreamLag(BaseModel):
-    """How far the collector's consumer group is behind on one stream."""
-
-    stream: str
-    length: int
-    pending: int
-    undelivered: int
-    lag: int
-
-
-class Stats(BaseModel):
-    """Counts over a window, ingest lag and dropped records."""
-
-    since: datetime
-    until: datetime
-    logs_by_service: dict[str, dict[str, int]]
-    logs_in_window: int
-    totals: dict[str, int]
-    streams: list[StreamLag]
-    dropped_records: int
-    dropped_by_instance: dict[str, int]
-
-
-class IngestErrorOut(BaseModel):
-    """A stream entry the collector could not store as a record, with the reason."""
-
-    id: int
-    event_id: str
-    stream: str
-    entry_id: str | None = None
-    source: str | None = None
-    reason: str
-    time: datetime
-    raw: dict[str, Any] = Field(default_factory=dict)
-
-
-class IngestErrorPage(Page[IngestErrorOut]):
-    """A page of ingest errors, newest first."""
-
-
-class AuditEventOut(BaseModel):
-    """One security-relevant event of `eco.audit`, as appended to the hash chain."""
-
-    seq: int
-    event_id: str
-    time: datetime
-    type: str
-    source: str
-    subject: str | None = None
-    actor: str | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
-    prev_hash: str
-    hash: str
-
-
-class AuditPage(Page[AuditEventOut]):
-    """A page of the audit trail, newest first."""
-
-
-class AuditVerification(BaseModel):
-    """Whether the stored audit trail is whole: no record changed, removed or reordered."""
-
-    ok: bool
-    checked: int = Field(description="Records that verified before the first problem (all).")
-    first_bad_seq: int | None = None
-    reason: str | None = None
+__all__ = [
+    "AuditEventOut",
+    "AuditPage",
+    "AuditVerification",
+    "Dependencies",
+    "DependencyEdge",
+    "EventOut",
+    "EventPage",
+    "IngestErrorOut",
+    "IngestErrorPage",
+    "Level",
+    "LogCollectorAdapter",
+    "LogPage",
+    "LogRecordOut",
+    "OperationStats",
+    "OperationStatsList",
+    "SpanKindName",
+    "SpanOut",
+    "SpanRef",
+    "Stats",
+    "StatusName",
+    "StreamLag",
+    "TimelineItem",
+    "TraceDetail",
+    "TraceList",
+    "TraceSummary",
+]
 
 
 def _params(**values: Any) -> dict[str, Any]:
@@ -283,21 +161,87 @@ class LogCollectorAdapter(BaseServiceAdapter):
     @operation(
         "GET",
         "/traces",
-        query=("service", "since", "min_duration_ms", "limit"),
+        query=(
+            "service",
+            "operation",
+            "errors",
+            "since",
+            "until",
+            "min_duration_ms",
+            "max_duration_ms",
+            "limit",
+            "cursor",
+        ),
         response=TraceList,
     )
     async def traces(
         self,
         *,
         service: str | None = None,
+        operation: str | None = None,
+        errors: bool | None = None,
         since: datetime | str | None = None,
+        until: datetime | str | None = None,
         min_duration_ms: float | None = None,
+        max_duration_ms: float | None = None,
         limit: int | None = None,
+        cursor: str | None = None,
     ) -> TraceList:
-        """Recent traces, newest first."""
-        params = _params(service=service, since=since, min_duration_ms=min_duration_ms, limit=limit)
+        """Traces, newest first; `service` and `operation` name one of their spans."""
+        params = _params(
+            service=service,
+            operation=operation,
+            errors="true" if errors else None,
+            since=since,
+            until=until,
+            min_duration_ms=min_duration_ms,
+            max_duration_ms=max_duration_ms,
+            limit=limit,
+            cursor=cursor,
+        )
         response = await self._request("GET", "/traces", operation="traces", params=params)
         return TraceList.model_validate(response.json())
+
+    @operation("GET", "/spans/{span_id}", response=SpanRef)
+    async def span(self, span_id: str) -> SpanRef | None:
+        """The trace that holds a span id; None when no stored trace does."""
+        try:
+            response = await self._request(
+                "GET", "/spans/{span_id}", operation="span", path_params={"span_id": span_id}
+            )
+        except AdapterError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return SpanRef.model_validate(response.json())
+
+    @operation(
+        "GET", "/stats/operations", query=("since", "until", "service"), response=OperationStatsList
+    )
+    async def operation_stats(
+        self,
+        *,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        service: str | None = None,
+    ) -> OperationStatsList:
+        """Span count, errors and p50/p95/max duration per (service, operation)."""
+        params = _params(since=since, until=until, service=service)
+        response = await self._request(
+            "GET", "/stats/operations", operation="operation_stats", params=params
+        )
+        return OperationStatsList.model_validate(response.json())
+
+    @operation("GET", "/dependencies", query=("since", "until"), response=Dependencies)
+    async def dependencies(
+        self, *, since: datetime | str | None = None, until: datetime | str | None = None
+    ) -> Dependencies:
+        """Service-to-service call counts from parent and child spans of different services."""
+        params = _params(since=since, until=until)
+        response = await self._request(
+            "GET", "/dependencies", operation="dependencies", params=params
+        )
+        return Dependencies.model_validate(response.json())
 
     @operation("GET", "/stats", query=("since", "until"), response=Stats)
     async def stats(

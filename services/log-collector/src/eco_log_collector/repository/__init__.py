@@ -8,6 +8,7 @@ from eco_log_collector.repository._audit import (
     ChainBuilder,
     ChainTip,
 )
+from eco_log_collector.repository._spans import EdgeRow, OperationRow, SpanRepository
 from eco_log_collector.repository._sql import LogRepository, TraceListing, TraceListRow, TraceRows
 from eco_log_collector.repository._streams import UNDELIVERED_CAP, StreamRepository
 from eco_log_collector.repository._tables import (
@@ -19,6 +20,7 @@ from eco_log_collector.repository._tables import (
     EventQuery,
     Kind,
     LogQuery,
+    TraceQuery,
 )
 
 __all__ = [
@@ -33,12 +35,16 @@ __all__ = [
     "AuditRepository",
     "ChainBuilder",
     "ChainTip",
+    "EdgeRow",
     "EventQuery",
     "Kind",
     "LogQuery",
     "LogRepository",
+    "OperationRow",
+    "SpanRepository",
     "StreamRepository",
     "TraceListRow",
     "TraceListing",
+    "TraceQuery",
     "TraceRows",
 ]

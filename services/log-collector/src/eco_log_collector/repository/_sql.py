@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, case, delete, func, or_, select
+from sqlalchemy import Table, and_, case, delete, func, or_, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,6 +19,7 @@ from eco_log_collector.repository._tables import (
     EventQuery,
     Kind,
     LogQuery,
+    TraceQuery,
     insert_ignoring_duplicates,
     page_after,
 )
@@ -144,26 +145,36 @@ class LogRepository:
             )
             return TraceRows(list(spans.mappings()), list(logs.mappings()), list(events.mappings()))
 
-    async def traces(
-        self,
-        *,
-        service: str | None,
-        since_ns: int | None,
-        min_duration_ms: float | None,
-        limit: int,
-    ) -> TraceListing:
-        """Recent traces (newest first) with their services and root spans."""
+    async def traces(self, query: TraceQuery) -> TraceListing:
+        """Traces matching `query` (newest first, at most `limit + 1`) with their services
+        and root spans."""
         t = SPANS
         conditions: list[Any] = []
-        if since_ns is not None:
-            conditions.append(t.c.start_ns >= since_ns)
-        if service:
-            conditions.append(
-                t.c.trace_id.in_(select(t.c.trace_id).where(t.c.service == service).distinct())
-            )
+        if query.since_ns is not None:
+            conditions.append(t.c.start_ns >= query.since_ns)
+        if query.service or query.operation:
+            # one span of the trace is this service's, and/or this operation
+            one: list[Any] = []
+            if query.service:
+                one.append(t.c.service == query.service)
+            if query.operation:
+                one.append(t.c.name == query.operation)
+            conditions.append(t.c.trace_id.in_(select(t.c.trace_id).where(*one).distinct()))
         start = func.min(t.c.start_ns)
         end = func.max(t.c.end_ns)
         errors = func.sum(case((t.c.status_code == "error", 1), else_=0))
+        having: list[Any] = []
+        if query.until_ns is not None:
+            having.append(start < query.until_ns)
+        if query.min_duration_ms is not None:
+            having.append((end - start) >= int(query.min_duration_ms * 1_000_000))
+        if query.max_duration_ms is not None:
+            having.append((end - start) <= int(query.max_duration_ms * 1_000_000))
+        if query.errors:
+            having.append(errors > 0)
+        if query.after is not None:
+            at, trace_id = query.after
+            having.append(or_(start < at, and_(start == at, t.c.trace_id < trace_id)))
         stmt = (
             select(
                 t.c.trace_id,
@@ -174,11 +185,11 @@ class LogRepository:
             )
             .where(*conditions)
             .group_by(t.c.trace_id)
-            .order_by(start.desc())
-            .limit(limit)
+            .order_by(start.desc(), t.c.trace_id.desc())
+            .limit(query.limit + 1)
         )
-        if min_duration_ms is not None:
-            stmt = stmt.having((end - start) >= int(min_duration_ms * 1_000_000))
+        if having:
+            stmt = stmt.having(*having)
         async with self.engine.connect() as conn:
             rows = [
                 TraceListRow(

@@ -56,6 +56,25 @@ class EventQuery:
     after: tuple[int, int] | None = None
 
 
+@dataclass(frozen=True)
+class TraceQuery:
+    """Filters of a page of traces; `after` is the (start_ns, trace_id) the page starts after.
+
+    `service` and `operation` name one span of the trace (both the same span when both are
+    given); the times bound the trace's start, the durations its whole length.
+    """
+
+    service: str | None = None
+    operation: str | None = None
+    errors: bool = False
+    since_ns: int | None = None
+    until_ns: int | None = None
+    min_duration_ms: float | None = None
+    max_duration_ms: float | None = None
+    limit: int = 50
+    after: tuple[int, str] | None = None
+
+
 async def insert_ignoring_duplicates(
     conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]
 ) -> None:

@@ -7,11 +7,17 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from eco_log_collector.repository import AuditRepository, LogRepository, StreamRepository
+from eco_log_collector.repository import (
+    AuditRepository,
+    LogRepository,
+    SpanRepository,
+    StreamRepository,
+)
 from eco_log_collector.service._audit import AUDIT_HEAD_KEY, AUDIT_STREAM, AuditTrail
 from eco_log_collector.service._ingest import Ingestor
 from eco_log_collector.service._queries import Queries
 from eco_log_collector.service._retention import Retention
+from eco_log_collector.service._spans import SpanStats
 from eco_log_collector.service._tail import LiveTail
 from eco_log_collector.service._traces import Traces
 from eco_log_collector.settings import LogCollectorSettings
@@ -27,6 +33,7 @@ class LogCollector:
     ingest: Ingestor
     queries: Queries
     traces: Traces
+    span_stats: SpanStats
     tail: LiveTail
     retention: Retention
     audit: AuditTrail
@@ -38,6 +45,7 @@ class LogCollector:
         """Wire the parts on the lifespan's engine and Redis client."""
         repo = LogRepository(engine)
         streams = StreamRepository(redis)
+        spans = SpanRepository(engine)
         return cls(
             ingest=Ingestor(repo, max_otlp_decompressed_bytes=settings.max_otlp_decompressed_bytes),
             queries=Queries(
@@ -52,7 +60,8 @@ class LogCollector:
                 dropped_key=settings.key(DROPPED_KEY),
                 group=settings.consumer_group,
             ),
-            traces=Traces(repo),
+            traces=Traces(repo, spans, max_page_size=settings.max_page_size),
+            span_stats=SpanStats(spans),
             tail=LiveTail(
                 streams,
                 settings.key(LOGS),

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from eco_log_collector.models import SpanOut, TimelineItem, TraceDetail, TraceList, TraceSummary
-from eco_log_collector.records import clean_text, from_ns
-from eco_log_collector.repository import LogRepository, TraceRows
+from eco_log_collector.models import (
+    SpanOut,
+    SpanRef,
+    TimelineItem,
+    TraceDetail,
+    TraceList,
+    TraceSummary,
+)
+from eco_log_collector.records import clean_text, from_ns, nanos
+from eco_log_collector.repository import (
+    LogRepository,
+    SpanRepository,
+    TraceListRow,
+    TraceQuery,
+    TraceRows,
+)
 from eco_log_collector.service._views import event_out, log_out, span_out
+from eco_shared.pagination import cut_page, decode_cursor
 from eco_shared.problems import NotFound
 
 MAX_TRACE_ITEMS = 10_000
@@ -86,16 +100,21 @@ def build_trace(trace_id: str, rows: TraceRows) -> TraceDetail:
     )
 
 
-def _nanos(us: int) -> int:
-    """Microseconds as the spans table's signed 64-bit nanoseconds, clamped to their range."""
-    return max(-(2**63), min(us * 1000, 2**63 - 1))
+def _text(value: str | None) -> str | None:
+    return clean_text(value, 200) if value else None
+
+
+def _position(row: TraceListRow) -> tuple[int, str]:
+    return row.start_ns, row.trace_id
 
 
 class Traces:
     """Reads of the stored spans."""
 
-    def __init__(self, repo: LogRepository) -> None:
+    def __init__(self, repo: LogRepository, spans: SpanRepository, *, max_page_size: int) -> None:
         self.repo = repo
+        self.spans = spans
+        self.max_page_size = max_page_size
 
     async def get(self, trace_id: str) -> TraceDetail:
         """One trace; `NotFound` when nothing at all is stored for it."""
@@ -105,23 +124,56 @@ class Traces:
             raise NotFound("Trace", trace_id, f"Nothing is stored for trace {trace_id}.")
         return build_trace(trace_id, rows)
 
+    async def span(self, span_id: str) -> SpanRef:
+        """The trace that holds `span_id`; `NotFound` when no stored trace does."""
+        span_id = span_id.lower()
+        row = await self.spans.span(span_id)
+        if row is None:
+            raise NotFound("Span", span_id, f"No stored trace holds span {span_id}.")
+        return SpanRef(
+            trace_id=row["trace_id"],
+            span_id=row["span_id"],
+            parent_span_id=row["parent_span_id"],
+            service=row["service"],
+            name=row["name"],
+            kind=row["kind"],
+            start=from_ns(row["start_ns"]),
+            duration_ms=row["duration_ms"],
+            status_code=row["status_code"],
+        )
+
     async def recent(
         self,
         *,
         service: str | None = None,
+        operation: str | None = None,
+        errors: bool = False,
         since_us: int | None = None,
+        until_us: int | None = None,
         min_duration_ms: float | None = None,
+        max_duration_ms: float | None = None,
         limit: int = 50,
+        cursor: str | None = None,
     ) -> TraceList:
-        """The newest traces with their services and root span."""
+        """Traces newest first (by their first span) with their services and root span."""
+        limit = min(limit, self.max_page_size)
+        after = decode_cursor(cursor, int, str) if cursor else None
         listing = await self.repo.traces(
-            service=clean_text(service, 200) if service else None,
-            since_ns=_nanos(since_us) if since_us is not None else None,
-            min_duration_ms=min_duration_ms,
-            limit=limit,
+            TraceQuery(
+                service=_text(service),
+                operation=_text(operation),
+                errors=errors,
+                since_ns=nanos(since_us) if since_us is not None else None,
+                until_ns=nanos(until_us) if until_us is not None else None,
+                min_duration_ms=min_duration_ms,
+                max_duration_ms=max_duration_ms,
+                limit=limit,
+                after=(int(after[0]), str(after[1])) if after else None,
+            )
         )
+        rows, next_cursor = cut_page(listing.rows, limit, _position)
         items = []
-        for row in listing.rows:
+        for row in rows:
             root = listing.roots.get(row.trace_id)
             items.append(
                 TraceSummary(
@@ -135,4 +187,4 @@ class Traces:
                     duration_ms=(row.end_ns - row.start_ns) / 1_000_000,
                 )
             )
-        return TraceList(items=items)
+        return TraceList(items=items, next_cursor=next_cursor)
