@@ -257,7 +257,17 @@ class DocStoreAdapter(BaseServiceAdapter):
     @operation(
         "GET",
         "/documents",
-        query=("q", "match", "format", "created_after", "include", "owner", "page", "page_size"),
+        query=(
+            "q",
+            "match",
+            "format",
+            "created_after",
+            "include",
+            "owner",
+            "page",
+            "page_size",
+            "cursor",
+        ),
         response=DocumentPage,
     )
     async def search_documents(
@@ -271,10 +281,12 @@ class DocStoreAdapter(BaseServiceAdapter):
         owner: str | None = None,
         page: int = 1,
         page_size: int = 20,
+        cursor: str | None = None,
     ) -> DocumentPage:
         """Live documents of the caller's (every one's with `docs:read:all`) matching `q`,
         newest first.
 
+        `cursor`: an earlier page's `next_cursor`, for the page after it (`page` unread).
         `match="any"`: documents with at least one of the terms, most terms matched first.
         `include_content`: items carry their text too (lists leave it out by default).
         `owner`: only that principal's documents (for a caller with `docs:read:all`).
@@ -290,8 +302,9 @@ class DocStoreAdapter(BaseServiceAdapter):
                 created_after=created_after.isoformat() if created_after else None,
                 include="content" if include_content else None,
                 owner=owner,
-                page=page,
+                page=None if cursor else page,
                 page_size=page_size,
+                cursor=cursor,
             ),
         )
         return DocumentPage.model_validate(response.json())

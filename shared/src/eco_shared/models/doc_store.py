@@ -327,12 +327,17 @@ class DocumentPublic(BaseModel):
 class DocumentPage(BaseModel):
     """A page of search results; `total` counts the matches exactly up to the store's count
     cap (`ECO_DOC_STORE_SEARCH_COUNT_CAP`, 1,000) or the end of the page asked for, and is
-    that bound past it: a short page is the last."""
+    that bound past it: a short page is the last. `next_cursor` (absent on the last page) is
+    passed back as `cursor` for the next page."""
 
     items: list[DocumentPublic]
     total: int
     page: int
     page_size: int
+    next_cursor: str | None = Field(
+        default=None,
+        description="Pass back as `cursor` for the next page; absent on the last page.",
+    )
 
 
 class VersionPage(BaseModel):

@@ -108,7 +108,9 @@ async def create_document(
 @router.get(
     "",
     summary="Search documents (full text), newest first or by terms matched",
-    responses=problem_responses((404, "A page past the end"), 422),
+    responses=problem_responses(
+        (400, "A cursor not handed out here"), (404, "A page past the end"), 422
+    ),
 )
 async def search_documents(
     caller: Reader,
@@ -139,6 +141,17 @@ async def search_documents(
     owner: OwnerParam = None,
     page: PageParam = 1,
     page_size: PageSizeParam = 20,
+    cursor: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=300,
+            pattern=r"^[A-Za-z0-9_-]+$",
+            description="A `next_cursor` of an earlier page of the same query (then `page` is"
+            " not read): newest-first orders page by keyset, `match=any` with terms by"
+            " position.",
+        ),
+    ] = None,
 ) -> DocumentPage:
     return await documents.search(
         caller,
@@ -151,6 +164,7 @@ async def search_documents(
         page_size=page_size,
         base_url=base_url,
         include_content=include == "content",
+        cursor=cursor,
     )
 
 

@@ -16,9 +16,13 @@ from eco_doc_store.repository._documents import (
     versions_up_to,
 )
 from eco_doc_store.repository._fulltext import (
+    InvalidSearchKey,
+    SearchKey,
     index_documents,
+    keyset_kind,
     reindex_document,
     search,
+    search_key,
     unindex_document,
 )
 from eco_doc_store.repository._outbox import (
@@ -41,9 +45,11 @@ __all__ = [
     "AUDIT_STREAM",
     "DocumentRow",
     "IdempotencyKeyTaken",
+    "InvalidSearchKey",
     "NewDocument",
     "NewVersion",
     "OUTBOX_TABLE",
+    "SearchKey",
     "audit_outbox",
     "claim_next_version",
     "find_by_idempotency_key",
@@ -57,11 +63,13 @@ __all__ = [
     "insert_documents",
     "insert_versions",
     "is_postgres",
+    "keyset_kind",
     "list_versions",
     "mark_deleted",
     "outbox",
     "reindex_document",
     "search",
+    "search_key",
     "unindex_document",
     "versions_up_to",
 ]

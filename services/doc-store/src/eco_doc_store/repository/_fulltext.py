@@ -12,13 +12,14 @@ reach the database as quoted phrases in bound parameters (see `eco_doc_store.sea
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from eco_doc_store.models import UTCDateTime
 from eco_doc_store.repository._tables import (
     VIEW_COLUMNS,
     documents,
@@ -199,9 +200,16 @@ async def search(
     limit: int,
     owner: str | None = None,
     count_cap: int = SEARCH_COUNT_CAP,
+    after: SearchKey | None = None,
+    peek: bool = False,
 ) -> tuple[list[sa.RowMapping], int]:
     """Live documents (`owner`'s, or anyone's) at their latest version, and how many match:
     exactly up to `count_bound(offset, limit, count_cap)`, and that bound when more do.
+
+    `after` (a `search_key` of a row an earlier page ended on, newest-first orders only):
+    the rows after it, a keyset page that a write between pages does not shift. The count
+    is of every match, not of those after the key. `peek`: one row past `limit` too (is
+    there a next page?), not counted in `total`'s bound.
 
     `match="all"`: every term required, newest first. `match="any"`: at least one term,
     ranked by how many terms match, then by relevance, then newest first. On SQLite the
@@ -219,12 +227,19 @@ async def search(
     conditions: list[sa.ColumnElement[bool] | sa.TextClause] = []
     live: list[sa.ColumnElement[bool]] = [documents.c.deleted_at.is_(None)]
     order: list[sa.ColumnElement[Any] | sa.TextClause]
+    keyset: list[sa.ColumnElement[bool]] = []
+    extra: list[sa.ColumnElement[Any]] = []
+    kind = keyset_kind(conn, terms, match)
+    if after is not None and after[0] != kind:
+        raise InvalidSearchKey(f"a cursor of another order ({after[0]!r}, not {kind!r})")
     if not terms:
         if owner is not None:
             conditions.append(documents.c.owner == owner)
         if created_after is not None:
             conditions.append(documents.c.created_at > created_after)
         order = [documents.c.created_at.desc(), documents.c.id.desc()]
+        if after is not None:
+            keyset.append(_before(documents.c.created_at, documents.c.id, after))
     elif is_postgres(conn):
         index = pg_search
         source = pg_search.join(documents, documents.c.id == pg_search.c.document_id).join(
@@ -237,6 +252,8 @@ async def search(
         if created_after is not None:
             conditions.append(pg_search.c.created_at > created_after)
         order = [pg_search.c.created_at.desc(), pg_search.c.document_id.desc()]
+        if after is not None and match == "all":
+            keyset.append(_before(pg_search.c.created_at, pg_search.c.document_id, after))
         if match == "any":
             matched = sum(
                 (sa.case((c, 1), else_=0) for c in each[1:]), sa.case((each[0], 1), else_=0)
@@ -255,6 +272,9 @@ async def search(
             conditions.append(documents.c.created_at > created_after)
             index = None
         order = [fts.c.rowid.desc()]
+        extra.append(fts.c.rowid.label("search_rowid"))
+        if after is not None and match == "all":
+            keyset.append(fts.c.rowid < after[1])
         if match == "any":
             order = [_matched_sqlite(terms).desc(), sa.text(_BM25), *order]
     if format is not None:
@@ -268,12 +288,49 @@ async def search(
     total = (await conn.execute(sa.select(sa.func.count()).select_from(counted))).scalar_one()
     rows = (
         await conn.execute(
-            sa.select(*VIEW_COLUMNS)
+            sa.select(*VIEW_COLUMNS, *extra)
             .select_from(source)
-            .where(*conditions, *live)
+            .where(*conditions, *live, *keyset)
             .order_by(*order)
             .offset(offset)
-            .limit(limit)
+            .limit(limit + 1 if peek else limit)
         )
     ).mappings()
     return list(rows.all()), int(total)
+
+
+# A keyset position in a newest-first order: ("t", created_at in microseconds, document id)
+# by creation time, or ("r", index row id, document id) for SQLite's index order.
+SearchKey = tuple[str, int, str]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class InvalidSearchKey(ValueError):
+    """A key that is not of the order the search uses (a cursor of another query)."""
+
+
+def keyset_kind(
+    conn: AsyncConnection, terms: Sequence[SearchTerm] | None, match: str
+) -> str | None:
+    """Which key pages this search by keyset ("t" or "r"); None for `match=any` with terms,
+    whose relevance order has no stable key (SQLite's bm25 moves with every write)."""
+    if not terms:
+        return "t"
+    if match == "any":
+        return None
+    return "t" if is_postgres(conn) else "r"
+
+
+def search_key(row: sa.RowMapping, kind: str) -> SearchKey:
+    """The keyset position of a row `search` returned."""
+    if kind == "r":
+        return ("r", int(row["search_rowid"]), str(row["id"]))
+    created: datetime = row["created_at"]
+    return ("t", (created - _EPOCH) // timedelta(microseconds=1), str(row["id"]))
+
+
+def _before(
+    created_at: sa.ColumnElement[Any], ident: sa.ColumnElement[Any], after: SearchKey
+) -> sa.ColumnElement[bool]:
+    at = sa.literal(_EPOCH + timedelta(microseconds=after[1]), UTCDateTime())
+    return sa.or_(created_at < at, sa.and_(created_at == at, ident < after[2]))
