@@ -107,6 +107,10 @@ class RunOutcomes:
                         "markdown": (values.get("markdown") or "")[:20_000],
                     }
                 },
+                announce=(
+                    "run.waiting_review",
+                    {"run_id": run_id, "owner": owner, "status": "waiting_review"},
+                ),
             )
             await self.events.append(run_id, "run.waiting_review", title=values.get("title"))
             return

@@ -10,7 +10,7 @@ import structlog
 from fastapi import FastAPI
 
 from eco_orchestrator._seeding import start_seeding
-from eco_orchestrator.api import documents, queries, runs, workflows
+from eco_orchestrator.api import documents, queries, runs, runs_watch, workflows
 from eco_orchestrator.checkpoints import open_checkpointer
 from eco_orchestrator.events import RunEventLog
 from eco_orchestrator.migrations import VERSION_TABLE
@@ -114,7 +114,13 @@ def build_app(settings: OrchestratorSettings, *, configure_process: bool = True)
         settings,
         title="orchestrator",
         description="Natural-language queries run as durable LangGraph workflows.",
-        routers=[queries.router, runs.router, documents.router, workflows.router],
+        routers=[
+            queries.router,
+            runs_watch.router,
+            runs.router,
+            documents.router,
+            workflows.router,
+        ],
         lifespan=lifespan,
         configure_process=configure_process,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,10 +14,30 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from eco_orchestrator.models import TERMINAL, Run, utcnow
 from eco_shared.outbox import OutboxRelay, outbox_table, stage
+from eco_shared.pagination import cut_page
 
 OUTBOX_TABLE = "orchestrator_outbox"
 # On the run table's metadata, so the migrations test holds it against 0002 like the rest.
 outbox: sa.Table = outbox_table(OUTBOX_TABLE, Run.metadata)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(at: datetime) -> int:
+    """`at` as whole microseconds since the epoch (a naive time is UTC, as SQLite's are)."""
+    aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return (aware - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(value: int) -> datetime:
+    """The aware UTC time `value` microseconds after the epoch."""
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def run_key(run: Run) -> tuple[int, str]:
+    """A run's place in the newest-first order: the sort key its cursor holds."""
+    return micros(run.created_at), run.id
+
 
 # The `run.*` bus event (type, data) that announces a run-status write.
 Announcement = tuple[str, Mapping[str, Any]]
@@ -35,12 +55,17 @@ class RunRepository:
         self.relay = relay
         self._sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
-    async def add(self, run: Run) -> Run:
-        """Insert a new run."""
+    async def add(self, run: Run, announce: Announcement | None = None) -> Run:
+        """Insert a new run; `announce` is staged in the outbox in the same transaction."""
         async with self._sessions() as session:
             session.add(run)
+            if announce is not None:
+                await session.flush()
+                await stage(await session.connection(), outbox, *announce)
             await session.commit()
-            return run
+        if announce is not None and self.relay is not None:
+            self.relay.notify()
+        return run
 
     async def get(self, run_id: str) -> Run | None:
         """One run by id."""
@@ -56,9 +81,12 @@ class RunRepository:
         page_size: int,
         owner: str | None = None,
         visible_to: str | None = None,
-    ) -> tuple[list[Run], int]:
-        """Runs newest first, filtered, with the total count; `visible_to` limits them to
-        one owner's (None: everyone's)."""
+        after: tuple[int, str] | None = None,
+    ) -> tuple[list[Run], int, str | None]:
+        """Runs newest first (`created_at`, then id, both descending), filtered, with the
+        total count and the cursor of the next page; `visible_to` limits them to one
+        owner's (None: everyone's). With `after` (a decoded cursor: created_at in epoch
+        microseconds, run id) the page is the rows after that key and `page` is ignored."""
         conditions = []
         if status is not None:
             conditions.append(Run.status == status)
@@ -67,18 +95,30 @@ class RunRepository:
         for who in (owner, visible_to):
             if who is not None:
                 conditions.append(Run.owner == who)
+        keyset = list(conditions)
+        if after is not None:
+            at = from_micros(after[0])
+            keyset.append(
+                sa.or_(
+                    Run.created_at < at,  # type: ignore[arg-type]
+                    sa.and_(Run.created_at == at, Run.id < after[1]),  # type: ignore[arg-type]
+                )
+            )
+        statement = (
+            select(Run)
+            .where(*keyset)
+            .order_by(Run.created_at.desc(), Run.id.desc())  # type: ignore[attr-defined]
+            .limit(page_size + 1)
+        )
+        if after is None:
+            statement = statement.offset((page - 1) * page_size)
         async with self._sessions() as session:
             total = (
                 await session.execute(select(func.count()).select_from(Run).where(*conditions))
             ).scalar_one()
-            rows = await session.execute(
-                select(Run)
-                .where(*conditions)
-                .order_by(Run.created_at.desc(), Run.id)  # type: ignore[attr-defined]
-                .offset((page - 1) * page_size)
-                .limit(page_size)
-            )
-            return list(rows.scalars()), int(total)
+            rows = list((await session.execute(statement)).scalars())
+        runs, next_cursor = cut_page(rows, page_size, run_key)
+        return runs, int(total), next_cursor
 
     async def made(self, document_id: str, *, visible_to: str | None) -> Run | None:
         """The newest run that stored `document_id` (of `visible_to` only, unless None)."""

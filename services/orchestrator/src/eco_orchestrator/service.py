@@ -16,6 +16,7 @@ from eco_orchestrator import access
 from eco_orchestrator.events import SETTLING_EVENTS, RunEvent
 from eco_orchestrator.models import TERMINAL, Run, utcnow
 from eco_orchestrator.runner import RUNS_STREAM, RunWorker
+from eco_orchestrator.watch import RunWatch
 from eco_shared.adapters._base import AdapterError
 from eco_shared.adapters.orchestrator import FeedbackRequest, QueryCreate, ResumeRequest
 from eco_shared.auth import Principal, ServiceAuth, TokenError, acting_for
@@ -49,6 +50,7 @@ class Orchestrator:
         self.repo = worker.repo
         self.events = worker.events
         self.tools = worker.tools
+        self.watch = RunWatch(worker.bus, block_ms=self.settings.watch_block_ms)
 
     async def submit(self, body: QueryCreate, caller: Principal, user_token: str | None) -> Run:
         """Record the run (owned by `caller`, with its grant) and queue it durably (XADD)
@@ -76,7 +78,8 @@ class Orchestrator:
             run_grant=grant,
             grant_expires_at=grant_expires_at,
         )
-        await self.repo.add(run)
+        created = {"run_id": run.id, "owner": run.owner, "status": run.status}
+        await self.repo.add(run, announce=("run.created", created))
         await self.events.append(
             run.id, "run.queued", owner=run.owner, query=run.query, format=run.format
         )
@@ -101,8 +104,10 @@ class Orchestrator:
         owner: str | None,
         page: int,
         page_size: int,
-    ) -> tuple[list[Run], int]:
-        """The caller's runs (everyone's for `runs:read:all`) newest first, with the total."""
+        after: tuple[int, str] | None = None,
+    ) -> tuple[list[Run], int, str | None]:
+        """The caller's runs (everyone's for `runs:read:all`) newest first, with the total
+        and the next page's cursor (keyset after `after` when given, else offset `page`)."""
         return await self.repo.list(
             status=status,
             user_id=user_id,
@@ -110,6 +115,7 @@ class Orchestrator:
             visible_to=None if access.sees_all(caller) else caller.owner,
             page=page,
             page_size=page_size,
+            after=after,
         )
 
     async def get(self, run_id: str, caller: Principal | None = None) -> Run:
@@ -156,7 +162,13 @@ class Orchestrator:
         title = "Run not waiting for review"
         if run.status != "waiting_review":
             raise Conflict(f"The run is {run.status}, not waiting for review.", title=title)
-        if not await self.repo.update(run_id, only_if={"waiting_review"}, status="queued"):
+        resumed = {"run_id": run_id, "owner": run.owner, "status": "queued"}
+        if not await self.repo.update(
+            run_id,
+            only_if={"waiting_review"},
+            status="queued",
+            announce=("run.resumed", resumed | {"approve": body.approve}),
+        ):
             raise Conflict("The run was resumed or cancelled meanwhile.", title=title)
         decision: dict[str, Any] = body.model_dump(exclude_none=True)
         await self.events.append(run_id, "run.resume_requested", approve=body.approve)

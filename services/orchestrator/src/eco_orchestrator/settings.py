@@ -48,6 +48,9 @@ class OrchestratorSettings(ServiceSettings):
         default=0.0, ge=0, description="Claim refresh interval; 0 means reclaim_idle_ms / 4."
     )
     max_deliveries: int = Field(default=10, ge=1)
+    # `GET /runs/watch`: one blocking read of eco.events (under the Redis socket timeout)
+    watch_block_ms: int = Field(default=1000, ge=10, le=4000)
+    watch_ping_s: float = Field(default=15.0, gt=0, le=300)
     node_timeout_s: float = Field(default=60.0, gt=0)
     node_max_attempts: int = Field(default=3, ge=1, le=10)
     execute_timeout_s: float = Field(default=120.0, gt=0)

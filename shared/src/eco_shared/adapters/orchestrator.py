@@ -114,6 +114,20 @@ class RunPage(BaseModel):
     total: int
     page: int
     page_size: int
+    next_cursor: str | None = Field(
+        default=None, description="Pass back as `cursor` for the next page; absent on the last."
+    )
+
+
+class RunChange(BaseModel):
+    """One change of `GET /runs/watch`: a run was created or its status changed."""
+
+    cursor: str = Field(description="The SSE id: resume after it with `Last-Event-ID`.")
+    type: str = Field(description="The `run.*` event that announced it (`run.created`, ...).")
+    run_id: str
+    status: RunStatus
+    owner: str | None = None
+    time: str = Field(description="When the change was published (RFC 3339).")
 
 
 class ResumeRequest(BaseModel):
@@ -242,7 +256,10 @@ class OrchestratorAdapter(BaseServiceAdapter):
         return RunPublic.model_validate(response.json())
 
     @operation(
-        "GET", "/runs", query=("status", "user_id", "owner", "page", "page_size"), response=RunPage
+        "GET",
+        "/runs",
+        query=("status", "user_id", "owner", "cursor", "page", "page_size"),
+        response=RunPage,
     )
     async def list_runs(
         self,
@@ -252,10 +269,15 @@ class OrchestratorAdapter(BaseServiceAdapter):
         owner: str | None = None,
         page: int = 1,
         page_size: int = 50,
+        cursor: str | None = None,
     ) -> RunPage:
         """The caller's runs (everyone's with `runs:read:all`), newest first, filtered by
-        status, claimed user and owner."""
-        params: dict[str, Any] = {"page": page, "page_size": page_size}
+        status, claimed user and owner; `cursor` (a page's `next_cursor`) pages on by key."""
+        params: dict[str, Any] = {"page_size": page_size}
+        if cursor is not None:
+            params["cursor"] = cursor
+        else:
+            params["page"] = page
         if status is not None:
             params["status"] = status
         if user_id is not None:

@@ -22,6 +22,7 @@ from eco_shared.adapters.orchestrator import (
     RunStatus,
 )
 from eco_shared.auth import Principal, require
+from eco_shared.pagination import decode_cursor
 from eco_shared.problems import problem_responses
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -34,7 +35,7 @@ _EVENT_ID = r"^\d{1,20}-\d{1,20}$"
 @router.get(
     "",
     summary="List the caller's runs (everyone's with runs:read:all), newest first",
-    responses=problem_responses(422),
+    responses=problem_responses((400, "A cursor this service did not hand out"), 422),
 )
 async def list_runs(
     orchestrator: OrchestratorDep,
@@ -47,14 +48,37 @@ async def list_runs(
     owner: Annotated[
         str | None, Query(max_length=200, description="The owner (for runs:read:all callers).")
     ] = None,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=400,
+            description="The `next_cursor` of the previous page (keyset paging; "
+            "then `page` is not read).",
+        ),
+    ] = None,
+    page: Annotated[int, Query(ge=1, le=100_000, description="Offset paging (older callers).")] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RunPage:
+    after: tuple[int, str] | None = None
+    if cursor is not None:  # keyset paging: the cursor says where, `page` is not read
+        after, page = decode_cursor(cursor, int, str), 1
     size = min(page_size, settings.max_page_size)
-    runs, total = await orchestrator.list_runs(
-        caller, status=status, user_id=user_id, owner=owner, page=page, page_size=size
+    runs, total, next_cursor = await orchestrator.list_runs(
+        caller,
+        status=status,
+        user_id=user_id,
+        owner=owner,
+        page=page,
+        page_size=size,
+        after=after,
     )
-    return RunPage(items=[r.public() for r in runs], total=total, page=page, page_size=size)
+    return RunPage(
+        items=[r.public() for r in runs],
+        total=total,
+        page=page,
+        page_size=size,
+        next_cursor=next_cursor,
+    )
 
 
 @router.get(
