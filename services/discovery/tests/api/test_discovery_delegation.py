@@ -109,6 +109,8 @@ def test_a_run_grant_lets_only_its_service_act_for_the_user_until_the_key_goes(
     assert claims["act"] == {"sub": SPIFFE + "orchestrator"}
     assert claims["grant"] == grant_id
     assert claims["key"] == key["key_id"]
+    # the run the grant is bound to rides along, so the target can record it from the token
+    assert claims["resource"] == "urn:eco:run:r-1"
     # the orchestrator's policy, narrowed to what the user holds (no gateway:read, no runs:*)
     assert set(claims["scope"].split()) == {"docs:read", "docs:write", "gateway:chat"}
 
@@ -172,6 +174,7 @@ def test_a_grant_needs_a_run_a_client_and_a_token_meant_for_it(url: str) -> None
     claims = claims_of(delegated(url, "orchestrator", grant, "doc-store").json()["access_token"])
     assert claims["sub"] == "user:bo"
     assert claims["scope"] == "docs:read"
+    assert claims["resource"] == "urn:eco:run:r-1"
     assert "key" not in claims
 
 

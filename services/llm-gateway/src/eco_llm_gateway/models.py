@@ -31,6 +31,8 @@ class Caller:
     subject: str
     actors: tuple[str, ...] = ()
     key_id: str | None = None
+    # the run the call is for, from the verified token's run grant (never from a header)
+    run_id: str | None = None
     # the key's model allowlist: `provider/model`, a provider's name, or a model's name
     models: tuple[str, ...] | None = None
     rpm: int | None = None
@@ -48,6 +50,7 @@ class Caller:
             subject=principal.subject,
             actors=principal.actors,
             key_id=principal.key_id,
+            run_id=principal.run_id,
             models=allowed,
             rpm=_limit(limits, "rpm"),
             budget_tokens=_limit(limits, "budget_tokens"),

@@ -94,6 +94,7 @@ def stream_fields(record: UsageRecord) -> dict[str, str]:
         "caller": record.caller,
         "actors": " ".join(record.actors),
         "key_id": record.key_id or "",
+        "run_id": record.run_id or "",
         "requested_model": record.requested_model,
         "provider": record.provider,
         "model": record.model,
@@ -125,6 +126,7 @@ def _parse_entry(entry_id: Any, raw: dict[Any, Any]) -> UsageLogEntry:
         caller=f.get("caller", ""),
         actors=f.get("actors", "").split(),
         key_id=f.get("key_id") or None,
+        run_id=f.get("run_id") or None,
         requested_model=f.get("requested_model", ""),
         provider=f.get("provider", ""),
         model=f.get("model", ""),
@@ -275,9 +277,9 @@ class GatewayRepository:
             start = "(" + as_text(batch[-1][0])
 
     async def usage_log(
-        self, *, since: float | None, caller: str | None, limit: int
+        self, *, since: float | None, caller: str | None, limit: int, run_id: str | None = None
     ) -> list[UsageLogEntry]:
-        """The newest log entries (newest first), optionally from one caller and time on."""
+        """The newest log entries (newest first), optionally from one caller, run and time on."""
         start = "-" if since is None else f"{int(since * 1000)}-0"
         entries: list[UsageLogEntry] = []
         end = "+"
@@ -287,7 +289,9 @@ class GatewayRepository:
             )
             for entry_id, raw in batch:
                 entry = _parse_entry(entry_id, raw)
-                if caller is None or entry.caller == caller:
+                if (caller is None or entry.caller == caller) and (
+                    run_id is None or entry.run_id == run_id
+                ):
                     entries.append(entry)
                     if len(entries) >= limit:
                         break

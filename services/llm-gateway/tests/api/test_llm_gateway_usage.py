@@ -101,6 +101,43 @@ def test_a_delegated_call_is_the_users_with_the_acting_chain_and_key(gateway: St
     assert entry["key_id"] is None
 
 
+def test_a_call_made_for_a_run_records_the_run_from_the_verified_token(gateway: Start) -> None:
+    url = gateway()
+    run_token = caller_headers(
+        "user:alice", act={"sub": ORCHESTRATOR}, grant="g1", resource="urn:eco:run:run-42"
+    )
+    other_run = caller_headers(
+        "user:alice", act={"sub": ORCHESTRATOR}, grant="g2", resource="urn:eco:run:run-7"
+    )
+    body = {"messages": [{"role": "user", "content": "Summarise the run"}]}
+    for headers in (run_token, run_token, other_run):
+        assert httpx.post(
+            f"{url}/v1/chat/completions", json=body, headers=headers, timeout=20
+        ).is_success
+    # a header claiming a run is not the token: the call is recorded without one
+    claimed = {**caller_headers("user:alice"), "X-Eco-Run-Id": "run-42", "Eco-Run-Id": "run-42"}
+    assert httpx.post(
+        f"{url}/v1/chat/completions", json=body, headers=claimed, timeout=20
+    ).is_success
+    alice = caller_headers("user:alice")
+    log = get(url, "/v1/usage/log", alice).json()["entries"]
+    assert [e["run_id"] for e in log] == [None, "run-7", "run-42", "run-42"]
+    of_run = get(url, "/v1/usage/log", alice, run_id="run-42").json()["entries"]
+    assert len(of_run) == 2
+    assert {(e["run_id"], e["caller"], tuple(e["actors"])) for e in of_run} == {
+        ("run-42", "user:alice", (ORCHESTRATOR,))
+    }
+    assert get(url, "/v1/usage/log", alice, run_id="run-nope").json()["entries"] == []
+    # another principal's run is not there for one without gateway:read:all
+    bob = caller_headers("user:bob")
+    assert get(url, "/v1/usage/log", bob, run_id="run-42").json()["entries"] == []
+    assert len(get(url, "/v1/usage/log", run_id="run-42").json()["entries"]) == 2  # read:all
+    for bad in ("no spaces", "x" * 129, "<script>"):
+        refused = get(url, "/v1/usage/log", alice, run_id=bad)
+        assert refused.status_code == 400, bad
+        assert refused.json()["error"]["param"] == "run_id"
+
+
 def test_since_counts_only_later_calls(gateway: Start) -> None:
     url = gateway()
     chat(url, "user:a")

@@ -276,15 +276,24 @@ class LlmGatewayAdapter(BaseServiceAdapter):
         response = await self._request("GET", "/v1/usage", operation="usage", params=params)
         return UsageReport.model_validate(response.json())
 
-    @operation("GET", "/v1/usage/log", query=("caller", "since", "limit"), response=UsageLog)
+    @operation(
+        "GET", "/v1/usage/log", query=("caller", "since", "limit", "run_id"), response=UsageLog
+    )
     async def usage_log(
-        self, *, caller: str | None = None, since: str | None = None, limit: int = 100
+        self,
+        *,
+        caller: str | None = None,
+        since: str | None = None,
+        limit: int = 100,
+        run_id: str | None = None,
     ) -> list[UsageLogEntry]:
-        """The newest calls, each with its classification and routing decision."""
+        """The newest calls (of one run, with `run_id`), each with its classification and route."""
         params: dict[str, Any] = {"limit": limit}
         if caller:
             params["caller"] = caller
         if since:
             params["since"] = since
+        if run_id:
+            params["run_id"] = run_id
         response = await self._request("GET", "/v1/usage/log", operation="usage_log", params=params)
         return UsageLog.model_validate(response.json()).entries

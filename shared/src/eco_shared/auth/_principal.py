@@ -14,6 +14,7 @@ from typing import Any, Literal
 TRUST_DOMAIN = "eco.local"
 SERVICE_SUBJECT_PREFIX = f"spiffe://{TRUST_DOMAIN}/service/"
 USER_SUBJECT_PREFIX = "user:"
+RUN_RESOURCE_PREFIX = "urn:eco:run:"
 ADMIN = "admin"
 
 PrincipalKind = Literal["user", "service"]
@@ -62,6 +63,8 @@ class Principal:
     actors: tuple[str, ...] = ()
     key_id: str | None = None
     grant_id: str | None = None
+    # what the run grant behind the token was bound to (`urn:eco:run:<id>`), set by the issuer
+    resource: str | None = None
     token_id: str | None = None
     expires_at: float = 0.0
     audience: str = ""
@@ -85,6 +88,13 @@ class Principal:
         if self.kind != "service":
             return None
         return self.subject[len(SERVICE_SUBJECT_PREFIX) :]
+
+    @property
+    def run_id(self) -> str | None:
+        """The run this token acts for (from its run grant's resource), if any."""
+        if self.resource is None or not self.resource.startswith(RUN_RESOURCE_PREFIX):
+            return None
+        return self.resource[len(RUN_RESOURCE_PREFIX) :] or None
 
     @property
     def user_id(self) -> str | None:

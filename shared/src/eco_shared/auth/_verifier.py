@@ -98,6 +98,7 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
         actors=tuple(actors),
         key_id=claims.get("key") if isinstance(claims.get("key"), str) else None,
         grant_id=claims.get("grant") if isinstance(claims.get("grant"), str) else None,
+        resource=claims.get("resource") if isinstance(claims.get("resource"), str) else None,
         token_id=claims.get("jti") if isinstance(claims.get("jti"), str) else None,
         expires_at=float(claims["exp"]),
         audience=str(claims["aud"]),

@@ -355,6 +355,11 @@ class UsageRecord(BaseModel):
     key_id: str | None = Field(
         default=None, description="The API key the caller's token came from (its id only)."
     )
+    run_id: str | None = Field(
+        default=None,
+        description="The run the call was made for, from the caller's verified token (its run "
+        "grant's resource `urn:eco:run:<id>`), never from a header; absent outside runs.",
+    )
     requested_model: str
     provider: str
     model: str

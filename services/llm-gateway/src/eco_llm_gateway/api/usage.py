@@ -91,7 +91,9 @@ async def get_usage(
     "/log",
     summary="The usage log: each call with its classification and route (one's own; "
     "everyone's with gateway:read:all)",
-    responses=problem_responses((422, "since is not a time, or limit is out of 1..1000")),
+    responses=problem_responses(
+        (422, "since is not a time, limit is out of 1..1000, or run_id is not an id")
+    ),
 )
 async def get_usage_log(
     gateway: LlmGatewayDep,
@@ -99,6 +101,17 @@ async def get_usage_log(
     caller: CallerQuery = None,
     since: SinceQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    run_id: Annotated[
+        str | None,
+        Query(
+            max_length=128,
+            pattern=r"^[A-Za-z0-9._:-]+$",
+            description="Only the calls made for this run (recorded from the caller's "
+            "verified run token).",
+        ),
+    ] = None,
 ) -> UsageLog:
     """Newest first."""
-    return await gateway.usage_log(principal, caller=caller, since=since_epoch(since), limit=limit)
+    return await gateway.usage_log(
+        principal, caller=caller, since=since_epoch(since), limit=limit, run_id=run_id
+    )

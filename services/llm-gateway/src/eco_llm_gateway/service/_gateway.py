@@ -150,7 +150,13 @@ class Gateway:
         )
 
     async def usage_log(
-        self, principal: Principal, *, caller: str | None, since: float | None, limit: int
+        self,
+        principal: Principal,
+        *,
+        caller: str | None,
+        since: float | None,
+        limit: int,
+        run_id: str | None = None,
     ) -> UsageLog:
         """The newest calls first, each with its classification and route (the principal's
         own only, unless it holds `gateway:read:all`)."""
@@ -159,5 +165,5 @@ class Gateway:
                 return UsageLog(entries=[])  # another principal's calls are not there for it
             caller = principal.subject
         await self.accounting.flush()
-        entries = await self.repo.usage_log(since=since, caller=caller, limit=limit)
+        entries = await self.repo.usage_log(since=since, caller=caller, limit=limit, run_id=run_id)
         return UsageLog(entries=entries)

@@ -159,6 +159,9 @@ class Grants:
         if isinstance(prior, dict):
             act["act"] = prior
         claims: dict[str, Any] = {"act": act, "grant": grant_id}
+        if fields.get("resource"):
+            # the run the grant is bound to, so a service can record it from a verified token
+            claims["resource"] = fields["resource"]
         if key_id is not None:
             claims["key"] = key_id
         if limits:
