@@ -104,3 +104,24 @@ def test_without_discovery_the_default_console(tmp_path: Path) -> None:
     env = _env(tmp_path, f"http://127.0.0.1:{free_port()}")
     assert _eco(env, "--print") == "http://127.0.0.1:5030\n"
     assert json.loads(_eco(env, "doc-1", "--json")) == {"url": "http://127.0.0.1:5030/go/doc-1"}
+
+
+def test_without_discovery_the_console_eco_up_wrote_down(tmp_path: Path) -> None:
+    env = _env(tmp_path, f"http://127.0.0.1:{free_port()}")
+    # a running `eco up` (this test's own pid keeps the state file alive) at another port
+    state = {"pid": os.getpid(), "services": {"console": "http://127.0.0.1:5999/"}}
+    (tmp_path / "up.json").write_text(json.dumps(state))
+    assert _eco(env, "--print") == "http://127.0.0.1:5999\n"
+    assert _eco(env, "r-1", "--print") == "http://127.0.0.1:5999/go/r-1\n"
+
+
+def test_an_ids_console_link_is_its_page_or_go() -> None:
+    from eco_cli.links import console_link
+
+    base = "http://console.test:5030/"
+    assert console_link(base, "r-1", "run") == "http://console.test:5030/runs/r-1"
+    assert console_link(base, "d-1", "document") == "http://console.test:5030/documents/d-1"
+    assert console_link(base, "abc", "trace") == "http://console.test:5030/traces/abc"
+    assert console_link(base, "greet", "prompt") == "http://console.test:5030/prompts/greet"
+    assert console_link(base, "anything") == "http://console.test:5030/go/anything"
+    assert console_link(base, " a/b?c ", "run") == "http://console.test:5030/runs/a%2Fb%3Fc"

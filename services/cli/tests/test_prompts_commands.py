@@ -380,3 +380,25 @@ def test_experiment_create_and_results(eco: Cli, tmp_path: Path) -> None:
     assert human.returncode == 0, human.stderr
     assert "control" in human.stdout
     assert "verdict: not yet" in human.stdout
+
+
+def test_show_and_push_print_the_prompts_console_link(eco: Cli, tmp_path: Path) -> None:
+    """With a console registered in discovery, its page of the prompt; `--json` has it as
+    the extra `console_url` field only."""
+    console_url = "http://127.0.0.1:5998"  # registered, nothing listens: the URL stays
+    registered = httpx.post(
+        f"{eco.discovery_url}/instances",
+        json={"name": "console", "instance_id": "console-cli-1", "base_url": console_url + "/"},
+        headers=bearer("discovery"),
+        timeout=10,
+    )
+    assert registered.status_code in (200, 201), registered.text
+    pushed = eco("push", _write(tmp_path / "linked.txt", "Say hi.\n"), "--name", "linked")
+    assert pushed.returncode == 0, pushed.stderr
+    assert f"console {console_url}/prompts/linked" in pushed.stdout.splitlines()
+    human = eco("show", "linked")
+    assert human.returncode == 0, human.stderr
+    assert f"console {console_url}/prompts/linked" in human.stdout.splitlines()
+    shown = eco.json("show", "linked")
+    assert set(shown) == {"prompt", "version", "console_url"}
+    assert shown["console_url"] == f"{console_url}/prompts/linked"

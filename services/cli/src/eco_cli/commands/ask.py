@@ -28,11 +28,15 @@ def ask(
     """Ask the ecosystem in plain language; follow the run; print where the document is."""
 
     async def body(eco: Eco) -> dict[str, Any]:
+        from eco_cli.links import console_base, console_link
+
         accepted = await eco.orchestrator.submit_query(
             query, format=format, user_id=user, review=review
         )
+        base = await console_base(eco, data_dir)
         if not as_json:
             console().print(f"run [bold]{accepted.run_id}[/] accepted")
+            console().print(f"console   {console_link(base, accepted.run_id, 'run')}")
         final: dict[str, Any] = {}
         async for _, event, data in eco.sse("orchestrator", f"/runs/{accepted.run_id}/events"):
             if not as_json:
@@ -66,20 +70,29 @@ def ask(
                 out.write_bytes(download.content)
                 result["saved_to"] = str(out)
         result["final_event"] = final.get("event")
+        result["console_url"] = console_link(base, info.run_id, "run")
+        result["links"] = {
+            "document": console_link(base, info.document_id, "document")
+            if info.document_id
+            else None,
+            "trace": console_link(base, info.trace_id, "trace") if info.trace_id else None,
+        }
         return result
 
     result = run(data_dir, body)
+    links = result.pop("links")  # the run's page is `console_url`; the others print for a human
     if as_json:
         emit_json(result)
     else:
-        _print_result(result)
+        _print_result(result, links)
     if result["status"] not in ("completed", "needs_clarification"):
         raise typer.Exit(2)
 
 
-def _print_result(result: dict[str, Any]) -> None:
+def _print_result(result: dict[str, Any], links: dict[str, str | None]) -> None:
     if result["document_id"]:
         console().print(f"[green]document[/] {result['document_id']} ({result.get('title')})")
+        console().print(f"console   {links['document']}")
         console().print(f"download  {result['download_url']}")
         if result.get("saved_to"):
             console().print(f"saved to  {result['saved_to']}")
@@ -88,6 +101,8 @@ def _print_result(result: dict[str, Any]) -> None:
     else:
         console().print(f"[yellow]{result['status']}[/] {json.dumps(result['result'])}")
     console().print(f"trace     {result['trace_id']}  (`eco trace {result['trace_id']}`)")
+    if links["trace"]:
+        console().print(f"console   {links['trace']}")
 
 
 def _print_run_event(event: str, data: dict[str, Any]) -> None:
@@ -113,17 +128,31 @@ def runs(
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Recent runs of the orchestrator."""
-    result = run(data_dir, lambda eco: eco.orchestrator.list_runs(status=status))
+
+    async def body(eco: Eco) -> tuple[Any, str]:
+        from eco_cli.links import console_base
+
+        return await eco.orchestrator.list_runs(status=status), await console_base(eco, data_dir)
+
+    result, base = run(data_dir, body)
     if as_json:
         emit_json(result)
         return
     from rich.table import Table  # only for a human: --json does without
 
+    from eco_cli.links import console_link
+
     table = Table(title=f"runs ({result.total})")
     for column in ("run", "status", "workflow", "query", "document"):
         table.add_column(column)
+    table.add_column("console", overflow="fold")
     for item in result.items:
         table.add_row(
-            item.run_id, item.status, item.workflow or "", item.query[:60], item.document_id or ""
+            item.run_id,
+            item.status,
+            item.workflow or "",
+            item.query[:60],
+            item.document_id or "",
+            console_link(base, item.run_id, "run"),
         )
     console().print(table)

@@ -1,8 +1,7 @@
 """`eco console [ID]`: the web console's URL (an id's page with ID), opened in a browser.
 
-The console is found as every service is: its registered instance in discovery (a passing
-one first); else the URL a running `eco up` wrote in its state file; else the default
-`http://127.0.0.1:5030`. Finding it never fails the command: the fallback is printed.
+The console is found by `eco_cli.links.console_base` (discovery, the `eco up` state file,
+the default), as every command that prints an id finds its console link.
 """
 
 from __future__ import annotations
@@ -14,48 +13,28 @@ import typer
 
 from eco_cli.commands._common import DEFAULT_DATA_DIR, DataDir, JsonFlag, emit_json
 
-DEFAULT_CONSOLE = "http://127.0.0.1:5030"
-
 
 def console_url(data_dir: Path) -> str:
-    """The console's base URL: discovery, the `eco up` state file, or the default."""
-    return _registered(data_dir) or _from_state(data_dir) or DEFAULT_CONSOLE
-
-
-def _registered(data_dir: Path) -> str | None:
+    """The console's base URL (`eco_cli.links.console_base`), connecting for it."""
     import asyncio
     import os
     import sys
 
-    import httpx
-
     from eco_cli.client import NotRunningError, connect
-    from eco_shared.adapters import AdapterError
-    from eco_shared.auth import TokenError
-    from eco_shared.http import ServiceCallError
+    from eco_cli.links import DEFAULT_CONSOLE, console_base, console_from_state
     from eco_shared.logging import configure_logging
 
     # as every command: stdout is the answer's, logs go to stderr and only when they matter
     configure_logging("cli", level=os.environ.get("ECO_LOG_LEVEL", "ERROR"), stream=sys.stderr)
 
-    async def lookup() -> str | None:
+    async def lookup() -> str:
         async with connect(data_dir) as eco:
-            found = await eco.discovery.get_service("console")
-        ranked = sorted(found.instances, key=lambda i: i.status != "passing")
-        return ranked[0].base_url.rstrip("/") if ranked else None
+            return await console_base(eco, data_dir)
 
     try:
         return asyncio.run(lookup())
-    except (NotRunningError, AdapterError, TokenError, ServiceCallError, httpx.HTTPError):
-        return None
-
-
-def _from_state(data_dir: Path) -> str | None:
-    from eco_cli.state import read_state
-
-    state = read_state(data_dir)
-    url = (state or {}).get("services", {}).get("console")
-    return str(url).rstrip("/") if url else None
+    except NotRunningError:
+        return console_from_state(data_dir) or DEFAULT_CONSOLE
 
 
 def console(
@@ -69,11 +48,11 @@ def console(
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Open the web console (with ID: that run's, trace's or document's page)."""
-    from urllib.parse import quote
+    from eco_cli.links import console_link
 
     url = console_url(data_dir)
     if item_id:
-        url += "/go/" + quote(item_id.strip(), safe="")
+        url = console_link(url, item_id)
     if as_json:  # for scripts: the URL only, no browser
         emit_json({"url": url})
         return

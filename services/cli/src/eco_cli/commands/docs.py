@@ -24,15 +24,25 @@ def docs_list(
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """List documents, newest first."""
-    result = run(data_dir, lambda eco: eco.docs.search_documents(q=q, format=format, page=page))
+
+    async def body(eco: Eco) -> tuple[Any, str]:
+        from eco_cli.links import console_base
+
+        found = await eco.docs.search_documents(q=q, format=format, page=page)
+        return found, await console_base(eco, data_dir)
+
+    result, base = run(data_dir, body)
     if as_json:
         emit_json(result)
         return
     from rich.table import Table  # only for a human: --json does without
 
+    from eco_cli.links import console_link
+
     table = Table(title=f"documents ({result.total})")
     for column in ("id", "title", "format", "version", "size", "created"):
         table.add_column(column)
+    table.add_column("console", overflow="fold")
     for doc in result.items:
         table.add_row(
             doc.id,
@@ -41,6 +51,7 @@ def docs_list(
             str(doc.version),
             f"{doc.size_bytes} B",
             doc.created_at.isoformat(timespec="seconds"),
+            console_link(base, doc.id, "document"),
         )
     console().print(table)
 
@@ -55,12 +66,15 @@ def docs_show(
     """A document's metadata and, for text formats, its content."""
 
     async def body(eco: Eco) -> dict[str, Any]:
+        from eco_cli.links import console_base, console_link
+
         doc = await eco.docs.get_document(document_id, version)
         download = await eco.docs.download(document_id, version)
         text = None
         if doc.format != "pdf":
             text = download.content.decode("utf-8", errors="replace")
-        return {"document": doc, "content": text}
+        link = console_link(await console_base(eco, data_dir), doc.id, "document")
+        return {"document": doc, "content": text, "console_url": link}
 
     result = run(data_dir, body)
     if as_json:
@@ -70,6 +84,7 @@ def docs_show(
     console().print(
         f"[bold]{doc.title}[/]  {doc.id} v{doc.version}/{doc.latest_version} {doc.format}"
     )
+    console().print(f"console  {result['console_url']}", markup=False)
     content = result["content"]
     console().print(content if content is not None else "(binary: use download)")
 

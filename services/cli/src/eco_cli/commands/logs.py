@@ -39,33 +39,40 @@ def logs(
     if follow:
 
         async def tail(eco: Eco) -> None:
+            from eco_cli.links import console_base
+
+            base = None if as_json else await console_base(eco, data_dir)
             params = "&".join(f"{k}={v}" for k, v in (("service", service), ("level", level)) if v)
             async for _, _, data in eco.sse("log-collector", f"/logs/tail?{params}"):
                 if as_json:
                     typer.echo(json.dumps(data))
                 else:
-                    print_log(data)
+                    print_log(data, base)
 
         try:
             run(data_dir, tail)
         except KeyboardInterrupt:
             pass
         return
-    page = run(
-        data_dir,
-        lambda eco: eco.logs.logs(
+
+    async def body(eco: Eco) -> tuple[Any, str | None]:
+        from eco_cli.links import console_base
+
+        page = await eco.logs.logs(
             service=service,
             level=level,
             trace_id=trace_id,
             q=q,
             limit=limit,  # type: ignore[arg-type]
-        ),
-    )
+        )
+        return page, None if as_json else await console_base(eco, data_dir)
+
+    page, base = run(data_dir, body)
     if as_json:
         emit_json(page)
         return
     for record in reversed(page.items):
-        print_log(record.model_dump(mode="json"))
+        print_log(record.model_dump(mode="json"), base)
 
 
 def _print_output(data_dir: Path, name: str, limit: int, force: bool, as_json: bool) -> bool:
@@ -95,12 +102,16 @@ def _print_output(data_dir: Path, name: str, limit: int, force: bool, as_json: b
     return True
 
 
-def print_log(record: dict[str, Any]) -> None:
-    """One log record as a line: time, level, service, message, trace id."""
+def print_log(record: dict[str, Any], console_base: str | None = None) -> None:
+    """One log record as a line: time, level, service, message, trace id (and its console
+    page, given the console's base URL)."""
+    from eco_cli.links import console_link
+
     level = str(record.get("level", "info"))
     colour = _LEVEL_COLOURS.get(level, "white")
-    trace_id = record.get("trace_id") or ""
+    trace_id = str(record.get("trace_id") or "")
+    link = f" {console_link(console_base, trace_id, 'trace')}" if console_base and trace_id else ""
     console().print(
         f"{record.get('time', '')} [{colour}]{level:<8}[/] {record.get('service', ''):<14} "
-        f"{record.get('message', '')} [dim]{trace_id}[/]"
+        f"{record.get('message', '')} [dim]{trace_id}{link}[/]"
     )

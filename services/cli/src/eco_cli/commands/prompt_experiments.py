@@ -66,15 +66,20 @@ def experiment_create(
     if min_sample is not None:
         body["min_sample"] = min_sample
 
-    async def create(eco: Eco) -> Any:
-        return await eco.prompts.create_experiment(body)
+    async def create(eco: Eco) -> tuple[Any, str]:
+        from eco_cli.links import console_base
 
-    experiment = run(data_dir, create)
+        return await eco.prompts.create_experiment(body), await console_base(eco, data_dir)
+
+    experiment, base = run(data_dir, create)
     if as_json:
         emit_json(experiment)
         return
+    from eco_cli.links import console_link
+
     split = ", ".join(f"{a['name']}=v{a['version']} ({a['weight']:g})" for a in arms)
     console().print(f"experiment {experiment.id} on {prompt}@{label}: {split}")
+    console().print(f"console {console_link(base, prompt, 'prompt')}", markup=False)
 
 
 def _interval(low: float | None, high: float | None) -> str:

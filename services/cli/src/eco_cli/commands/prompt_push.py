@@ -88,6 +88,7 @@ def push(
             version_body[key] = value
 
     async def body(eco: Eco) -> dict[str, Any]:
+        from eco_cli.links import console_base, console_link
         from eco_shared.adapters import AdapterError
 
         try:
@@ -119,7 +120,13 @@ def push(
         version = await eco.prompts.add_version(prompt_name, version_body)
         # versions only grow: one at or below the latest before is the existing one
         new = prompt.latest_version is None or version.version > prompt.latest_version
-        return {"created_prompt": created, "new_version": new, "version": version}
+        link = console_link(await console_base(eco, data_dir), version.name, "prompt")
+        return {
+            "created_prompt": created,
+            "new_version": new,
+            "version": version,
+            "console_url": link,
+        }
 
     result = run(data_dir, body)
     if "refused" in result:
@@ -142,3 +149,4 @@ def push(
         f"{said} {version.name}:{version.version}  sha256 {version.sha256}"
         f"  labels: {', '.join(version.labels) or '-'}"
     )
+    console().print(f"console {result['console_url']}", markup=False)

@@ -138,10 +138,14 @@ def prompts_show(
     wanted = parse_ref(ref)
 
     async def body(eco: Eco) -> dict[str, Any]:
+        from eco_cli.links import console_base, console_link
+
         prompt = await eco.prompts.get_prompt(wanted.name)
+        link = console_link(await console_base(eco, data_dir), prompt.name, "prompt")
         if wanted.label is None and wanted.version is None and prompt.latest_version is None:
-            return {"prompt": prompt, "version": None}  # created, nothing pushed yet
-        return {"prompt": prompt, "version": await version_of(eco, wanted)}
+            # created, nothing pushed yet
+            return {"prompt": prompt, "version": None, "console_url": link}
+        return {"prompt": prompt, "version": await version_of(eco, wanted), "console_url": link}
 
     result = run(data_dir, body)
     if as_json:
@@ -151,6 +155,7 @@ def prompts_show(
     out = console()
     out.print(f"[bold]{prompt.name}[/]  {prompt.kind}  {prompt.description or ''}")
     out.print(f"labels: {_labels(prompt.labels) or '-'}  tags: {', '.join(prompt.tags) or '-'}")
+    out.print(f"console {result['console_url']}", markup=False)
     if version is None:
         out.print("(no versions yet: eco prompts push FILE)")
         return

@@ -24,13 +24,22 @@ if TYPE_CHECKING:
 
 def trace(trace_id: str, as_json: JsonFlag = False, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """A waterfall of one trace's spans across services, with their logs."""
-    detail = run(data_dir, lambda eco: eco.logs.trace(trace_id))
+
+    async def body(eco: Eco) -> tuple[TraceDetail | None, str]:
+        from eco_cli.links import console_base
+
+        return await eco.logs.trace(trace_id), await console_base(eco, data_dir)
+
+    detail, base = run(data_dir, body)
     if detail is None:
         raise not_found(f"trace {trace_id}")
     if as_json:
         emit_json(detail)
         return
+    from eco_cli.links import console_link
+
     console().print(waterfall(detail))
+    console().print(f"console {console_link(base, trace_id, 'trace')}", markup=False)
 
 
 def explain(
@@ -39,30 +48,46 @@ def explain(
     """How exactly a document was made: its provenance joined with its trace and logs."""
 
     async def body(eco: Eco) -> dict[str, Any]:
+        from eco_cli.links import console_base, console_link
+
         document = await eco.docs.get_document(document_id)
         provenance = await eco.docs.get_provenance(document_id)
         record = jsonable(provenance)
         trace_id = record.get("trace_id") if isinstance(record, dict) else None
         detail = await eco.logs.trace(trace_id) if trace_id else None
-        return {"document": document, "provenance": record, "trace": detail}
+        base = await console_base(eco, data_dir)
+        return {
+            "document": document,
+            "provenance": record,
+            "trace": detail,
+            "console_url": console_link(base, document.id, "document"),
+            "base": base,
+        }
 
     result = run(data_dir, body)
+    base = result.pop("base")
     if as_json:
         emit_json(result)
         return
-    _print_explanation(result)
+    _print_explanation(result, base)
 
 
-def _print_explanation(result: dict[str, Any]) -> None:
+def _print_explanation(result: dict[str, Any], base: str) -> None:
     from rich.table import Table
+
+    from eco_cli.links import console_link
 
     doc, prov = result["document"], result["provenance"]
     console().print(f"[bold]{doc.title}[/] ({doc.id}, {doc.format}, v{doc.version})")
+    console().print(f"console {result['console_url']}", markup=False)
     run_info = prov.get("workflow_execution", {})
     console().print(
         f"made by run {run_info.get('execution_id')} of workflow "
         f"{run_info.get('workflow_name')} ({run_info.get('status')})"
     )
+    if run_info.get("execution_id"):
+        link = console_link(base, str(run_info["execution_id"]), "run")
+        console().print(f"console {link}", markup=False)
     user = prov.get("user_context", {})
     console().print(f"asked by {user.get('user_id')}: {user.get('query')!r}")
     table = Table(title="services called")
@@ -84,6 +109,8 @@ def _print_explanation(result: dict[str, Any]) -> None:
     console().print(f"content sha256 {prov.get('content_sha256')}")
     if result["trace"] is not None:
         console().print(waterfall(result["trace"]))
+        link = console_link(base, result["trace"].trace_id, "trace")
+        console().print(f"console {link}", markup=False)
     else:
         console().print(f"trace {prov.get('trace_id')} not (yet) in the log collector")
 
