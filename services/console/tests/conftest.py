@@ -174,9 +174,9 @@ BROWSER_ARGS = [
 def browser() -> Iterator[Browser]:
     """One headless Debian chromium (Playwright downloads no browser).
 
-    Module-scoped, and all browser tests are in one module: so one browser per session,
-    and Playwright's sync API (an event loop running in the main thread) is gone again
-    before any asyncio test that pytest runs after them.
+    Module-scoped: one browser for each `test_browser*.py` module, so that Playwright's
+    sync API (an event loop running in the main thread) is gone again before any asyncio
+    test that pytest runs after that module.
     """
     executable = shutil.which("chromium")
     if executable is None:

@@ -209,3 +209,22 @@ def test_a_finished_runs_page_shows_its_graph(console: Console, finished_run: Fi
     assert ran[0] == START
     assert ran[-1] == END
     assert ran.index("understand") < ran.index("api_documentation:analyze") < ran.index("store")
+
+
+def test_node_labels_are_wrapped_not_cut(run_graph: WorkflowGraph) -> None:
+    drawn = _completed(run_graph)
+    _, svg = _svg(drawn)
+    groups = {g.get("data-node"): g for g in svg.iter(f"{SVG}g") if g.get("data-node")}
+    box = groups["api_documentation:select_template"]
+    lines = [t.text for t in box.iter(f"{SVG}tspan")]
+    # the name and its workflow, each on its own line, neither cut short
+    assert lines == ["✔ select_template", "(api_documentation)"]
+    for node in drawn.nodes:
+        drawn_text = "".join(node.lines)
+        if "…" not in drawn_text:
+            assert drawn_text.replace("(", " (") == node.label
+    ys = [float(t.get("y") or 0) for t in box.iter(f"{SVG}tspan")]
+    placed = next(n for n in drawn.nodes if n.id == "api_documentation:select_template")
+    assert placed.y < ys[0] < ys[1] < placed.y + placed.height
+    # a node without a workflow keeps one line
+    assert [t.text for t in groups["render"].iter(f"{SVG}tspan")] == ["✔ render"]

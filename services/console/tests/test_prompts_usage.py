@@ -186,12 +186,46 @@ def test_the_usage_page_lists_the_offline_provider_after_a_run(
     by_model = text[text.index("By provider, model and principal") :]
     assert "offline" in by_model
     assert "No calls in this window" not in by_model
-    assert "not linked to runs" in text
+    assert "not linked to runs" not in text
     assert 'href="/usage?window=today&amp;provider=offline"' in page.text
     assert week.status_code == 200
     assert "offline" in _text(week.text)
     assert '<option value="7d" selected>' in week.text
     assert "No calls in this window" in _text(nothing.text)
+    assert bad.status_code == 422
+
+
+def test_a_real_runs_llm_usage_links_to_that_run(
+    console: Console, finished_run: FinishedRun
+) -> None:
+    run_id = finished_run.run_id
+    with console.signed_in() as client:
+        page = client.get("/usage", params={"window": "7d"})
+        fragment = client.get(f"/usage/fragments/run/{run_id}", headers={"HX-Request": "true"})
+        unknown = client.get("/usage/fragments/run/no-such-run", headers={"HX-Request": "true"})
+        bad = client.get("/usage/fragments/run/bad id!", headers={"HX-Request": "true"})
+    assert page.status_code == 200
+    text = _text(page.text)
+    by_run = text[text.index("By run") : text.index("By provider, model and principal")]
+    assert run_id in by_run
+    assert "offline/" in by_run
+    assert f'href="/runs/{run_id}"' in page.text
+    # the run's calls, as the gateway recorded them from the run's own tokens
+    log = httpx.get(
+        f"{console.eco.url('llm-gateway')}/v1/usage/log",
+        params={"run_id": run_id},
+        headers=console.eco.headers("llm-gateway"),
+        timeout=10,
+    ).json()["entries"]
+    assert log
+    assert {e["run_id"] for e in log} == {run_id}
+    assert all(e["caller"].startswith("user:") for e in log)
+    assert fragment.status_code == 200
+    assert "LLM usage of this run" in fragment.text
+    assert "<html" not in fragment.text  # a fragment, not a page
+    assert fragment.text.count("<tr>") == len(log) + 1  # the head row and one per call
+    assert f"{len(log)} calls" in _text(fragment.text)
+    assert "No LLM calls recorded for this run" in _text(unknown.text)
     assert bad.status_code == 422
 
 

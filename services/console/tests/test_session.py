@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import httpx
 import pytest
+import redis
 
 from .conftest import Console, csrf_of, sign_in
 
@@ -138,3 +141,50 @@ def test_the_next_page_after_sign_in_stays_on_the_console(console: Console) -> N
         assert done.headers["location"] == "/"
         done = client.get("/signin?next=/runs")
         assert 'value="/runs"' in done.text
+
+
+def _session_key(console: Console, client: httpx.Client) -> tuple[redis.Redis, str]:
+    """The console's Redis and the key of this client's session hash."""
+    store = redis.Redis.from_url(console.eco.redis.url)
+    digest = hashlib.sha256(client.cookies["eco_console_session"].encode()).hexdigest()
+    keys = [k.decode() for k in store.scan_iter(match=f"*console:session:{digest}")]
+    assert len(keys) == 1, keys
+    return store, keys[0]
+
+
+def test_redis_holds_no_api_key_and_the_session_still_works(console: Console) -> None:
+    with console.signed_in() as client:
+        store, key = _session_key(console, client)
+        stored = store.hgetall(key)
+        assert set(stored) >= {b"api_key_sealed", b"subject", b"csrf"}
+        assert b"api_key" not in stored
+        assert console.user_key.encode() not in b"".join(stored.values())
+        # the sealed key still reaches the services on the user's behalf
+        overview = client.get("/")
+        assert overview.status_code == 200
+        assert "Sign out" in overview.text
+        assert client.get("/runs").status_code == 200
+        store.close()
+
+
+def test_a_copied_or_altered_session_hash_sends_the_user_to_sign_in(console: Console) -> None:
+    with console.signed_in() as victim, console.signed_in() as thief:
+        store, victim_key = _session_key(console, victim)
+        _, thief_key = _session_key(console, thief)
+        store.delete(thief_key)
+        store.hset(thief_key, mapping=store.hgetall(victim_key))
+        moved = thief.get("/runs")
+        assert moved.status_code == 303
+        assert moved.headers["location"].startswith("/signin?next=")
+        fragment = thief.get("/runs/x/live", headers={"Accept": "text/event-stream"})
+        assert fragment.status_code == 401
+        assert victim.get("/").status_code == 200  # the victim's own session is untouched
+
+        sealed = store.hget(victim_key, "api_key_sealed")
+        assert sealed is not None
+        flipped = sealed[:10] + (b"A" if sealed[10:11] != b"A" else b"B") + sealed[11:]
+        store.hset(victim_key, "api_key_sealed", flipped)
+        altered = victim.get("/")
+        assert altered.status_code == 303
+        assert altered.headers["location"].startswith("/signin?next=")
+        store.close()

@@ -17,7 +17,18 @@ from fastapi.responses import RedirectResponse, Response
 from eco_shared.app import ServiceState, create_service_app
 from eco_shared.services import ServiceSpec
 
-from .api import documents, live, pages, prompts, runs, session, static, traces, usage
+from .api import (
+    documents,
+    live,
+    live_overview,
+    pages,
+    prompts,
+    runs,
+    session,
+    static,
+    traces,
+    usage,
+)
 from .api._render import environment, render
 from .deps import PageError, SignInRequired
 from .repository import SessionRepository
@@ -78,6 +89,7 @@ def build_app(
             prompts.router,
             usage.router,
             live.router,
+            live_overview.router,
             static.router,
         ],
         lifespan=lifespan,

@@ -16,40 +16,38 @@ from eco_shared.capabilities import openapi_operations
 from eco_shared.problems import problem_responses
 
 from ..deps import CsrfChecked, UserDep
+from ..service import deps_graph, overview
 from ..service.fetch import fetch
+from ..service.trace_search import SINCE_CHOICES
 from ._render import render
 
 router = APIRouter(tags=["pages"], dependencies=[PUBLIC])
 Level = Literal["debug", "info", "warning", "error", "critical"]
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
+HEX16 = re.compile(r"^[0-9a-f]{16}$")
+DEPS_CHOICES = {k: v for k, v in SINCE_CHOICES.items() if k}
 
 
 @router.get("/", summary="Overview", response_class=HTMLResponse)
-async def overview(request: Request, user: UserDep) -> HTMLResponse:
-    eco = user.eco
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).isoformat()
-    services, running, waiting, errors, usage = await asyncio.gather(
-        fetch("discovery", eco.discovery.list_services()),
-        fetch("orchestrator", eco.orchestrator.list_runs(status="running", page_size=10)),
-        fetch("orchestrator", eco.orchestrator.list_runs(status="waiting_review", page_size=10)),
-        fetch("log-collector", eco.logs.logs(level="error", limit=10)),
-        fetch("llm-gateway", eco.gateway.usage(since=today)),
-    )
-    return render(
-        request,
-        "overview.html",
-        user=user,
-        services=services,
-        running=running,
-        waiting=waiting,
-        errors=errors,
-        usage=usage,
-    )
+async def overview_page(request: Request, user: UserDep) -> HTMLResponse:
+    parts = await asyncio.gather(*(fetch_part(user.eco) for fetch_part in overview.PARTS.values()))
+    context = {k: v for part in parts for k, v in part.items()}
+    return render(request, "overview.html", user=user, **context)
 
 
-@router.get("/services", summary="Services and their instances", response_class=HTMLResponse)
-async def services_page(request: Request, user: UserDep) -> HTMLResponse:
-    listing = await fetch("discovery", user.eco.discovery.list_services())
+@router.get(
+    "/services",
+    summary="Services, their instances, and their dependencies from spans",
+    response_class=HTMLResponse,
+)
+async def services_page(
+    request: Request, user: UserDep, since: Annotated[str | None, Query(max_length=8)] = None
+) -> HTMLResponse:
+    window = since if since in DEPS_CHOICES else "1h"
+    listing, deps = await asyncio.gather(
+        fetch("discovery", user.eco.discovery.list_services()),
+        fetch("log-collector", user.eco.logs.dependencies(since=window)),
+    )
     names = [s.name for s in listing.value.services] if listing.value else []
     instances = await asyncio.gather(
         *(fetch("discovery", user.eco.discovery.get_service(n)) for n in names)
@@ -61,6 +59,11 @@ async def services_page(request: Request, user: UserDep) -> HTMLResponse:
         listing=listing,
         instances=dict(zip(names, instances, strict=True)),
         now=datetime.now(UTC),
+        deps=deps,
+        deps_view=deps_graph.view(deps.value, DEPS_CHOICES[window]) if deps.value else None,
+        deps_since=window,
+        deps_choices=DEPS_CHOICES,
+        status_code=422 if since and since not in DEPS_CHOICES else 200,
     )
 
 
@@ -169,6 +172,11 @@ async def go(request: Request, item_id: str, user: UserDep) -> Response:
         trace = await fetch("log-collector", eco.logs.trace(item))
         if trace.value is not None:
             return RedirectResponse(f"/traces/{item}", status_code=303)
+    if HEX16.match(item):
+        span = await fetch("log-collector", eco.logs.span(item))
+        if span.value is not None:
+            where = f"/traces/{span.value.trace_id}?span={span.value.span_id}"
+            return RedirectResponse(f"{where}#span-{span.value.span_id}", status_code=303)
     run = await fetch("orchestrator", eco.orchestrator.get_run(item_id))
     if run.value is not None:
         return RedirectResponse(f"/runs/{run.value.run_id}", status_code=303)

@@ -1,11 +1,9 @@
 """A run's LangGraph graph, laid out on the server for an inline SVG, with the path it took.
 
 The graph is the orchestrator's own (`get_graph(xray=True)` of the run graph): the run's
-workflow stays expanded, every other workflow is one node. The layout is layered: each node's
-layer is its longest path from `__start__` (back edges, found by a depth-first search, left
-out); an edge across several layers passes through virtual points, one a layer, that are
-ordered with the nodes; a few barycentre sweeps (down, up, down) order each layer to cut
-crossings. Pure and deterministic: the same graph and events give the same picture.
+workflow stays expanded, every other workflow is one node. The layout is `layout.place`'s
+layered one; this module adds the run's state to it: each node's last state and the edges
+the run went along. Pure and deterministic: the same graph and events give the same picture.
 """
 
 from __future__ import annotations
@@ -15,11 +13,10 @@ from dataclasses import dataclass
 
 from eco_shared.models.orchestrator import GraphEdge, GraphNode, WorkflowGraph
 
+from .layout import NODE_H, NODE_W, START, place
 from .timeline import NodeStep
 
-START, END = "__start__", "__end__"
-NODE_W, NODE_H, GAP_X, GAP_Y, MARGIN = 168, 36, 28, 34, 16
-SWEEPS = 3
+END = "__end__"
 STATES = {
     "done": ("✔", "done"),
     "running": ("↻", "running"),
@@ -69,6 +66,29 @@ class PlacedNode:
     def text(self) -> str:
         """The label as drawn in its box (long ones shortened; the title has it whole)."""
         return self.label if len(self.label) <= 20 else self.label[:19] + "…"
+
+    @property
+    def lines(self) -> list[str]:
+        """The label wrapped to fit its box: the node's name, then its workflow (a
+        subgraph node's `(workflow)`) on a second line; each line at most LINE_CHARS."""
+        name, sep, rest = self.label.partition(" (")
+        parts = [name, f"({rest}"] if sep else [self.label]
+        return [_fit(part) for part in parts]
+
+    @property
+    def line_ys(self) -> list[float]:
+        """The baseline of each of `lines`, the block centred in the box."""
+        if len(self.lines) == 1:
+            return [self.text_y]
+        return [self.y + NODE_H / 2 - 2, self.y + NODE_H / 2 + 12]
+
+
+# what one line of a node box holds (12 px monospace in NODE_W, the glyph included)
+LINE_CHARS = 21
+
+
+def _fit(text: str) -> str:
+    return text if len(text) <= LINE_CHARS else text[: LINE_CHARS - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,90 +144,6 @@ def collapse(graph: WorkflowGraph, keep: str | None) -> WorkflowGraph:
     return WorkflowGraph(name=graph.name, nodes=list(nodes.values()), edges=list(edges.values()))
 
 
-def back_edges(ids: Sequence[str], edges: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-    """The edges that close a cycle, in a depth-first search from `__start__` (then from
-    any node not reached yet, in the graph's order)."""
-    succ: dict[str, list[str]] = {i: [] for i in ids}
-    for s, t in edges:
-        succ[s].append(t)
-    state: dict[str, int] = {}  # 1 on the stack, 2 finished
-    back: set[tuple[str, str]] = set()
-    roots = [START, *ids] if START in succ else list(ids)
-    for root in roots:
-        if root in state:
-            continue
-        state[root] = 1
-        stack = [(root, iter(succ[root]))]
-        while stack:
-            node, children = stack[-1]
-            child = next(children, None)
-            if child is None:
-                state[node] = 2
-                stack.pop()
-            elif state.get(child) == 1:
-                back.add((node, child))
-            elif child not in state:
-                state[child] = 1
-                stack.append((child, iter(succ[child])))
-    return back
-
-
-def layering(ids: Sequence[str], forward: Sequence[tuple[str, str]]) -> dict[str, int]:
-    """Each node's longest path from a source over the forward (acyclic) edges."""
-    indegree = dict.fromkeys(ids, 0)
-    succ: dict[str, list[str]] = {i: [] for i in ids}
-    for s, t in forward:
-        succ[s].append(t)
-        indegree[t] += 1
-    layer = dict.fromkeys(ids, 0)
-    ready = [i for i in ids if indegree[i] == 0]
-    while ready:
-        node = ready.pop(0)
-        for t in succ[node]:
-            layer[t] = max(layer[t], layer[node] + 1)
-            indegree[t] -= 1
-            if indegree[t] == 0:
-                ready.append(t)
-    return layer
-
-
-def ordering(
-    layer: dict[str, int], links: Sequence[tuple[str, str]], sweeps: int = SWEEPS
-) -> list[list[str]]:
-    """Each layer's nodes left to right: first as given, then barycentre sweeps (each node
-    at the mean centred position of its neighbours in the layer before; ties keep order)."""
-    rows: list[list[str]] = [[] for _ in range(max(layer.values(), default=-1) + 1)]
-    for node, depth in layer.items():
-        rows[depth].append(node)
-    preds: dict[str, list[str]] = {n: [] for n in layer}
-    succs: dict[str, list[str]] = {n: [] for n in layer}
-    for s, t in links:
-        succs[s].append(t)
-        preds[t].append(s)
-
-    def centred(row: list[str]) -> dict[str, float]:
-        return {n: i - (len(row) - 1) / 2 for i, n in enumerate(row)}
-
-    def sweep(order: range, neighbours: dict[str, list[str]], step: int) -> None:
-        for depth in order:
-            near = centred(rows[depth - step])
-            here = centred(rows[depth])
-            rows[depth].sort(key=lambda n, a=near, b=here: _barycentre(n, a, b, neighbours))
-
-    for i in range(sweeps):
-        sweep(range(1, len(rows)), preds, 1)
-        if i < sweeps - 1:
-            sweep(range(len(rows) - 2, -1, -1), succs, -1)
-    return rows
-
-
-def _barycentre(
-    node: str, near: dict[str, float], here: dict[str, float], neighbours: dict[str, list[str]]
-) -> tuple[float, float]:
-    xs = [near[m] for m in neighbours[node] if m in near]
-    return (sum(xs) / len(xs) if xs else here[node], here[node])
-
-
 def _state(steps: Sequence[NodeStep], resolve: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     """Each node's last state, and every run of a node in order (a retry runs it again)."""
     state: dict[str, str] = {}
@@ -251,33 +187,8 @@ def view(
     ids = [n.id for n in g.nodes]
     labels = {n.id: label_of(n) for n in g.nodes}
     pairs = [(e.source, e.target) for e in g.edges]
-    back = back_edges(ids, pairs)
-    forward = [p for p in pairs if p not in back]
-    layer = layering(ids, forward)
-
-    # an edge across layers goes through one virtual point a layer
-    chains: dict[tuple[str, str], list[str]] = {}
-    links: list[tuple[str, str]] = []
-    depth = dict(layer)
-    for s, t in forward:
-        chain = [s]
-        for d in range(layer[s] + 1, layer[t]):
-            virtual = f"\x00{s}\x00{t}\x00{d}"
-            depth[virtual] = d
-            chain.append(virtual)
-        chain.append(t)
-        chains[(s, t)] = chain
-        links.extend(zip(chain, chain[1:], strict=False))
-    rows = ordering(depth, links)
-
-    widest = max((len(r) for r in rows), default=1)
-    width = 2 * MARGIN + widest * NODE_W + (widest - 1) * GAP_X
-    height = 2 * MARGIN + len(rows) * NODE_H + max(len(rows) - 1, 0) * GAP_Y
-    centre: dict[str, tuple[float, float]] = {}
-    for d, row in enumerate(rows):
-        for i, n in enumerate(row):
-            x = width / 2 + (i - (len(row) - 1) / 2) * (NODE_W + GAP_X)
-            centre[n] = (x, MARGIN + d * (NODE_H + GAP_Y) + NODE_H / 2)
+    at = place(ids, pairs)
+    back, layer, centre, width, height = at.back, at.layer, at.centre, at.width, at.height
 
     # node states from the run's events; the subgraph's nodes are named without their prefix
     resolve = {i: i for i in ids if ":" not in i}
@@ -315,7 +226,7 @@ def view(
             conditional=e.conditional,
             back=(e.source, e.target) in back,
             taken=(e.source, e.target) in taken,
-            d=_path(chains.get((e.source, e.target)), centre, e.source, e.target),
+            d=at.path(e.source, e.target),
         )
         for e in g.edges
     ]
@@ -330,26 +241,3 @@ def view(
         ran=[placed[n] for n in ran],
         not_reached=[n for n in nodes if n.id not in state],
     )
-
-
-def _path(
-    chain: list[str] | None, centre: dict[str, tuple[float, float]], source: str, target: str
-) -> str:
-    """Down through the chain's points (bottom of the source to the top of the target), or,
-    for a back edge, out of the source's right side and up into the target's."""
-    half = NODE_H / 2
-    if chain is None:
-        (sx, sy), (tx, ty) = centre[source], centre[target]
-        right = max(sx, tx) + NODE_W / 2
-        return (
-            f"M{sx + NODE_W / 2:.1f},{sy:.1f} C{right + 40:.1f},{sy:.1f} "
-            f"{right + 40:.1f},{ty:.1f} {tx + NODE_W / 2:.1f},{ty:.1f}"
-        )
-    points = [centre[n] for n in chain]
-    points[0] = (points[0][0], points[0][1] + half)
-    points[-1] = (points[-1][0], points[-1][1] - half - 4)  # room for the arrowhead
-    d = f"M{points[0][0]:.1f},{points[0][1]:.1f}"
-    for (ax, ay), (bx, by) in zip(points, points[1:], strict=False):
-        mid = (ay + by) / 2
-        d += f" C{ax:.1f},{mid:.1f} {bx:.1f},{mid:.1f} {bx:.1f},{by:.1f}"
-    return d

@@ -134,3 +134,68 @@
   document.addEventListener("htmx:afterSwap", function (event) { geometry(event.target.parentNode || document); });
   document.addEventListener("htmx:sseMessage", function (event) { geometry(event.target); });
 })();
+
+// -- traces compared: each node indented by its depth (server-computed, applied via the CSSOM)
+(function () {
+  "use strict";
+  function depths(root) {
+    root.querySelectorAll("tr[data-depth] > .cmp-name").forEach(function (el) {
+      var row = el.parentNode;
+      if (row && row.dataset && row.dataset.depth) el.style.setProperty("--depth", row.dataset.depth);
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { depths(document); });
+})();
+
+// -- the runs list live: statuses change in place; new runs wait behind "N new runs — show"
+(function () {
+  "use strict";
+  function applyStatuses(sink) {
+    sink.querySelectorAll("[data-run-status]").forEach(function (span) {
+      var id = span.getAttribute("data-run-status");
+      document.querySelectorAll("[data-run-status-cell]").forEach(function (cell) {
+        if (cell.getAttribute("data-run-status-cell") === id) cell.innerHTML = span.innerHTML;
+      });
+    });
+  }
+  function announce(pending) {
+    var bar = document.querySelector("[data-new-runs]");
+    if (!bar) return;
+    var rows = document.querySelector("[data-runs-rows]");
+    // a run already listed (the page was loaded after it was made) is not new
+    Array.prototype.slice.call(pending.rows).forEach(function (row) {
+      var id = row.getAttribute("data-run");
+      if (rows && id && rows.querySelector('[data-run="' + id + '"]')) row.remove();
+    });
+    var count = pending.rows.length;
+    bar.hidden = count === 0;
+    var button = bar.querySelector("[data-show-new-runs]");
+    if (button) button.textContent = count + (count === 1 ? " new run" : " new runs") + " — show";
+  }
+  function showNew() {
+    var pending = document.querySelector("[data-runs-pending]");
+    var rows = document.querySelector("[data-runs-rows]");
+    if (!pending || !rows) return;
+    var empty = rows.querySelector("[data-runs-empty]");
+    if (empty) empty.remove();
+    var fresh = Array.prototype.slice.call(pending.rows);
+    for (var i = fresh.length - 1; i >= 0; i--) rows.insertBefore(fresh[i], rows.firstChild);
+    announce(pending);
+    var first = rows.querySelector("a");
+    if (first) first.focus();
+  }
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-show-new-runs]")) showNew();
+  });
+  // the stream is open: marked on the live region (tests wait for it before making runs)
+  document.addEventListener("htmx:sseOpen", function (event) {
+    var live = event.target.closest && event.target.closest("[data-live]");
+    if (live) live.dataset.connected = "true";
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    var sink = document.querySelector("[data-run-status-sink]");
+    if (sink) new MutationObserver(function () { applyStatuses(sink); }).observe(sink, { childList: true, subtree: true });
+    var pending = document.querySelector("[data-runs-pending]");
+    if (pending) new MutationObserver(function () { announce(pending); }).observe(pending, { childList: true });
+  });
+})();
