@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from eco_shared.testing import ServiceProcess, wait_until
 from eco_shared.testing.auth import session_material, token
@@ -190,6 +190,29 @@ def browser() -> Iterator[Browser]:
             yield launched
         finally:
             launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, console: Console) -> Iterator[Page]:
+    """A fresh browser context (no cookies) on the console, 1280 × 900."""
+    context = browser.new_context(base_url=console.url, viewport={"width": 1280, "height": 900})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def sign_in_page(page: Page, key: str, next_path: str = "/") -> None:
+    """Sign in through the form, landing on `next_path`."""
+    page.goto(f"/signin?next={next_path}")
+    page.fill("#api_key", key)
+    page.click("form[action='/signin'] button[type=submit]")
+    page.wait_for_url(re.compile(re.escape(next_path) + r"$"))
+
+
+def shot(page: Page, screenshots: object, name: str) -> None:
+    """A full-page PNG of what the browser shows, as `name`.png."""
+    page.screenshot(path=f"{screenshots}/{name}.png", full_page=True)
 
 
 @pytest.fixture(scope="session")

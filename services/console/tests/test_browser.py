@@ -6,40 +6,19 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 import redis
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from eco_shared.bus._event import envelope_fields, new_event_id, utc_now_rfc3339
 from eco_shared.testing import wait_until
 
-from .conftest import Console, FinishedRun, store_document, wait_status
+from .conftest import Console, FinishedRun, shot, sign_in_page, store_document, wait_status
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-@pytest.fixture
-def page(browser: Browser, console: Console) -> Iterator[Page]:
-    context = browser.new_context(base_url=console.url, viewport={"width": 1280, "height": 900})
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
-def sign_in(page: Page, key: str, next_path: str = "/") -> None:
-    page.goto(f"/signin?next={next_path}")
-    page.fill("#api_key", key)
-    page.click("form[action='/signin'] button[type=submit]")
-    page.wait_for_url(re.compile(re.escape(next_path) + r"$"))
-
-
-def shot(page: Page, screenshots: object, name: str) -> None:
-    page.screenshot(path=f"{screenshots}/{name}.png", full_page=True)
 
 
 def test_a_visitor_sees_only_the_sign_in_page(page: Page, screenshots: object) -> None:
@@ -52,7 +31,7 @@ def test_a_visitor_sees_only_the_sign_in_page(page: Page, screenshots: object) -
 
 
 def test_sign_in_leads_to_the_overview(page: Page, console: Console, screenshots: object) -> None:
-    sign_in(page, console.user_key)
+    sign_in_page(page, console.user_key)
     expect(page.locator("h1")).to_have_text("Overview")
     expect(page.locator("#h-services")).to_be_visible()
     shot(page, screenshots, "overview")
@@ -61,7 +40,7 @@ def test_sign_in_leads_to_the_overview(page: Page, console: Console, screenshots
 def test_ask_shows_live_progress_then_the_document(
     page: Page, console: Console, screenshots: object
 ) -> None:
-    sign_in(page, console.user_key, "/ask")
+    sign_in_page(page, console.user_key, "/ask")
     page.fill("#query", "Create API documentation for the orchestrator service")
     page.click("form.ask button[type=submit]")
     page.wait_for_url(re.compile(r"/runs/[0-9a-f]+$"))
@@ -114,7 +93,7 @@ def test_a_deep_link_to_a_span_survives_a_reload(
         return best
 
     _, span_id = deepest(detail["roots"])
-    sign_in(page, console.user_key)
+    sign_in_page(page, console.user_key)
     page.goto(f"/traces/{finished_run.trace_id}?span={span_id}#span-{span_id}")
     for _ in range(2):
         row = page.locator(f"#span-{span_id}")
@@ -143,7 +122,7 @@ def test_the_live_tail_pauses_and_keeps_the_scroll(
     page: Page, console: Console, screenshots: object
 ) -> None:
     stream = redis.Redis.from_url(console.eco.env["ECO_REDIS_URL"])
-    sign_in(page, console.user_key, "/logs?service=console-tail")
+    sign_in_page(page, console.user_key, "/logs?service=console-tail")
     rows = page.locator("#tail tbody tr")
     # the stream is open once the first line arrives
     wait_until(lambda: _log(stream, "warm-up") or rows.count() > 0, timeout_s=30, interval_s=0.5)
@@ -169,7 +148,7 @@ def test_a_keyboard_only_flow(page: Page, console: Console) -> None:
     word = f"keyboard{random.randrange(10**6)}"
     store_document(console, f"{word} first", f"# {word} first")
     store_document(console, f"{word} second", f"# {word} second")
-    sign_in(page, console.user_key, "/documents")
+    sign_in_page(page, console.user_key, "/documents")
     page.keyboard.press("?")
     expect(page.locator("#help")).to_be_visible()
     page.keyboard.press("Escape")
@@ -193,7 +172,7 @@ def test_a_keyboard_only_flow(page: Page, console: Console) -> None:
 
 
 def test_cancel_a_run(page: Page, console: Console, screenshots: object) -> None:
-    sign_in(page, console.user_key, "/ask")
+    sign_in_page(page, console.user_key, "/ask")
     page.fill("#query", "Create API documentation for the prompt-store service")
     page.check("input[name=review]")
     page.click("form.ask button[type=submit]")
@@ -266,7 +245,7 @@ def test_a_5000_span_trace_renders_within_its_row_budget(
         )
         assert sent.status_code < 300, sent.text
     _wait_trace(console, trace_id, spans=5000)
-    sign_in(page, console.user_key)
+    sign_in_page(page, console.user_key)
     page.goto(f"/traces/{trace_id}")
     rows = page.locator("#wf-rows > .wf-row")
     visible = 1 + 5 + 25 + 125 + 625  # depth 0..4 open; the 4,219 leaves wait collapsed
@@ -315,7 +294,7 @@ def test_axe_finds_no_violations_on_any_page_light_or_dark(
         if results.violations_count:
             problems[(scheme, "/signin")] = results.generate_report()
         if scheme == "light":
-            sign_in(page, console.user_key)
+            sign_in_page(page, console.user_key)
         for path in pages:
             page.goto(path)
             page.wait_for_load_state("networkidle")
@@ -342,7 +321,7 @@ def test_axe_finds_no_violations_on_the_prompts_and_usage_pages(
         "/usage": "usage",
     }
     problems = {}
-    sign_in(page, console.user_key)
+    sign_in_page(page, console.user_key)
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)
         for path, name in pages.items():

@@ -5,38 +5,17 @@ violations on the document page, the diff page and a search, light and dark."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from eco_shared.testing import wait_until
 
-from .conftest import Console, FinishedRun, key_token, store_document
+from .conftest import Console, FinishedRun, key_token, shot, sign_in_page, store_document
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-@pytest.fixture
-def page(browser: Browser, console: Console) -> Iterator[Page]:
-    context = browser.new_context(base_url=console.url, viewport={"width": 1280, "height": 900})
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
-def sign_in(page: Page, key: str, next_path: str = "/") -> None:
-    page.goto(f"/signin?next={next_path}")
-    page.fill("#api_key", key)
-    page.click("form[action='/signin'] button[type=submit]")
-    page.wait_for_url(re.compile(re.escape(next_path) + r"$"))
-
-
-def shot(page: Page, screenshots: object, name: str) -> None:
-    page.screenshot(path=f"{screenshots}/{name}.png", full_page=True)
 
 
 def _wait_chain_spans(console: Console, page: Page, document_id: str) -> None:
@@ -70,7 +49,7 @@ def _two_versions(console: Console) -> str:
 def test_the_document_pages_five_views_agree_on_one_trace_id(
     page: Page, console: Console, finished_run: FinishedRun, screenshots: object
 ) -> None:
-    sign_in(page, console.user_key)
+    sign_in_page(page, console.user_key)
     _wait_chain_spans(console, page, finished_run.document_id)
     # 1. the provenance
     provenance = page.locator("#h-prov ~ dl.facts dd[data-trace-id]").get_attribute("data-trace-id")
@@ -105,7 +84,7 @@ def test_the_document_pages_five_views_agree_on_one_trace_id(
 def test_a_chain_entry_opens_its_span_and_logs_and_links_back(
     page: Page, console: Console, finished_run: FinishedRun, screenshots: object
 ) -> None:
-    sign_in(page, console.user_key)
+    sign_in_page(page, console.user_key)
     _wait_chain_spans(console, page, finished_run.document_id)
     entry = page.locator("ol.chain li[data-chain-span]").first
     sid = entry.get_attribute("data-chain-span")
@@ -124,7 +103,7 @@ def test_a_chain_entry_opens_its_span_and_logs_and_links_back(
 
 def test_a_version_diff_in_the_browser(page: Page, console: Console, screenshots: object) -> None:
     doc_id = _two_versions(console)
-    sign_in(page, console.user_key, f"/documents/{doc_id}")
+    sign_in_page(page, console.user_key, f"/documents/{doc_id}")
     versions = page.locator("#versions")
     expect(versions.locator("tbody tr")).to_have_count(2)
     expect(versions.locator("a[aria-current=page]")).to_have_text("v2")
@@ -152,7 +131,7 @@ def test_axe_finds_no_violations_on_the_documents_pages_light_or_dark(
 ) -> None:
     doc_id = _two_versions(console)
     axe = Axe()
-    sign_in(page, console.user_key)
+    sign_in_page(page, console.user_key)
     _wait_chain_spans(console, page, finished_run.document_id)
     span = page.locator("ol.chain li[data-chain-span]").first.get_attribute("data-chain-span")
     pages = {

@@ -6,31 +6,20 @@ dark."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
-from .conftest import Console, FinishedRun, ask, wait_status
-from .test_browser import shot, sign_in
+from .conftest import Console, FinishedRun, ask, shot, sign_in_page, wait_status
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-@pytest.fixture
-def page(browser: Browser, console: Console) -> Iterator[Page]:
-    context = browser.new_context(base_url=console.url, viewport={"width": 1280, "height": 900})
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 def test_a_new_run_is_announced_and_paused_holds_it(
     page: Page, console: Console, screenshots: object
 ) -> None:
-    sign_in(page, console.user_key, "/runs")
+    sign_in_page(page, console.user_key, "/runs")
     expect(page.locator("[data-live][data-connected=true]")).to_have_count(1, timeout=30_000)
     toggle = page.locator("[data-live-toggle]")
     toggle.click()
@@ -67,7 +56,7 @@ def test_a_new_run_is_announced_and_paused_holds_it(
 def test_approve_with_a_comment_in_the_browser(
     page: Page, console: Console, screenshots: object
 ) -> None:
-    sign_in(page, console.user_key, "/ask")
+    sign_in_page(page, console.user_key, "/ask")
     page.fill("#query", "Create API documentation for the log-collector service")
     page.check("input[name=review]")
     page.click("form.ask button[type=submit]")
@@ -98,7 +87,7 @@ def test_axe_finds_no_violations_on_the_runs_pages(
     axe = Axe()
     pages = {"/runs": "runs-list", f"/runs/{finished_run.run_id}": "runs-run"}
     problems = {}
-    sign_in(page, console.user_key)
+    sign_in_page(page, console.user_key)
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)
         for path, name in pages.items():
@@ -119,7 +108,7 @@ def test_compare_two_runs_from_a_runs_page(
         # the query finished_run asked: the same path through the graph, its own times
         other = ask(client, "Create API documentation for the doc-store service")
     assert wait_status(console, other, {"completed", "failed"})["status"] == "completed"
-    sign_in(page, console.user_key, f"/runs/{finished_run.run_id}")
+    sign_in_page(page, console.user_key, f"/runs/{finished_run.run_id}")
     page.fill("#compare-with", other)
     page.click("form[aria-label='Compare this run'] button[type=submit]")
     page.wait_for_url(re.compile(r"/runs/compare\?a="))
@@ -153,7 +142,7 @@ def test_compare_two_runs_from_a_runs_page(
 def test_the_overview_shows_a_run_waiting_for_review_without_a_reload(
     page: Page, console: Console, screenshots: object
 ) -> None:
-    sign_in(page, console.user_key, "/")
+    sign_in_page(page, console.user_key, "/")
     # the page's one stream follows discovery, the runs and the error log: said on the page
     expect(page.locator("#overview-following")).to_have_text(
         "Following services, runs, errors.", timeout=30_000

@@ -8,29 +8,18 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from eco_shared.testing import wait_until
 
-from .conftest import Console
-from .test_browser import shot, sign_in
+from .conftest import Console, shot, sign_in_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-@pytest.fixture
-def page(browser: Browser, console: Console) -> Iterator[Page]:
-    context = browser.new_context(base_url=console.url, viewport={"width": 1280, "height": 900})
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 def _span(trace_id: str, name: str, start_ns: int, ms: float, parent: str | None = None) -> dict:
@@ -90,7 +79,7 @@ def test_search_a_trace_open_it_and_compare_it_with_another(
     page: Page, console: Console, screenshots: object
 ) -> None:
     front, older, newer = _two_traces(console)
-    sign_in(page, console.user_key, "/traces")
+    sign_in_page(page, console.user_key, "/traces")
     page.fill("#service", front)
     page.fill("#min_ms", "50")
     page.click("form.trace-search button[type=submit]")
@@ -129,7 +118,7 @@ def test_axe_finds_no_violations_on_the_traces_pages_light_or_dark(
     }
     axe = Axe()
     problems = {}
-    sign_in(page, console.user_key)
+    sign_in_page(page, console.user_key)
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)
         for path, name in pages.items():

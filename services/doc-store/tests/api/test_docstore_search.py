@@ -128,7 +128,13 @@ async def test_pagination_limits(client: httpx.AsyncClient) -> None:
     assert past.json()["last_page"] == 1
     empty = await client.get("/documents", params={"q": "nothingmatches"})
     assert empty.status_code == 200
-    assert empty.json() == {"items": [], "total": 0, "page": 1, "page_size": 20, "next_cursor": None}
+    assert empty.json() == {
+        "items": [],
+        "total": 0,
+        "page": 1,
+        "page_size": 20,
+        "next_cursor": None,
+    }
     assert (await client.get("/documents", params={"page": 2, "q": "nope"})).status_code == 404
     over = await client.get("/documents", params={"page_size": 101})
     assert over.status_code == 422
