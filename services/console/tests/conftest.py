@@ -13,7 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from eco_shared.testing import ServiceProcess, wait_until
 from eco_shared.testing.auth import session_material, token
@@ -213,6 +214,28 @@ def sign_in_page(page: Page, key: str, next_path: str = "/") -> None:
 def shot(page: Page, screenshots: object, name: str) -> None:
     """A full-page PNG of what the browser shows, as `name`.png."""
     page.screenshot(path=f"{screenshots}/{name}.png", full_page=True)
+
+
+def axe_report(
+    page: Page, pages: dict[str, str], screenshots: object, ready: str | None = None
+) -> str:
+    """Each of `pages` (path -> screenshot name) in light, then dark: axe's report of each
+    page with a violation ("" when none has one), and a screenshot `name-scheme` of each.
+    `ready`: a selector the page shows exactly once when drawn, waited for before axe runs."""
+    axe = Axe()
+    problems = {}
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        for path, name in pages.items():
+            page.goto(path)
+            page.wait_for_load_state("networkidle")
+            if ready is not None:
+                expect(page.locator(ready)).to_have_count(1)
+            results = axe.run(page)
+            if results.violations_count:
+                problems[(scheme, path)] = results.generate_report()
+            shot(page, screenshots, f"{name}-{scheme}")
+    return "\n\n".join(f"{k}: {v}" for k, v in problems.items())
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,15 @@ from playwright.sync_api import Page, expect
 from eco_shared.bus._event import envelope_fields, new_event_id, utc_now_rfc3339
 from eco_shared.testing import wait_until
 
-from .conftest import Console, FinishedRun, shot, sign_in_page, store_document, wait_status
+from .conftest import (
+    Console,
+    FinishedRun,
+    axe_report,
+    shot,
+    sign_in_page,
+    store_document,
+    wait_status,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -314,26 +322,15 @@ def test_axe_finds_no_violations_on_the_prompts_and_usage_pages(
     from .test_prompts_usage import push_prompt
 
     pushed = push_prompt(console)
-    axe = Axe()
     pages = {
         "/prompts": "prompts",
         f"/prompts/{pushed.name}": "prompts-detail",
         "/usage": "usage",
     }
-    problems = {}
     sign_in_page(page, console.user_key)
-    for scheme in ("light", "dark"):
-        page.emulate_media(color_scheme=scheme)
-        for path, name in pages.items():
-            page.goto(path)
-            page.wait_for_load_state("networkidle")
-            expect(page.locator("nav[aria-label=Main] a[aria-current=page]")).to_have_count(1)
-            results = axe.run(page)
-            if results.violations_count:
-                problems[(scheme, path)] = results.generate_report()
-            shot(page, screenshots, f"{name}-{scheme}")
+    report = axe_report(page, pages, screenshots, "nav[aria-label=Main] a[aria-current=page]")
     page.goto(f"/prompts/{pushed.name}")
     expect(page.locator(f"#exp-{pushed.experiment}")).to_contain_text("tone test")
     page.goto("/usage")
     expect(page.locator("#h-model")).to_be_visible()
-    assert not problems, "\n\n".join(f"{k}: {v}" for k, v in problems.items())
+    assert not report, report

@@ -8,12 +8,19 @@ import re
 
 import httpx
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
 from eco_shared.testing import wait_until
 
-from .conftest import Console, FinishedRun, key_token, shot, sign_in_page, store_document
+from .conftest import (
+    Console,
+    FinishedRun,
+    axe_report,
+    key_token,
+    shot,
+    sign_in_page,
+    store_document,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -130,7 +137,6 @@ def test_axe_finds_no_violations_on_the_documents_pages_light_or_dark(
     page: Page, console: Console, finished_run: FinishedRun, screenshots: object
 ) -> None:
     doc_id = _two_versions(console)
-    axe = Axe()
     sign_in_page(page, console.user_key)
     _wait_chain_spans(console, page, finished_run.document_id)
     span = page.locator("ol.chain li[data-chain-span]").first.get_attribute("data-chain-span")
@@ -141,16 +147,7 @@ def test_axe_finds_no_violations_on_the_documents_pages_light_or_dark(
         f"/documents/{doc_id}?version=1": "document-version",
         f"/documents/{doc_id}/diff?from=1&to=2": "document-diff",
     }
-    problems = {}
-    for scheme in ("light", "dark"):
-        page.emulate_media(color_scheme=scheme)
-        for path, name in pages.items():
-            page.goto(path)
-            page.wait_for_load_state("networkidle")
-            results = axe.run(page)
-            if results.violations_count:
-                problems[(scheme, path)] = results.generate_report()
-            shot(page, screenshots, f"{name}-{scheme}")
+    report = axe_report(page, pages, screenshots)
     page.goto("/documents?q=field+notes")
     expect(page.locator(f"tbody[data-list] a[href='/documents/{doc_id}']")).to_be_visible()
-    assert not problems, "\n\n".join(f"{k}: {v}" for k, v in problems.items())
+    assert not report, report

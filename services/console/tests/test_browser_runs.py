@@ -11,7 +11,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from .conftest import Console, FinishedRun, ask, shot, sign_in_page, wait_status
+from .conftest import Console, FinishedRun, ask, axe_report, shot, sign_in_page, wait_status
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -84,21 +84,10 @@ def test_approve_with_a_comment_in_the_browser(
 def test_axe_finds_no_violations_on_the_runs_pages(
     page: Page, console: Console, finished_run: FinishedRun, screenshots: object
 ) -> None:
-    axe = Axe()
     pages = {"/runs": "runs-list", f"/runs/{finished_run.run_id}": "runs-run"}
-    problems = {}
     sign_in_page(page, console.user_key)
-    for scheme in ("light", "dark"):
-        page.emulate_media(color_scheme=scheme)
-        for path, name in pages.items():
-            page.goto(path)
-            page.wait_for_load_state("networkidle")
-            expect(page.locator("nav[aria-label=Main] a[aria-current=page]")).to_have_count(1)
-            results = axe.run(page)
-            if results.violations_count:
-                problems[(scheme, path)] = results.generate_report()
-            shot(page, screenshots, f"{name}-{scheme}")
-    assert not problems, "\n\n".join(f"{k}: {v}" for k, v in problems.items())
+    report = axe_report(page, pages, screenshots, "nav[aria-label=Main] a[aria-current=page]")
+    assert not report, report
 
 
 def test_compare_two_runs_from_a_runs_page(

@@ -12,12 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
 from eco_shared.testing import wait_until
 
-from .conftest import Console, shot, sign_in_page
+from .conftest import Console, axe_report, shot, sign_in_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -116,20 +115,9 @@ def test_axe_finds_no_violations_on_the_traces_pages_light_or_dark(
         f"/traces/compare?a={older}&b={newer}": "traces-compare",
         "/services?since=15m": "services-deps",
     }
-    axe = Axe()
-    problems = {}
     sign_in_page(page, console.user_key)
-    for scheme in ("light", "dark"):
-        page.emulate_media(color_scheme=scheme)
-        for path, name in pages.items():
-            page.goto(path)
-            page.wait_for_load_state("networkidle")
-            expect(page.locator("main h1")).to_be_visible()
-            results = axe.run(page)
-            if results.violations_count:
-                problems[(scheme, path)] = results.generate_report()
-            shot(page, screenshots, f"{name}-{scheme}")
+    report = axe_report(page, pages, screenshots, "main h1")
     page.goto("/services?since=15m")
     expect(page.locator("svg.deps-graph")).to_be_visible()
     expect(page.locator(f"table.deps-edges tr[data-edge^='{front}']")).to_have_count(1)
-    assert not problems, "\n\n".join(f"{k}: {v}" for k, v in problems.items())
+    assert not report, report

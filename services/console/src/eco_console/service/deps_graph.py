@@ -11,29 +11,16 @@ from dataclasses import dataclass
 
 from eco_shared.adapters.log_collector import Dependencies
 
-from .layout import NODE_H, NODE_W, place
+from .layout import Box, place
 
 
 @dataclass(frozen=True, slots=True)
-class DepNode:
-    """A service where it is drawn (`x`, `y`: its top left)."""
+class DepNode(Box):
+    """A service where it is drawn."""
 
     name: str
-    x: float
-    y: float
     calls_in: int
     calls_out: int
-
-    width = NODE_W
-    height = NODE_H
-
-    @property
-    def cx(self) -> float:
-        return self.x + NODE_W / 2
-
-    @property
-    def text_y(self) -> float:
-        return self.y + NODE_H / 2 + 5
 
     @property
     def text(self) -> str:
@@ -80,8 +67,8 @@ def view(deps: Dependencies, window: str) -> DepsView | None:
     nodes = [
         DepNode(
             name=n,
-            x=at.centre[n][0] - NODE_W / 2,
-            y=at.centre[n][1] - NODE_H / 2,
+            x=at.top_left(n)[0],
+            y=at.top_left(n)[1],
             calls_in=calls_in[n],
             calls_out=calls_out[n],
         )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from eco_shared.models.orchestrator import GraphEdge, GraphNode, WorkflowGraph
 
-from .layout import NODE_H, NODE_W, START, place
+from .layout import NODE_H, START, Box, place
 from .timeline import NodeStep
 
 END = "__end__"
@@ -28,26 +28,13 @@ ENDED = frozenset({"completed", "needs_clarification"})
 
 
 @dataclass(frozen=True, slots=True)
-class PlacedNode:
-    """A node where it is drawn (`x`, `y`: its top left), with its state."""
+class PlacedNode(Box):
+    """A node where it is drawn, with its state."""
 
     id: str
     label: str
     layer: int
-    x: float
-    y: float
     state: str
-
-    width = NODE_W
-    height = NODE_H
-
-    @property
-    def cx(self) -> float:
-        return self.x + NODE_W / 2
-
-    @property
-    def text_y(self) -> float:
-        return self.y + NODE_H / 2 + 5
 
     @property
     def rx(self) -> float:
@@ -188,7 +175,7 @@ def view(
     labels = {n.id: label_of(n) for n in g.nodes}
     pairs = [(e.source, e.target) for e in g.edges]
     at = place(ids, pairs)
-    back, layer, centre, width, height = at.back, at.layer, at.centre, at.width, at.height
+    back, layer, width, height = at.back, at.layer, at.width, at.height
 
     # node states from the run's events; the subgraph's nodes are named without their prefix
     resolve = {i: i for i in ids if ":" not in i}
@@ -211,8 +198,8 @@ def view(
             id=n,
             label=labels[n],
             layer=layer[n],
-            x=centre[n][0] - NODE_W / 2,
-            y=centre[n][1] - NODE_H / 2,
+            x=at.top_left(n)[0],
+            y=at.top_left(n)[1],
             state=state.get(n, "not_reached"),
         )
         for n in ids

@@ -103,6 +103,26 @@ def _barycentre(
 
 
 @dataclass(frozen=True, slots=True)
+class Box:
+    """A node's box where it is drawn (`x`, `y`: its top left), NODE_W × NODE_H."""
+
+    x: float
+    y: float
+
+    width = NODE_W
+    height = NODE_H
+
+    @property
+    def cx(self) -> float:
+        return self.x + NODE_W / 2
+
+    @property
+    def text_y(self) -> float:
+        """The baseline of one line of text centred in the box."""
+        return self.y + NODE_H / 2 + 5
+
+
+@dataclass(frozen=True, slots=True)
 class Placement:
     """Where a layered layout puts each node (its centre) and how big the drawing is."""
 
@@ -112,6 +132,11 @@ class Placement:
     centre: dict[str, tuple[float, float]]
     width: float
     height: float
+
+    def top_left(self, node: str) -> tuple[float, float]:
+        """Where `node`'s box starts (its `Box.x`, `Box.y`)."""
+        cx, cy = self.centre[node]
+        return cx - NODE_W / 2, cy - NODE_H / 2
 
     def path(self, source: str, target: str) -> str:
         """The SVG path of the edge `source` → `target`."""

@@ -130,17 +130,7 @@ class Traces:
         row = await self.spans.span(span_id)
         if row is None:
             raise NotFound("Span", span_id, f"No stored trace holds span {span_id}.")
-        return SpanRef(
-            trace_id=row["trace_id"],
-            span_id=row["span_id"],
-            parent_span_id=row["parent_span_id"],
-            service=row["service"],
-            name=row["name"],
-            kind=row["kind"],
-            start=from_ns(row["start_ns"]),
-            duration_ms=row["duration_ms"],
-            status_code=row["status_code"],
-        )
+        return SpanRef.model_validate(span_out(row), from_attributes=True)
 
     async def recent(
         self,
