@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 
 from eco_shared.bus._event import envelope_fields, new_event_id, utc_now_rfc3339
 from eco_shared.testing import wait_until
+from eco_shared.testing.otlp import otlp_body
 
 from .conftest import (
     Console,
@@ -235,16 +236,7 @@ def test_a_5000_span_trace_renders_within_its_row_budget(
     spans = _otlp_trace(trace_id)
     collector = console.eco.url("log-collector")
     for batch in range(0, len(spans), 500):
-        body = {
-            "resourceSpans": [
-                {
-                    "resource": {
-                        "attributes": [{"key": "service.name", "value": {"stringValue": "big"}}]
-                    },
-                    "scopeSpans": [{"spans": spans[batch : batch + 500]}],
-                }
-            ]
-        }
+        body = otlp_body({"big": spans[batch : batch + 500]})
         sent = httpx.post(
             collector + "/v1/traces",
             json=body,

@@ -15,22 +15,11 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from eco_shared.testing import wait_until
+from eco_shared.testing.otlp import otlp_body, otlp_span
 
 from .conftest import Console, axe_report, shot, sign_in_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-def _span(trace_id: str, name: str, start_ns: int, ms: float, parent: str | None = None) -> dict:
-    return {
-        "traceId": trace_id,
-        "spanId": os.urandom(8).hex(),
-        **({"parentSpanId": parent} if parent else {}),
-        "name": name,
-        "kind": 2,
-        "startTimeUnixNano": str(start_ns),
-        "endTimeUnixNano": str(start_ns + int(ms * 1_000_000)),
-    }
 
 
 def _two_traces(console: Console) -> tuple[str, str, str]:
@@ -41,24 +30,16 @@ def _two_traces(console: Console) -> tuple[str, str, str]:
     ids = []
     for i, ms in enumerate((40, 90)):
         trace_id = os.urandom(16).hex()
-        root = _span(trace_id, "GET /page", now + i * 10**9, ms)
-        work = _span(trace_id, "POST /work", now + i * 10**9 + 1000, ms - 5, root["spanId"])
+        root = otlp_span(trace_id, "GET /page", now + i * 10**9, ms)
+        work = otlp_span(trace_id, "POST /work", now + i * 10**9 + 1000, ms - 5, root["spanId"])
         by_service[front].append(root)
         by_service[back].append(work)
         if i == 1:
             by_service[back].append(
-                _span(trace_id, "llm call", now + i * 10**9 + 2000, 30, work["spanId"])
+                otlp_span(trace_id, "llm call", now + i * 10**9 + 2000, 30, work["spanId"])
             )
         ids.append(trace_id)
-    body = {
-        "resourceSpans": [
-            {
-                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": s}}]},
-                "scopeSpans": [{"spans": spans}],
-            }
-            for s, spans in by_service.items()
-        ]
-    }
+    body = otlp_body(by_service)
     collector = console.eco.url("log-collector")
     headers = console.eco.headers("log-collector")
     sent = httpx.post(collector + "/v1/traces", json=body, headers=headers, timeout=30)

@@ -20,6 +20,7 @@ from eco_console.service.compare import compare
 from eco_console.service.trace_search import TraceSearch
 from eco_shared.adapters.log_collector import Dependencies, DependencyEdge, SpanOut
 from eco_shared.testing import wait_until
+from eco_shared.testing.otlp import otlp_body, otlp_span
 
 from .conftest import Console
 
@@ -129,38 +130,8 @@ def test_the_search_form_reads_blank_and_bad_values() -> None:
 # -- the pages, against the real ecosystem
 
 
-def _span(
-    trace_id: str,
-    name: str,
-    start_ns: int,
-    ms: float,
-    parent: str | None = None,
-    error: bool = False,
-) -> dict[str, Any]:
-    return {
-        "traceId": trace_id,
-        "spanId": os.urandom(8).hex(),
-        **({"parentSpanId": parent} if parent else {}),
-        "name": name,
-        "kind": 2,
-        "startTimeUnixNano": str(start_ns),
-        "endTimeUnixNano": str(start_ns + int(ms * 1_000_000)),
-        "status": {"code": 2 if error else 1},
-    }
-
-
 def _send(console: Console, by_service: dict[str, list[dict[str, Any]]]) -> None:
-    body = {
-        "resourceSpans": [
-            {
-                "resource": {
-                    "attributes": [{"key": "service.name", "value": {"stringValue": service}}]
-                },
-                "scopeSpans": [{"spans": spans}],
-            }
-            for service, spans in by_service.items()
-        ]
-    }
+    body = otlp_body(by_service)
     sent = httpx.post(
         console.eco.url("log-collector") + "/v1/traces",
         json=body,
@@ -174,8 +145,8 @@ def _call(
     front: str, back: str, start_ns: int, ms: float, *, op: str = "POST /work", error: bool = False
 ) -> tuple[str, dict[str, list[dict[str, Any]]]]:
     trace_id = os.urandom(16).hex()
-    root = _span(trace_id, "GET /page", start_ns, ms)
-    work = _span(trace_id, op, start_ns + 1000, ms - 1, parent=root["spanId"], error=error)
+    root = otlp_span(trace_id, "GET /page", start_ns, ms)
+    work = otlp_span(trace_id, op, start_ns + 1000, ms - 1, parent=root["spanId"], error=error)
     return trace_id, {front: [root], back: [work]}
 
 
@@ -259,8 +230,8 @@ def test_statistics_per_operation_sort_and_link_to_a_search(console: Console) ->
     service = _unique("stats")
     now = time.time_ns() - 30 * 10**9
     trace_id = os.urandom(16).hex()
-    spans = [_span(trace_id, "fast", now + i, 1 + i, error=(i == 0)) for i in range(4)]
-    spans += [_span(trace_id, "slow", now, 500), _span(trace_id, XSS, now, 2)]
+    spans = [otlp_span(trace_id, "fast", now + i, 1 + i, error=(i == 0)) for i in range(4)]
+    spans += [otlp_span(trace_id, "slow", now, 500), otlp_span(trace_id, XSS, now, 2)]
     _send(console, {service: spans})
     _stored(console, [trace_id])
     with console.signed_in() as client:
@@ -292,7 +263,7 @@ def test_two_traces_are_compared_node_by_node(console: Console) -> None:
     now = time.time_ns() - 20 * 10**9
     a, a_spans = _call(front, back, now, 30)
     b, b_spans = _call(front, back, now + 10**9, 50)
-    extra = _span(b, XSS, now + 10**9 + 5000, 3, parent=b_spans[back][0]["spanId"])
+    extra = otlp_span(b, XSS, now + 10**9 + 5000, 3, parent=b_spans[back][0]["spanId"])
     b_spans[back].append(extra)
     _send(console, a_spans)
     _send(console, b_spans)

@@ -11,44 +11,13 @@ import httpx
 
 from eco_shared.testing import ServiceProcess, wait_until
 from eco_shared.testing.auth import TestAuth
+from eco_shared.testing.otlp import otlp_body, otlp_span
 
 AUTH = TestAuth("log-collector")
 
 
-def _span(
-    trace_id: str,
-    name: str,
-    start_ns: int,
-    ms: float,
-    *,
-    parent: str | None = None,
-    error: bool = False,
-    kind: int = 2,
-) -> dict[str, Any]:
-    return {
-        "traceId": trace_id,
-        "spanId": os.urandom(8).hex(),
-        **({"parentSpanId": parent} if parent else {}),
-        "name": name,
-        "kind": kind,
-        "startTimeUnixNano": str(start_ns),
-        "endTimeUnixNano": str(start_ns + int(ms * 1_000_000)),
-        "status": {"code": 2 if error else 1},
-    }
-
-
 def _send(url: str, by_service: dict[str, list[dict[str, Any]]]) -> None:
-    body = {
-        "resourceSpans": [
-            {
-                "resource": {
-                    "attributes": [{"key": "service.name", "value": {"stringValue": service}}]
-                },
-                "scopeSpans": [{"spans": spans}],
-            }
-            for service, spans in by_service.items()
-        ]
-    }
+    body = otlp_body(by_service)
     sent = httpx.post(f"{url}/v1/traces", json=body, auth=AUTH, timeout=10)
     assert sent.status_code == 200, sent.text
 
@@ -58,9 +27,9 @@ def _call(
 ) -> tuple[str, dict[str, list[dict[str, Any]]]]:
     """One trace: front's server span, its client span, back's server span under it."""
     trace_id = os.urandom(16).hex()
-    root = _span(trace_id, "GET /page", start_ns, ms)
-    client = _span(trace_id, "POST", start_ns + 1000, ms - 0.5, parent=root["spanId"], kind=3)
-    work = _span(trace_id, op, start_ns + 2000, ms - 1, parent=client["spanId"], error=error)
+    root = otlp_span(trace_id, "GET /page", start_ns, ms)
+    client = otlp_span(trace_id, "POST", start_ns + 1000, ms - 0.5, parent=root["spanId"], kind=3)
+    work = otlp_span(trace_id, op, start_ns + 2000, ms - 1, parent=client["spanId"], error=error)
     return trace_id, {front: [root, client], back: [work]}
 
 
@@ -143,10 +112,10 @@ def test_operation_statistics_count_errors_and_percentiles(
     now = time.time_ns() - 10**9
     trace_id = os.urandom(16).hex()
     spans = [
-        _span(trace_id, "step", now + i * 10**6, ms, error=(i == 0))
+        otlp_span(trace_id, "step", now + i * 10**6, ms, error=(i == 0))
         for i, ms in enumerate([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
     ]
-    spans.append(_span(trace_id, "other", now, 100))
+    spans.append(otlp_span(trace_id, "other", now, 100))
     _send(shared_collector.url, {service: spans})
 
     def stats() -> list[dict[str, Any]]:
