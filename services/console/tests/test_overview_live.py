@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from eco_shared.bus._event import envelope_fields, new_event_id, utc_now_rfc3339
+from eco_shared.sse import iter_sse
 from eco_shared.testing import wait_until
 
 from .conftest import Console, ask, csrf_of, wait_status
@@ -35,16 +36,8 @@ class Follower:
         try:
             with client.stream("GET", "/live/overview", headers=headers) as stream:
                 assert stream.headers["content-type"].startswith("text/event-stream")
-                event_id = kind = ""
-                for line in stream.iter_lines():
-                    if line.startswith("id: "):
-                        event_id = line[4:]
-                    elif line.startswith("event: "):
-                        kind = line[7:]
-                    elif line.startswith("data: "):
-                        self.events.append((event_id, kind, line[6:]))
-                    elif not line:
-                        event_id = kind = ""
+                for event in iter_sse(stream.iter_lines()):
+                    self.events.append((event.id, event.event, event.data))
                     if self._stop.is_set():
                         return
         except httpx.HTTPError:

@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from eco_shared.bus._event import envelope_fields, new_event_id, utc_now_rfc3339
+from eco_shared.sse import iter_sse
 from eco_shared.testing import wait_until
 
 from .conftest import Console, FinishedRun, ask, csrf_of, store_document, wait_status
@@ -230,16 +231,10 @@ def test_a_run_streams_its_progress_and_resumes(console: Console) -> None:
         events: list[tuple[str, str, str]] = []
         with client.stream("GET", f"/runs/{run_id}/live") as stream:
             assert stream.headers["content-type"].startswith("text/event-stream")
-            event_id = kind = ""
-            for line in stream.iter_lines():
-                if line.startswith("id: "):
-                    event_id = line[4:]
-                elif line.startswith("event: "):
-                    kind = line[7:]
-                elif line.startswith("data: "):
-                    events.append((event_id, kind, line[6:]))
-                    if kind == "finished":
-                        break
+            for event in iter_sse(stream.iter_lines()):
+                events.append((event.id, event.event, event.data))
+                if event.event == "finished":
+                    break
         progress = [e for e in events if e[1] == "progress"]
         assert any("<strong>understand</strong> started" in e[2] for e in progress)
         assert any("Open the document" in e[2] for e in events if e[1] == "finished")

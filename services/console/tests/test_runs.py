@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from eco_shared.sse import iter_sse
 from eco_shared.testing import wait_until
 
 from .conftest import Console, ask, wait_status
@@ -56,14 +57,8 @@ def test_the_runs_list_hears_new_runs_and_their_statuses(console: Console) -> No
             with client.stream("GET", "/runs/watch/live") as stream:
                 assert stream.headers["content-type"].startswith("text/event-stream")
                 opened.set()
-                event_id = kind = ""
-                for line in stream.iter_lines():
-                    if line.startswith("id: "):
-                        event_id = line[4:]
-                    elif line.startswith("event: "):
-                        kind = line[7:]
-                    elif line.startswith("data: "):
-                        events.append((event_id, kind, line[6:]))
+                for event in iter_sse(stream.iter_lines()):
+                    events.append((event.id, event.event, event.data))
                     if stop.is_set():
                         return
         except httpx.HTTPError:
@@ -108,16 +103,10 @@ def _live_events(
 ) -> list[tuple[str, str, str]]:
     events: list[tuple[str, str, str]] = []
     with client.stream("GET", f"/runs/{run_id}/live", headers=headers) as stream:
-        event_id = kind = ""
-        for line in stream.iter_lines():
-            if line.startswith("id: "):
-                event_id = line[4:]
-            elif line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: "):
-                events.append((event_id, kind, line[6:]))
-                if kind == "finished":
-                    break
+        for event in iter_sse(stream.iter_lines()):
+            events.append((event.id, event.event, event.data))
+            if event.event == "finished":
+                break
     return events
 
 
