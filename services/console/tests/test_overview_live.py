@@ -1,11 +1,12 @@
-"""The overview's live stream against the real ecosystem: discovery's watch, the runs'
-change feed and the error log fanned in to one SSE stream of redrawn parts, and a
-reconnect that is sent every part at once."""
+"""The live pages' streams against the real ecosystem: the overview's (discovery's watch,
+the runs' change feed and the error log fanned in to one SSE stream of redrawn parts), the
+services list's (discovery's watch), and a reconnect that is sent every part at once."""
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import httpx
 import pytest
@@ -22,9 +23,15 @@ Events = list[tuple[str, str, str]]
 
 
 class Follower:
-    """Reads `/live/overview` in a thread: (id, event, data) of every message."""
+    """Reads a live page's stream in a thread: (id, event, data) of every message."""
 
-    def __init__(self, client: httpx.Client, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        client: httpx.Client,
+        headers: dict[str, str] | None = None,
+        path: str = "/live/overview",
+    ) -> None:
+        self.path = path
         self.events: Events = []
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -34,7 +41,7 @@ class Follower:
 
     def _read(self, client: httpx.Client, headers: dict[str, str]) -> None:
         try:
-            with client.stream("GET", "/live/overview", headers=headers) as stream:
+            with client.stream("GET", self.path, headers=headers) as stream:
                 assert stream.headers["content-type"].startswith("text/event-stream")
                 for event in iter_sse(stream.iter_lines()):
                     self.events.append((event.id, event.event, event.data))
@@ -126,6 +133,42 @@ def test_a_reconnect_is_sent_every_part_at_once(console: Console) -> None:
             follower.stop()
 
 
-def test_the_overview_stream_needs_a_session(console: Console) -> None:
+def test_the_live_streams_need_a_session(console: Console) -> None:
     with console.client() as anonymous:
-        assert anonymous.get("/live/overview").status_code in (401, 303)
+        for path in ("/live/overview", "/live/services"):
+            assert anonymous.get(path).status_code in (401, 303)
+
+
+def test_the_services_list_is_redrawn_when_an_instance_comes_and_goes(console: Console) -> None:
+    name = f"live-{uuid.uuid4().hex[:8]}"
+    instance = f"{name}-1"
+    discovery = console.eco.url("discovery")
+    register = console.eco.headers("discovery", [f"discovery:register:{name}"], subject=name)
+    with console.signed_in() as watcher:
+        page = watcher.get("/services")
+        assert 'sse-connect="/live/services"' in page.text
+        assert 'id="services-list" sse-swap="services"' in page.text
+        assert name not in page.text
+        follower = Follower(watcher, path="/live/services")
+        try:
+            following = wait_until(lambda: follower.of("following"), timeout_s=30, interval_s=0.05)
+            assert following == ["Following services."]
+            body = {"name": name, "instance_id": instance, "base_url": "http://127.0.0.1:9/"}
+            made = httpx.post(f"{discovery}/instances", json=body, headers=register, timeout=10)
+            assert made.status_code == 201, made.text
+            drawn = wait_until(
+                lambda: [d for d in follower.of("services") if f"/services/{name}" in d],
+                timeout_s=30,
+                interval_s=0.1,
+            )
+            assert f"<code>{instance}</code>" in drawn[-1]
+            assert all(i.startswith("sv-") for i, k, _ in follower.events if k != "following")
+            gone = httpx.delete(f"{discovery}/instances/{instance}", headers=register, timeout=10)
+            assert gone.status_code in (200, 204), gone.text
+            wait_until(
+                lambda: f"/services/{name}" not in follower.of("services")[-1],
+                timeout_s=30,
+                interval_s=0.1,
+            )
+        finally:
+            follower.stop()

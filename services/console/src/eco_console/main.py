@@ -20,7 +20,7 @@ from eco_shared.services import ServiceSpec
 from .api import (
     documents,
     live,
-    live_overview,
+    live_parts,
     pages,
     prompts,
     runs,
@@ -89,7 +89,7 @@ def build_app(
             prompts.router,
             usage.router,
             live.router,
-            live_overview.router,
+            live_parts.router,
             static.router,
         ],
         lifespan=lifespan,

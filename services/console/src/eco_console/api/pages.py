@@ -44,21 +44,15 @@ async def services_page(
     request: Request, user: UserDep, since: Annotated[str | None, Query(max_length=8)] = None
 ) -> HTMLResponse:
     window = since if since in DEPS_CHOICES else "1h"
-    listing, deps = await asyncio.gather(
-        fetch("discovery", user.eco.discovery.list_services()),
+    listed, deps = await asyncio.gather(
+        overview.instances(user.eco),
         fetch("log-collector", user.eco.logs.dependencies(since=window)),
-    )
-    names = [s.name for s in listing.value.services] if listing.value else []
-    instances = await asyncio.gather(
-        *(fetch("discovery", user.eco.discovery.get_service(n)) for n in names)
     )
     return render(
         request,
         "services.html",
         user=user,
-        listing=listing,
-        instances=dict(zip(names, instances, strict=True)),
-        now=datetime.now(UTC),
+        **listed,
         deps=deps,
         deps_view=deps_graph.view(deps.value, DEPS_CHOICES[window]) if deps.value else None,
         deps_since=window,

@@ -1,8 +1,10 @@
-"""The overview's parts, each fetched on its own: the page draws all four at once, and its
-live stream redraws the one an upstream change touched."""
+"""The parts of the live pages, each fetched on its own: a page draws all of its parts at
+once, and its live stream redraws the ones an upstream change touched. The overview has
+four (services, runs, errors, usage); the services page one (every service's instances)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -47,5 +49,17 @@ async def usage(eco: Eco) -> dict[str, Fetched]:
     return {"usage": await fetch("llm-gateway", eco.gateway.usage(since=today))}
 
 
-# what each upstream's change redraws: a run's change moves the runs and today's usage
+async def instances(eco: Eco) -> dict[str, object]:
+    """Every registered service with its instances (leases, checks), as of `now`."""
+    listing = await fetch("discovery", eco.discovery.list_services())
+    names = [s.name for s in listing.value.services] if listing.value else []
+    found = await asyncio.gather(*(fetch("discovery", eco.discovery.get_service(n)) for n in names))
+    return {
+        "listing": listing,
+        "instances": dict(zip(names, found, strict=True)),
+        "now": datetime.now(UTC),
+    }
+
+
+# the overview's parts: a run's change moves the runs and today's usage
 PARTS = {"services": services, "runs": runs, "errors": errors, "usage": usage}
