@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 import httpx
 import pytest
@@ -188,3 +189,28 @@ def test_a_copied_or_altered_session_hash_sends_the_user_to_sign_in(console: Con
         assert altered.status_code == 303
         assert altered.headers["location"].startswith("/signin?next=")
         store.close()
+
+
+# reachable without a session: signing in, the process's own routes, the static files
+OPEN = {"/signin", "/health", "/health/ready", "/metrics", "/openapi.json", "/static/{name}"}
+
+
+def test_every_route_but_signing_in_needs_a_session(console: Console) -> None:
+    with console.client() as client:
+        spec = client.get("/openapi.json").json()
+        seen = []
+        for path, item in spec["paths"].items():
+            if path in OPEN:
+                continue
+            url = re.sub(r"\{[^}]+\}", "0" * 32, path)
+            for method in item:
+                response = client.request(
+                    method.upper(), url, headers={"Origin": console.url}, data={"csrf": "x"}
+                )
+                seen.append((method, path))
+                if response.status_code == 303:
+                    assert response.headers["location"].startswith("/signin?next="), path
+                else:
+                    assert response.status_code == 401, (method, path, response.status_code)
+        assert ("get", "/live/services") in seen
+        assert len(seen) > 30
