@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
 from eco_shared.prompts.assign import assign
 from eco_shared.testing import ServiceProcess, wait_until
@@ -110,12 +109,12 @@ def _move(store: httpx.Client, name: str, version: int) -> None:
 
 
 def _events(eco: PrivateEcosystem, event_type: str) -> list[dict[str, Any]]:
-    client = redis.Redis.from_url(eco.redis.url, decode_responses=True)
-    try:
-        entries = client.xrange("eco.events")
-    finally:
-        client.close()
-    return [json.loads(f["data"]) for _, f in entries if f.get("type") == event_type]
+    """The data of the stored `event_type` events, newest first, from the log collector
+    (`eco.events` itself is trimmed as soon as every consumer group has read an entry)."""
+    with eco.client("log-collector", ["logs:read"], timeout=10) as client:
+        page = client.get("/events", params={"type": event_type, "limit": 100})
+    assert page.status_code == 200, page.text
+    return [item["data"] for item in page.json()["items"]]
 
 
 def test_seeding_reproduces_the_sha256s_provenance_named(eco: PrivateEcosystem) -> None:
