@@ -190,6 +190,11 @@ def test_cancel_a_run(page: Page, console: Console, screenshots: object) -> None
     wait_status(console, run_id, {"waiting_review"})
     page.reload()
     expect(page.locator("#h-review")).to_be_visible()
+    # the live graph, replayed from the run's events, reaches the gate the run waits at
+    render = page.locator("#run-graph g[data-node=render]")
+    expect(render).to_have_attribute("data-state", "done", timeout=30_000)
+    gate = page.locator("#run-graph g[data-node=review_gate]")
+    expect(gate).to_have_attribute("data-state", "running")
     shot(page, screenshots, "run-review")
     page.click("text=Cancel run")
     page.wait_for_url(re.compile(rf"/runs/{run_id}$"))
