@@ -132,7 +132,9 @@ def runs(
     async def body(eco: Eco) -> tuple[Any, str]:
         from eco_cli.links import console_base
 
-        return await eco.orchestrator.list_runs(status=status), await console_base(eco, data_dir)
+        found = await eco.orchestrator.list_runs(status=status)
+        # --json prints no links: no console lookup (a discovery call) for it
+        return found, "" if as_json else await console_base(eco, data_dir)
 
     result, base = run(data_dir, body)
     if as_json:

@@ -29,7 +29,8 @@ def docs_list(
         from eco_cli.links import console_base
 
         found = await eco.docs.search_documents(q=q, format=format, page=page)
-        return found, await console_base(eco, data_dir)
+        # --json prints no links: no console lookup (a discovery call) for it
+        return found, "" if as_json else await console_base(eco, data_dir)
 
     result, base = run(data_dir, body)
     if as_json:
