@@ -99,6 +99,21 @@ def wait_for_logs(base_url: str, count: int, timeout_s: float = 15.0, **params: 
     return last
 
 
+def cursor_pages(base_url: str, path: str, **params: Any) -> list[list[dict[str, Any]]]:
+    """Every page of `GET path` (each page's items), following `next_cursor` to the end."""
+    pages: list[list[dict[str, Any]]] = []
+    cursor = None
+    while True:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        response = httpx.get(f"{base_url}{path}", params=query, timeout=10, auth=AUTH)
+        response.raise_for_status()
+        page = response.json()
+        pages.append(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return pages
+
+
 def unique(name: str) -> str:
     """A service name private to one test, so tests can share a collector."""
     return f"{name}-{uuid.uuid4().hex[:8]}"
@@ -173,6 +188,7 @@ class Helpers:
     publish = staticmethod(publish)
     publish_logs = staticmethod(publish_logs)
     wait_for_logs = staticmethod(wait_for_logs)
+    cursor_pages = staticmethod(cursor_pages)
     unique = staticmethod(unique)
 
 

@@ -38,20 +38,9 @@ def test_logs_are_newest_first_and_cursor_pages_cover_everything_once(
     )
     lc.wait_for_logs(shared_collector.url, 25, service=service)
 
-    seen: list[str] = []
-    cursor = None
-    pages = 0
-    while True:
-        params: dict[str, Any] = {"service": service, "limit": 10}
-        if cursor:
-            params["cursor"] = cursor
-        page = _get(shared_collector, "/logs", **params).json()
-        pages += 1
-        seen += [item["message"] for item in page["items"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    assert pages == 3
+    pages = lc.cursor_pages(shared_collector.url, "/logs", service=service, limit=10)
+    seen = [item["message"] for page in pages for item in page]
+    assert len(pages) == 3
     assert len(seen) == 25
     assert len(set(seen)) == 25
     stamps = [int(m.split()[1]) for m in seen]

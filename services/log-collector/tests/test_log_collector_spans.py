@@ -83,20 +83,9 @@ def test_traces_are_searched_and_paged_by_cursor(shared_collector: ServiceProces
     until = f"{(now - 25 * 10**8) / 1e9:.6f}"  # between the first two
     assert ids(service=front, until=until) == [fast]
 
-    seen: list[str] = []
-    cursor = None
-    pages = 0
-    while True:
-        params: dict[str, Any] = {"service": front, "limit": 2}
-        if cursor:
-            params["cursor"] = cursor
-        page = _get(shared_collector, "/traces", **params).json()
-        pages += 1
-        seen += [t["trace_id"] for t in page["items"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    assert pages == 2
+    pages = lc.cursor_pages(shared_collector.url, "/traces", service=front, limit=2)
+    seen = [t["trace_id"] for page in pages for t in page]
+    assert len(pages) == 2
     assert seen == [other, slow, fast]
 
     bad = _get(shared_collector, "/traces", cursor="not-ours")
