@@ -211,6 +211,21 @@ def sign_in_page(page: Page, key: str, next_path: str = "/") -> None:
     page.wait_for_url(re.compile(re.escape(next_path) + r"$"))
 
 
+def ask_for_review_in_page(page: Page, console: Console, query: str) -> str:
+    """Ask `query` through the form with review on; the run's page once it waits for review
+    (reloaded, so the review form is drawn); returns the run id."""
+    sign_in_page(page, console.user_key, "/ask")
+    page.fill("#query", query)
+    page.check("input[name=review]")
+    page.click("form.ask button[type=submit]")
+    page.wait_for_url(re.compile(r"/runs/[0-9a-f]+$"))
+    run_id = page.url.rsplit("/", 1)[1]
+    wait_status(console, run_id, {"waiting_review"})
+    page.reload()
+    expect(page.locator("#h-review")).to_be_visible()
+    return run_id
+
+
 def shot(page: Page, screenshots: object, name: str) -> None:
     """A full-page PNG of what the browser shows, as `name`.png."""
     page.screenshot(path=f"{screenshots}/{name}.png", full_page=True)

@@ -20,6 +20,7 @@ from eco_shared.testing.otlp import otlp_body
 from .conftest import (
     Console,
     FinishedRun,
+    ask_for_review_in_page,
     axe_report,
     shot,
     sign_in_page,
@@ -181,15 +182,8 @@ def test_a_keyboard_only_flow(page: Page, console: Console) -> None:
 
 
 def test_cancel_a_run(page: Page, console: Console, screenshots: object) -> None:
-    sign_in_page(page, console.user_key, "/ask")
-    page.fill("#query", "Create API documentation for the prompt-store service")
-    page.check("input[name=review]")
-    page.click("form.ask button[type=submit]")
-    page.wait_for_url(re.compile(r"/runs/[0-9a-f]+$"))
-    run_id = page.url.rsplit("/", 1)[1]
-    wait_status(console, run_id, {"waiting_review"})
-    page.reload()
-    expect(page.locator("#h-review")).to_be_visible()
+    query = "Create API documentation for the prompt-store service"
+    run_id = ask_for_review_in_page(page, console, query)
     # the live graph, replayed from the run's events, reaches the gate the run waits at
     render = page.locator("#run-graph g[data-node=render]")
     expect(render).to_have_attribute("data-state", "done", timeout=30_000)

@@ -11,7 +11,16 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from .conftest import Console, FinishedRun, ask, axe_report, shot, sign_in_page, wait_status
+from .conftest import (
+    Console,
+    FinishedRun,
+    ask,
+    ask_for_review_in_page,
+    axe_report,
+    shot,
+    sign_in_page,
+    wait_status,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -56,15 +65,8 @@ def test_a_new_run_is_announced_and_paused_holds_it(
 def test_approve_with_a_comment_in_the_browser(
     page: Page, console: Console, screenshots: object
 ) -> None:
-    sign_in_page(page, console.user_key, "/ask")
-    page.fill("#query", "Create API documentation for the log-collector service")
-    page.check("input[name=review]")
-    page.click("form.ask button[type=submit]")
-    page.wait_for_url(re.compile(r"/runs/[0-9a-f]+$"))
-    run_id = page.url.rsplit("/", 1)[1]
-    wait_status(console, run_id, {"waiting_review"})
-    page.reload()
-    expect(page.locator("#h-review")).to_be_visible()
+    query = "Create API documentation for the log-collector service"
+    run_id = ask_for_review_in_page(page, console, query)
     store = page.locator("#run-graph-body g[data-node=store]")
     expect(store).to_have_attribute("data-state", "not_reached")
     page.fill("textarea[name=comment]", "Reads well; ship it.")
