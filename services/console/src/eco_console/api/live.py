@@ -1,4 +1,6 @@
-"""The console's own server-sent events: a run's progress and the log tail, as HTML.
+"""The console's own server-sent events, as HTML: a run's progress, the runs list's changes
+and the log tail; and `upstream`, the reader of a service's stream that `live_parts` (the
+overview, the services list) fans in too.
 
 Each page opens one same-origin stream (the htmx SSE extension swaps each event's HTML into
 the page); the console reads the upstream stream with the user's token. Event ids are the
