@@ -1,6 +1,10 @@
+import os
+from pathlib import Path
+
 import pytest
 from pydantic_settings import SettingsConfigDict
 
+from eco_shared.locations import Locations
 from eco_shared.settings import EcoSettings, ServiceSettings
 
 
@@ -53,3 +57,45 @@ def test_invalid_port_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ECO_DOC_STORE_PORT", "70000")
     with pytest.raises(ValueError, match="port"):
         DocStoreSettings()
+
+
+LOCATION_ENVIRONMENTS: list[dict[str, str]] = [
+    {},
+    {"ECO_DATA_DIR": "/srv/eco"},
+    {"ECO_DATA_DIR": "/srv/eco", "ECO_AUTH_DIR": "/etc/eco/auth"},
+    {"ECO_AUTH_DIR": "", "ECO_DATA_DIR": "rel/data"},  # empty: ignored
+    {"eco_auth_dir": "/lower/case", "Eco_Auth_Issuer": "https://issuer.example/"},
+    {"AUTH_DIR": "/bare/alias", "auth_issuer": "http://bare:1"},  # the alias without prefix
+    {"ECO_AUTH_DIR": "/prefixed", "AUTH_DIR": "/bare"},  # the first alias wins
+    {"ECO_DISCOVERY_URL": "http://disco:5045/", "ECO_AUTH_ISSUER": ""},
+    {"ECO_DISCOVERY_URL": "http://disco:5045", "ECO_AUTH_ISSUER": "http://iss:9/"},
+    {"ECO_DOC_STORE_AUTH_DIR": "/not/shared", "ECO_AUTH_ISSUER": " "},  # not its names
+]
+
+
+@pytest.mark.parametrize("environ", LOCATION_ENVIRONMENTS)
+@pytest.mark.parametrize("data_dir", [None, Path("/given/data")])
+def test_locations_answer_what_eco_settings_answer(
+    monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], data_dir: Path | None
+) -> None:
+    for name in list(os.environ):
+        if name.lower().removeprefix("eco_") in (
+            "data_dir",
+            "discovery_url",
+            "auth_dir",
+            "auth_issuer",
+        ):
+            monkeypatch.delenv(name)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    settings = EcoSettings() if data_dir is None else EcoSettings(data_dir=data_dir)
+    found = Locations.from_env(data_dir=data_dir)
+    given = Locations.from_env(dict(os.environ), data_dir=data_dir)
+    assert found == given
+    assert (found.data_dir, found.discovery_url, found.auth_dir, found.auth_issuer) == (
+        settings.data_dir,
+        settings.discovery_url,
+        settings.auth_dir,
+        settings.auth_issuer,
+    )
+    assert (found.auth_path, found.issuer_url) == (settings.auth_path, settings.issuer_url)

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from eco_shared import locations
+
 Environment = Literal["dev", "test", "production"]
 AuthMode = Literal["on", "off"]
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -46,8 +48,8 @@ class EcoSettings(BaseSettings):
         validation_alias=_alias("ECO_REDIS_PREFIX", "redis_prefix"),
     )
     discovery_url: str = Field(
-        default="http://127.0.0.1:5045",
-        validation_alias=_alias("ECO_DISCOVERY_URL", "discovery_url"),
+        default=locations.DEFAULT_DISCOVERY_URL,
+        validation_alias=_alias(*locations.DISCOVERY_URL_ENV),
     )
     otlp_endpoint: str | None = Field(
         default=None,
@@ -61,7 +63,7 @@ class EcoSettings(BaseSettings):
         default="auto", validation_alias=_alias("ECO_LOG_FORMAT", "log_format")
     )
     data_dir: Path = Field(
-        default=Path(".eco"), validation_alias=_alias("ECO_DATA_DIR", "data_dir")
+        default=locations.DEFAULT_DATA_DIR, validation_alias=_alias(*locations.DATA_DIR_ENV)
     )
 
     auth: AuthMode = Field(
@@ -72,12 +74,12 @@ class EcoSettings(BaseSettings):
     auth_issuer: str | None = Field(
         default=None,
         description="Base URL of the token issuer; default: the discovery URL.",
-        validation_alias=_alias("ECO_AUTH_ISSUER", "auth_issuer"),
+        validation_alias=_alias(*locations.AUTH_ISSUER_ENV),
     )
     auth_dir: Path | None = Field(
         default=None,
         description="The local key material (`.eco/auth/`); default: `<data_dir>/auth`.",
-        validation_alias=_alias("ECO_AUTH_DIR", "auth_dir"),
+        validation_alias=_alias(*locations.AUTH_DIR_ENV),
     )
     auth_client_secret: SecretStr | None = Field(
         default=None,
@@ -88,12 +90,12 @@ class EcoSettings(BaseSettings):
     @property
     def issuer_url(self) -> str:
         """Where the token issuer answers."""
-        return (self.auth_issuer or self.discovery_url).rstrip("/")
+        return locations.issuer_url(self.discovery_url, self.auth_issuer)
 
     @property
     def auth_path(self) -> Path:
         """The directory of the local key material."""
-        return self.auth_dir if self.auth_dir is not None else self.data_dir / "auth"
+        return locations.auth_path(self.data_dir, self.auth_dir)
 
     def key(self, name: str) -> str:
         """Return a Redis key or stream name inside this deployment's namespace."""

@@ -15,15 +15,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eco_cli import acl
-from eco_shared.settings import EcoSettings
+from eco_shared import locations
 
 if TYPE_CHECKING:
     from eco_shared.auth import AuthMaterial
+    from eco_shared.settings import EcoSettings
 
 
 def settings_for(data_dir: Path) -> EcoSettings:
     """The shared settings as `eco up` reads them (the environment, with this data dir)."""
+    from eco_shared.settings import EcoSettings  # pydantic-settings: not on the read path
+
     return EcoSettings(data_dir=data_dir.resolve())
+
+
+def locations_for(data_dir: Path) -> locations.Locations:
+    """Where `settings_for(data_dir)` says the key material and the issuer are (without
+    loading the settings: a read command only needs these)."""
+    return locations.Locations.from_env(data_dir=data_dir.resolve())
 
 
 @dataclass(frozen=True)
@@ -37,7 +46,7 @@ def prepare(data_dir: Path, services: tuple[str, ...] = ()) -> Prepared:
     """Create whatever key material is missing; say whether the admin key is new."""
     from eco_shared.auth import ensure_material  # signing keys: only where material is made
 
-    directory = settings_for(data_dir).auth_path.resolve()
+    directory = locations_for(data_dir).auth_path.resolve()
     had_key = (directory / "admin.key").is_file()
     material = ensure_material(directory, services=services)
     key = None if had_key else material.admin_key()
@@ -49,7 +58,7 @@ def api_key(data_dir: Path) -> str | None:
     given = os.environ.get("ECO_API_KEY", "").strip()
     if given:
         return given
-    path = settings_for(data_dir).auth_path / "admin.key"
+    path = locations_for(data_dir).auth_path / "admin.key"
     try:
         return path.read_text().strip() or None
     except (FileNotFoundError, PermissionError):
@@ -58,7 +67,7 @@ def api_key(data_dir: Path) -> str | None:
 
 def issuer_url(data_dir: Path, discovery_url: str) -> str:
     """Where tokens come from: `ECO_AUTH_ISSUER`, else discovery."""
-    return (settings_for(data_dir).auth_issuer or discovery_url).rstrip("/")
+    return locations.issuer_url(discovery_url, locations_for(data_dir).auth_issuer)
 
 
 def init_deployment(

@@ -129,10 +129,10 @@ def _exit_code(status: int) -> int:
 
 
 def _key_hint(data_dir: Path) -> str:
-    from eco_cli.local_auth import api_key, settings_for
+    from eco_cli.local_auth import api_key, locations_for
 
     if api_key(data_dir) is None:
-        where = settings_for(data_dir).auth_path / "admin.key"
+        where = locations_for(data_dir).auth_path / "admin.key"
         return f"the CLI has no API key: set ECO_API_KEY, or run `eco up` (it creates {where})"
     return "the CLI's API key is ECO_API_KEY when set, else the admin key eco up created"
 
