@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 
 import structlog
-from _harness import cleanup, load, redis_url
+from _harness import cleanup, cpu_seconds, load, redis_url
 from fastapi import FastAPI
 
 from eco_shared.app import create_service_app
@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> bool:
         bearer = mint(key, subject="user:bench", audience="bench-auth", scopes={"bench:read"})
         headers = {"open": {}, "token": {"Authorization": f"Bearer {bearer}"}}
         results: dict[str, list[tuple[float, float]]] = {name: [] for name in servers}
+        cpu_us: dict[str, list[float]] = {name: [] for name in servers}
         try:
             for server in servers.values():
                 server.start(timeout_s=60)
@@ -108,10 +109,14 @@ def run(args: argparse.Namespace) -> bool:
                 asyncio.run(load(server.url, "/constant", 1.0, args.connections, headers[name]))
             for _ in range(args.rounds):
                 for name, server in servers.items():
+                    assert server.process is not None
+                    before = cpu_seconds(server.process.pid)
                     phase = asyncio.run(
                         load(server.url, "/constant", args.seconds, args.connections, headers[name])
                     )
+                    used = cpu_seconds(server.process.pid) - before
                     results[name].append((phase.rps, phase.p99_ms))
+                    cpu_us[name].append(1e6 * used / (phase.rps * args.seconds))
         finally:
             for server in servers.values():
                 server.terminate()
@@ -128,8 +133,18 @@ def run(args: argparse.Namespace) -> bool:
     ratio = auth[0] / base[0]
     passed = ratio >= TARGET
     print(f"connections: {args.connections}, {args.rounds} rounds of {args.seconds:g} s each")
-    print(f"(a) constant route, open:        {base[0]:9,.0f} req/s   p99 {base[1]:7.2f} ms")
-    print(f"(b) same, with a valid token:    {auth[0]:9,.0f} req/s   p99 {auth[1]:7.2f} ms")
+
+    def cpu(name: str) -> str:
+        return f"{statistics.median(cpu_us[name]):6.0f} server CPU-us/request"
+
+    print(
+        f"(a) constant route, open:        {base[0]:9,.0f} req/s   p99 {base[1]:7.2f} ms"
+        f" {cpu('open')}"
+    )
+    print(
+        f"(b) same, with a valid token:    {auth[0]:9,.0f} req/s   p99 {auth[1]:7.2f} ms"
+        f" {cpu('token')}"
+    )
     print(f"ratio token/open:                {ratio:9.2f} (target >= {TARGET})")
     print(f"distinct tokens verified (cold): {cold:9,.0f} /s in-process")
     print(f"result:                          {'PASS' if passed else 'FAIL'}")

@@ -298,6 +298,10 @@ def _router() -> APIRouter:
     async def open_route() -> dict[str, str]:
         return {"ok": "yes"}
 
+    @router.get("/docs-both", dependencies=[require("docs:read")])
+    async def both(caller: Annotated[Principal, require("docs:write")]) -> dict[str, str]:
+        return {"sub": caller.subject}
+
     return router
 
 
@@ -341,6 +345,23 @@ def test_missing_foreign_and_underscoped_tokens_get_401_and_403(served: str) -> 
     ok = httpx.get(f"{served}/docs-read", auth=TestAuth("svc", ["docs:read"], subject="user:ann"))
     assert ok.json() == {"sub": "user:ann", "actors": []}
     assert httpx.get(f"{served}/open").json() == {"ok": "yes"}
+
+
+def test_every_require_of_a_route_applies_and_the_scheme_is_case_blind(served: str) -> None:
+    reader = TestAuth("svc", ["docs:read"])
+    refused = httpx.get(f"{served}/docs-both", auth=reader)
+    assert refused.status_code == 403
+    assert refused.json()["missing_scopes"] == ["docs:write"]
+    writer = TestAuth("svc", ["docs:write"])
+    assert httpx.get(f"{served}/docs-both", auth=writer).json()["missing_scopes"] == ["docs:read"]
+    both = token("svc", ["docs:read", "docs:write"], subject="user:bo")
+    for scheme in ("Bearer", "bearer", "BEARER"):
+        ok = httpx.get(f"{served}/docs-both", headers={"Authorization": f"{scheme} {both}"})
+        assert ok.json() == {"sub": "user:bo"}, scheme
+    for header in ("Bearer", f"Token {both}", both):
+        empty = httpx.get(f"{served}/docs-both", headers={"Authorization": header})
+        assert empty.status_code == 401, header
+        assert empty.json()["detail"] == "A bearer token is required.", header
 
 
 def test_openapi_shows_each_operations_scopes(served: str) -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Depends, FastAPI, Request, Security
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
+from fastapi.security import HTTPBearer
 
 from eco_shared._problem_schema import problem_responses
 from eco_shared.auth._principal import Principal
@@ -32,12 +32,6 @@ if TYPE_CHECKING:
     from eco_shared.auth._service import ServiceAuth
 
 SCHEME = "bearer"
-bearer_scheme = HTTPBearer(
-    auto_error=False,
-    scheme_name=SCHEME,
-    bearerFormat="JWT",
-    description="An ES256 access token from the issuer (`POST /auth/token`), for this service.",
-)
 
 
 class Unauthorized(ProblemError):
@@ -84,28 +78,30 @@ def service_auth(request: Request) -> ServiceAuth:
     return auth
 
 
-async def authenticate(
-    request: Request,
-    credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme),  # noqa: B008
-) -> Principal:
-    """The caller's principal from its bearer token (no scope checked)."""
-    return await _principal(request, credentials)
+_PRINCIPAL = "eco.principal"  # the request's verified caller, in its ASGI scope
 
 
-async def _principal(
-    request: Request, credentials: HTTPAuthorizationCredentials | None
-) -> Principal:
-    cached = getattr(request.state, "principal", None)
-    if isinstance(cached, Principal):
-        return cached
+def _bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (the scheme's case ignored)."""
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    token = token.strip()
+    return token if token and scheme.lower() == "bearer" else None
+
+
+async def _principal(request: Request) -> Principal:
+    """The caller, verified once per request (a route may require scopes more than once)."""
+    cached = request.scope.get(_PRINCIPAL)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
     auth = service_auth(request)
     if auth.local_principal is not None:
         principal = auth.local_principal
     else:
-        if credentials is None:
+        token = _bearer_token(request)
+        if token is None:
             raise Unauthorized("A bearer token is required.")
         try:
-            principal = await auth.verify(credentials.credentials)
+            principal = await auth.verify(token)
         except InvalidToken as exc:
             await auth.denied(request, "invalid_token", str(exc))
             raise Unauthorized(str(exc)) from exc
@@ -114,28 +110,42 @@ async def _principal(
                 "The issuer cannot be reached to check the token's API key; retry shortly.",
                 retry_after_s=2,
             ) from exc
-    request.state.principal = principal
+    request.scope[_PRINCIPAL] = principal
     return principal
 
 
-async def _authorize(
-    request: Request,
-    security_scopes: SecurityScopes,
-    credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme),  # noqa: B008
-) -> Principal:
-    # the bearer scheme directly, not through `authenticate`: a dependency level fewer
-    # on every protected request (FastAPI resolves each level with some machinery)
-    principal = await _principal(request, credentials)
-    missing = [s for s in security_scopes.scopes if not principal.has(s)]
-    if missing:
-        await service_auth(request).denied(request, "insufficient_scope", " ".join(missing))
-        raise InsufficientScope(list(security_scopes.scopes), missing)
-    return principal
+class _ScopeCheck(HTTPBearer):
+    """`require(scopes...)`: the bearer scheme itself, checking the token and its scopes.
+
+    Being the security scheme (not a dependency on it) makes a protected request one
+    dependency level for FastAPI to resolve, not two: each level costs a pass of FastAPI's
+    machinery (its four parameter kinds, a cache key), which was most of what a token check
+    cost a request (docs/PERFORMANCE.md). The OpenAPI document is the same: the scheme is
+    `bearer`, with these scopes.
+    """
+
+    def __init__(self, scopes: tuple[str, ...]) -> None:
+        super().__init__(
+            auto_error=False,
+            scheme_name=SCHEME,
+            bearerFormat="JWT",
+            description="An ES256 access token from the issuer (`POST /auth/token`), for this "
+            "service.",
+        )
+        self.scopes = scopes
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        principal = await _principal(request)
+        missing = [s for s in self.scopes if not principal.has(s)]
+        if missing:
+            await service_auth(request).denied(request, "insufficient_scope", " ".join(missing))
+            raise InsufficientScope(list(self.scopes), missing)
+        return principal
 
 
 def require(*scopes: str) -> Any:
     """A dependency that admits callers holding every one of `scopes` (and returns them)."""
-    return Security(_authorize, scopes=list(scopes))
+    return Security(_ScopeCheck(scopes), scopes=list(scopes))
 
 
 async def _public() -> None:
@@ -147,7 +157,7 @@ PUBLIC: Any = Depends(_public)
 
 def _declares(dependant: Dependant) -> bool:
     for dep in dependant.dependencies:
-        if dep.call in (_authorize, _public) or _declares(dep):
+        if isinstance(dep.call, _ScopeCheck) or dep.call is _public or _declares(dep):
             return True
     return False
 
