@@ -137,3 +137,35 @@ def test_log_redaction_knows_api_keys_exactly_as_the_auth_package_does() -> None
     key = new_key()
     text = f"a {key.value}, eco_short_key and {key.value}x"
     assert redact_text(text) == redact_keys(text)
+
+
+DEFERRED_PROBE = """
+import io, logging, sys
+from eco_shared.logging import configure_logging, get_logger
+stream = io.StringIO()
+configure_logging("probe-svc", level="WARNING", stream=stream, defer=True)
+log = get_logger("eco.probe")
+log.info("below_the_level")
+logging.getLogger("some.library").info("below the level too")
+assert "structlog" not in sys.modules, "structlog loaded for records that are dropped"
+logging.getLogger("some.library").warning("sent with %s", "Bearer abcdefgh12345")
+assert "structlog" in sys.modules
+log.error("above_the_level", password="hunter2")
+sys.stdout.write(stream.getvalue())
+"""
+
+
+def test_deferred_logging_loads_structlog_for_the_first_record_it_writes() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", DEFERRED_PROBE], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    first, second = (json.loads(line) for line in done.stdout.splitlines())
+    assert (first["event"], first["level"]) == (f"sent with Bearer {REDACTED}", "warning")
+    assert (second["event"], second["level"]) == ("above_the_level", "error")
+    assert second["password"] == REDACTED
+    assert {first["service"], second["service"]} == {"probe-svc"}
+    assert second["logger"] == "eco.probe"

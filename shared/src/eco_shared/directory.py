@@ -24,13 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import structlog
 
 from eco_shared.http import ServiceCallError, ServiceClient
+from eco_shared.logging import get_logger
 from eco_shared.sse import aiter_sse
-from eco_shared.supervise import start_supervised
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class ServiceNotFoundError(LookupError):
@@ -158,6 +157,8 @@ class ServiceDirectory:
     def start_watching(self) -> None:
         """Follow discovery's change feed in the background (reconnecting on failure)."""
         if self._watch_task is None:
+            from eco_shared.supervise import start_supervised  # structlog: only for a watcher
+
             self._watch_task = start_supervised("eco-directory-watch", self._watch)
 
     async def stop(self) -> None:

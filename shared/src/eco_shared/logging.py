@@ -5,6 +5,14 @@ span). Standard-library records (uvicorn, httpx) go through the same processors,
 process writes one format. Redaction runs before a record is rendered or handed to a sink
 (`eco.logs`): fields named like secrets, `Authorization` values, JWTs (`eyJ...`), run
 grants (`ecogrant_<id>_[REDACTED]`) and our API keys (`eco_<id>_…`) never leave it.
+
+structlog (with `structlog.dev`, which loads rich) and the OpenTelemetry SDK are imported
+when they are first needed, not with this module: `get_logger()` hands out a logger that
+imports structlog on its first call, and `configure_logging(..., defer=True)` (a short-lived
+command, the `eco` CLI) sets the levels at once but imports and configures structlog only
+when a record is emitted or such a logger is first used. A deferring process must log
+through `get_logger()`: a module calling structlog itself before that would meet structlog's
+default configuration (stdout).
 """
 
 from __future__ import annotations
@@ -13,14 +21,14 @@ import functools
 import logging
 import re
 import sys
+import threading
 from collections.abc import Callable, Mapping, MutableMapping
-from typing import Any, TextIO
-
-import structlog
-from structlog.types import EventDict, Processor, WrappedLogger
+from typing import TYPE_CHECKING, Any, TextIO
 
 from eco_shared._context import request_id as current_request_id
-from eco_shared.telemetry import current_trace_ids
+
+if TYPE_CHECKING:
+    from structlog.types import EventDict, Processor, WrappedLogger
 
 REDACTED = "[REDACTED]"
 
@@ -115,6 +123,8 @@ def add_request_id(_logger: WrappedLogger, _name: str, event_dict: EventDict) ->
 
 def add_trace_ids(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
     """structlog processor: add `trace_id` and `span_id` of the current span."""
+    from eco_shared.telemetry import current_trace_ids  # the OTel SDK: once a record is made
+
     trace_id, span_id = current_trace_ids()
     event_dict.setdefault("trace_id", trace_id)
     event_dict.setdefault("span_id", span_id)
@@ -145,10 +155,46 @@ def _to_sinks(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> Even
 
 
 def configure_logging(
-    service: str, *, level: str = "INFO", fmt: str = "auto", stream: TextIO | None = None
+    service: str,
+    *,
+    level: str = "INFO",
+    fmt: str = "auto",
+    stream: TextIO | None = None,
+    defer: bool = False,
 ) -> None:
-    """Configure structlog and the standard library for this process (output: stdout)."""
+    """Configure structlog and the standard library for this process (output: stdout).
+
+    `defer=True` imports and configures structlog only when the first record is emitted
+    or a `get_logger()` logger is first used (at once if structlog is already loaded)."""
+    global _pending
     stream = stream or sys.stdout
+    configure = functools.partial(_configure_structlog, service, fmt, stream)
+    if defer and "structlog" not in sys.modules:
+        _pending = _DeferredHandler(configure)
+        _install_handler(_pending)
+    else:
+        _pending = None
+        _install_handler(configure())
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    access = logging.getLogger("uvicorn.access")
+    # `uvicorn --no-access-log` leaves the access logger without handlers and not
+    # propagating; keep it off then, otherwise route it through our handler like the rest.
+    names = ["uvicorn", "uvicorn.error"]
+    if access.handlers or access.propagate:
+        names.append("uvicorn.access")
+    for name in names:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def _configure_structlog(service: str, fmt: str, stream: TextIO) -> logging.Handler:
+    """Configure structlog; the standard-library handler that renders through it."""
+    import structlog
+
     tty = stream.isatty()
     use_json = fmt == "json" or (fmt == "auto" and not tty)
     shared: list[Processor] = [
@@ -189,27 +235,92 @@ def configure_logging(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
     )
+    return handler
+
+
+def _install_handler(handler: logging.Handler) -> None:
+    """Make `handler` the root logger's one handler of ours (replacing an earlier one)."""
     root = logging.getLogger()
     for existing in list(root.handlers):
         if getattr(existing, "_eco", False):
             root.removeHandler(existing)
     handler._eco = True  # type: ignore[attr-defined]
     root.addHandler(handler)
-    root.setLevel(level.upper())
-    access = logging.getLogger("uvicorn.access")
-    # `uvicorn --no-access-log` leaves the access logger without handlers and not
-    # propagating; keep it off then, otherwise route it through our handler like the rest.
-    names = ["uvicorn", "uvicorn.error"]
-    if access.handlers or access.propagate:
-        names.append("uvicorn.access")
-    for name in names:
-        logger = logging.getLogger(name)
-        logger.handlers.clear()
-        logger.propagate = True
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+class _DeferredHandler(logging.Handler):
+    """`configure_logging(defer=True)`'s handler: configures structlog when the first
+    record reaches it (or a `get_logger()` logger is first used), then hands every record
+    to the handler that made."""
+
+    def __init__(self, configure: Callable[[], logging.Handler]) -> None:
+        super().__init__()
+        self._configure = configure
+        self._target: logging.Handler | None = None
+        self._resolving = threading.Lock()
+
+    @property
+    def resolved(self) -> bool:
+        """True once structlog is configured."""
+        return self._target is not None
+
+    def resolve(self) -> logging.Handler:
+        """The real handler (structlog configured on the first call)."""
+        with self._resolving:
+            if self._target is None:
+                self._target = self._configure()
+            return self._target
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.resolve().handle(record)
+
+
+# the deferred configuration of this process, if configure_logging(defer=True) made one
+_pending: _DeferredHandler | None = None
+
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
+
+
+def _dropped(*_args: Any, **_kwargs: Any) -> None:
+    """A record below the level: what `filter_by_level` would have made of it."""
+
+
+class _Logger:
+    """A structlog logger that imports structlog (and applies a deferred configuration)
+    on its first call."""
+
+    __slots__ = ("_logger", "_name")
+
+    def __init__(self, name: str | None) -> None:
+        self._name = name
+        self._logger: Any = None
+
+    def __getattr__(self, attr: str) -> Any:
+        if self._logger is None:
+            pending = _pending
+            if pending is not None and not pending.resolved and attr in _LEVELS:
+                # our configuration, not applied yet: its first processor drops a record
+                # below the standard-library level, so skip structlog for it
+                if not logging.getLogger(self._name).isEnabledFor(_LEVELS[attr]):
+                    return _dropped
+            if pending is not None:
+                pending.resolve()
+            import structlog
+
+            self._logger = structlog.get_logger(self._name)
+        return getattr(self._logger, attr)
 
 
 def get_logger(name: str | None = None) -> Any:
-    """A structlog logger (use snake_case event names: `log.info("document_stored", ...)`)."""
-    return structlog.get_logger(name)
+    """A structlog logger (use snake_case event names: `log.info("document_stored", ...)`);
+    structlog is imported when it is first used."""
+    return _Logger(name)

@@ -6,13 +6,12 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 
-import structlog
-
 from eco_shared.http._errors import CircuitOpenError
+from eco_shared.logging import get_logger
 
 Clock = Callable[[], float]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 
 class BreakerState(StrEnum):

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-import structlog
+from eco_shared.logging import get_logger
 
 Outcome = Literal["ok", "error", "circuit_open"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)

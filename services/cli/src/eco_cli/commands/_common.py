@@ -74,7 +74,9 @@ def run(data_dir: Path, body: Callable[[Eco], Awaitable[T]]) -> T:
     from eco_shared.logging import configure_logging
 
     # Logs go to stderr and only when they matter: stdout belongs to the answer (and --json).
-    configure_logging("cli", level=os.environ.get("ECO_LOG_LEVEL", "ERROR"), stream=sys.stderr)
+    # Deferred: structlog is loaded only if something logs at that level.
+    level = os.environ.get("ECO_LOG_LEVEL", "ERROR")
+    configure_logging("cli", level=level, stream=sys.stderr, defer=True)
 
     async def main() -> T:
         async with connect(data_dir) as eco:
