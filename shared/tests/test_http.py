@@ -1,6 +1,9 @@
 """The shared service client against a real HTTP server: breaker, retries, traces, records."""
 
 import asyncio
+import ssl
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -23,9 +26,11 @@ from eco_shared.http import (
     CallRecord,
     CircuitBreaker,
     CircuitOpenError,
+    LazyTLSTransport,
     ServiceClient,
     ServiceUnavailableError,
     record_calls,
+    verifying_tls_context,
 )
 from eco_shared.redis_server import free_port
 from eco_shared.testing.servers import ThreadedServer
@@ -563,3 +568,45 @@ async def test_a_given_httpx_client_is_used_and_left_open(server: str, key: str)
             assert (await client.get(f"/ok/{key}")).status_code == 200
         assert not http.is_closed
     assert hits[f"ok:{key}"] == 1
+
+
+async def test_the_ca_bundle_waits_for_the_first_https_call(server: str) -> None:
+    transport = LazyTLSTransport(retries=1)
+    async with httpx.AsyncClient(transport=transport) as client:
+        assert (await client.get(f"{server}/echo-headers")).status_code == 200
+        assert not transport.tls_loaded
+        with pytest.raises(httpx.ConnectError):  # nothing speaks TLS there
+            await client.get(f"https://127.0.0.1:{free_port()}/")
+        assert transport.tls_loaded
+    context = verifying_tls_context()
+    assert context.verify_mode is ssl.CERT_REQUIRED
+    assert context.check_hostname
+    assert context.get_ca_certs()  # the bundle itself
+    with pytest.raises(TypeError):
+        LazyTLSTransport(verify=False)
+
+
+NO_SPAN_PROBE = """
+import asyncio, sys
+import httpx
+from eco_shared.http import ServiceClient
+
+async def main() -> None:
+    echo = httpx.MockTransport(lambda request: httpx.Response(200, json=dict(request.headers)))
+    async with ServiceClient(transport=echo) as client:
+        headers = (await client.get("http://peer.test/")).json()
+    assert "traceparent" not in headers, headers
+
+asyncio.run(main())
+print(",".join(sorted(m for m in sys.modules if m.startswith("opentelemetry"))), file=sys.stderr)
+"""
+
+
+def test_a_process_without_opentelemetry_does_not_load_it_to_propagate() -> None:
+    """Nothing can be in a context that was never imported; with a span, the trace is
+    propagated (`test_requests_carry_the_current_trace`)."""
+    done = subprocess.run(
+        [sys.executable, "-c", NO_SPAN_PROBE], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "\n"

@@ -22,7 +22,7 @@ from eco_cli.state import read_state
 from eco_shared.adapters.ecosystem import Ecosystem
 from eco_shared.auth import ApiKeyTokens
 from eco_shared.directory import ServiceDirectory
-from eco_shared.http import ServiceCallError, ServiceClient
+from eco_shared.http import LazyTLSTransport, ServiceCallError, ServiceClient
 from eco_shared.sse import aiter_sse
 
 DEFAULT_DISCOVERY = "http://127.0.0.1:5045"
@@ -98,18 +98,16 @@ async def connect(data_dir: Path) -> AsyncIterator[Eco]:
     url = discovery_url(data_dir)
     key = api_key(data_dir)
     issuer = issuer_url(data_dir, url)
-    # one TLS context for both clients: each would load the CA bundle again (~0.1 s)
-    tls = httpx.create_ssl_context()
+    # the CA bundle (~60 ms) is loaded on the first https:// call, once for both clients
     token_client = httpx.AsyncClient(
-        timeout=httpx.Timeout(10.0, connect=2.0),
-        transport=httpx.AsyncHTTPTransport(retries=2, verify=tls),
+        timeout=httpx.Timeout(10.0, connect=2.0), transport=LazyTLSTransport(retries=2)
     )
     tokens = ApiKeyTokens(issuer, key, client=token_client) if key else None
     http = ServiceClient(
         service_name="cli",
         retries=2,
         timeout=httpx.Timeout(30.0, connect=2.0),
-        transport=httpx.AsyncHTTPTransport(verify=tls),
+        transport=LazyTLSTransport(),
         tokens=tokens,
     )
     directory = ServiceDirectory(url, http)

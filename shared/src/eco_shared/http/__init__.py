@@ -5,7 +5,8 @@ target (`scheme://host:port`), W3C trace propagation, and a `CallRecord` of ever
 for provenance (`record_calls()` or an `on_call` hook).
 
 `_client` is the `ServiceClient`, `_retry` the retry policy, `_breaker` the circuit
-breaker, `_records` the call records, `_errors` what a failed call raises.
+breaker, `_records` the call records, `_errors` what a failed call raises, `_transport` a
+transport that loads the CA bundle only when an https call needs it.
 """
 
 from eco_shared.http._breaker import BreakerState, CircuitBreaker, Clock
@@ -18,6 +19,7 @@ from eco_shared.http._errors import (
 )
 from eco_shared.http._records import CallHook, CallRecord, Outcome, record_calls
 from eco_shared.http._retry import IDEMPOTENT_METHODS, RETRY_STATUSES, RetryPolicy, retry_after_s
+from eco_shared.http._transport import LazyTLSTransport, verifying_tls_context
 
 __all__ = [
     "read_problem",
@@ -30,6 +32,7 @@ __all__ = [
     "CallRecord",
     "CircuitBreaker",
     "CircuitOpenError",
+    "LazyTLSTransport",
     "Clock",
     "Outcome",
     "Resolver",
@@ -39,4 +42,5 @@ __all__ = [
     "ServiceUnavailableError",
     "record_calls",
     "retry_after_s",
+    "verifying_tls_context",
 ]
