@@ -1,6 +1,7 @@
 """`eco console [ID]` against a real discovery (its own process on the test Redis) where a
 console instance is registered: the URL printed is that instance's, with `/go/<ID>` for an
-id; without a reachable discovery it is the default."""
+id; without a reachable discovery it is the default. Against the same discovery, the read
+path of `eco services --json`: what it answers and what it loads to answer it."""
 
 from __future__ import annotations
 
@@ -125,3 +126,58 @@ def test_an_ids_console_link_is_its_page_or_go() -> None:
     assert console_link(base, "greet", "prompt") == "http://console.test:5030/prompts/greet"
     assert console_link(base, "anything") == "http://console.test:5030/go/anything"
     assert console_link(base, " a/b?c ", "run") == "http://console.test:5030/runs/a%2Fb%3Fc"
+
+
+# What the read path must not load (`docs/PERFORMANCE.md`, "The CLI"): pydantic-settings
+# (the key is found through `eco_shared.locations`), structlog (logging is deferred until
+# something logs at the level), OpenTelemetry (nothing to propagate) and the other adapters.
+READ_PATH_FORBIDDEN = (
+    "pydantic_settings",
+    "eco_shared.settings",
+    "structlog",
+    "opentelemetry",
+    "eco_shared.telemetry",
+    "eco_shared.supervise",
+    "eco_shared.adapters.doc_store",
+    "eco_shared.adapters.log_collector",
+    "eco_shared.adapters.orchestrator",
+    "eco_cli.supervisor",
+)
+READ_PROBE = f"""
+import json, sys
+from eco_cli.main import app
+try:
+    app(["services", "--json"])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+from eco_shared.http import verifying_tls_context
+loaded = [m for m in sys.modules if m.startswith({READ_PATH_FORBIDDEN!r})]
+tls = verifying_tls_context.cache_info().currsize
+print(json.dumps({{"loaded": sorted(loaded), "tls_contexts": tls}}), file=sys.stderr)
+"""
+
+
+def test_services_json_answers_on_a_lean_read_path(discovery: str, tmp_path: Path) -> None:
+    env = _env(tmp_path, discovery)
+    done = subprocess.run(
+        [sys.executable, "-c", READ_PROBE], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {row["name"]: row for row in json.loads(done.stdout)}
+    assert (rows["console"]["instances"], rows["console"]["urls"]) == (1, [CONSOLE_URL])
+    probe = json.loads(done.stderr.strip().splitlines()[-1])
+    assert probe == {"loaded": [], "tls_contexts": 0}  # every URL is http://: no CA bundle
+
+
+def test_services_json_logs_to_stderr_when_asked(discovery: str, tmp_path: Path) -> None:
+    """The deferred logging set-up still sends every record to stderr, redacted."""
+    env = _env(tmp_path, discovery) | {"ECO_LOG_LEVEL": "DEBUG"}
+    done = subprocess.run(
+        [*ECO[:-1], "services", "--json"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "console" in [row["name"] for row in json.loads(done.stdout)]
+    calls = [json.loads(line) for line in done.stderr.splitlines() if '"service_call"' in line]
+    assert {c["operation"] for c in calls} >= {"health", "list_services", "get_service"}
+    assert all(c["service"] == "discovery" and c["level"] == "debug" for c in calls)
+    assert env["ECO_API_KEY"] not in done.stderr

@@ -13,14 +13,16 @@ import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx
-from pydantic import TypeAdapter
 
-from eco_shared.capabilities import Capability, openapi_operations, resolve_refs
-from eco_shared.directory import ServiceDirectory
-from eco_shared.http import ServiceClient, read_problem
+from eco_shared.http import read_problem
+
+if TYPE_CHECKING:
+    from eco_shared.capabilities import Capability
+    from eco_shared.directory import ServiceDirectory
+    from eco_shared.http import ServiceClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -123,6 +125,10 @@ def _response_problems(ref: OperationRef, cap: Capability) -> list[str]:
         return []
     if cap.response_schema is None:
         return [f"{ref.name}: expects a JSON response but {ref.method} {ref.path} declares none"]
+    from pydantic import TypeAdapter
+
+    from eco_shared.capabilities import resolve_refs
+
     own = TypeAdapter(ref.response).json_schema(ref_template="#/$defs/{model}")
     return _shape_differences(
         _shape(resolve_refs(own, own)), _shape(cap.response_schema), f"{ref.name}: response"
@@ -143,6 +149,8 @@ def check_adapter_against_openapi(
     adapter: type[BaseServiceAdapter], spec: dict[str, Any]
 ) -> list[str]:
     """Differences between an adapter's declared operations and a real OpenAPI document."""
+    from eco_shared.capabilities import openapi_operations
+
     ops: dict[tuple[str, str], Capability] = {
         (c.method, c.path): c for c in openapi_operations(spec)
     }
@@ -245,5 +253,7 @@ class BaseServiceAdapter:
     @operation("GET", "/openapi.json")
     async def capabilities(self) -> list[Capability]:
         """The operations the service offers, read from its OpenAPI document."""
+        from eco_shared.capabilities import openapi_operations
+
         response = await self._request("GET", "/openapi.json", operation="capabilities")
         return openapi_operations(response.json())

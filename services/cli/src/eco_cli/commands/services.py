@@ -14,20 +14,21 @@ def services(as_json: JsonFlag = False, data_dir: DataDir = DEFAULT_DATA_DIR) ->
     """Registered services, their instances, health and capabilities."""
 
     async def body(eco: Eco) -> list[dict[str, Any]]:
+        import asyncio
+
         listing = await eco.discovery.list_services()
-        rows = []
-        for summary in listing.services:
-            detail = await eco.discovery.get_service(summary.name)
-            rows.append(
-                {
-                    **summary.model_dump(mode="json"),
-                    "capabilities": max(
-                        (i.capabilities_count for i in detail.instances), default=0
-                    ),
-                    "urls": [i.base_url for i in detail.instances],
-                }
-            )
-        return rows
+        # the list has no URLs or capability counts: each service's instances, all at once
+        details = await asyncio.gather(
+            *(eco.discovery.get_service(summary.name) for summary in listing.services)
+        )
+        return [
+            {
+                **summary.model_dump(mode="json"),
+                "capabilities": max((i.capabilities_count for i in detail.instances), default=0),
+                "urls": [i.base_url for i in detail.instances],
+            }
+            for summary, detail in zip(listing.services, details, strict=True)
+        ]
 
     rows = run(data_dir, body)
     if as_json:
