@@ -106,9 +106,10 @@ class ServingMiddleware:
             "Requests refused with 503 because the process was at its in-flight limit.",
             registry=registry,
         )
-        self._gauge = Gauge(
+        # read when scraped, not kept up to date by every request
+        Gauge(
             "http_requests_inflight", "Requests being served now.", registry=registry
-        )
+        ).set_function(lambda: self.inflight)
         # labelled children, looked up once per (method, route[, status])
         self._counted: dict[tuple[str, str, int], Any] = {}
         self._timed: dict[tuple[str, str], Any] = {}
@@ -144,7 +145,6 @@ class ServingMiddleware:
             if held:
                 held = False
                 self.inflight -= 1
-                self._gauge.dec()
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -168,7 +168,6 @@ class ServingMiddleware:
                 await self._refuse_overloaded(scope, receive, send_wrapper)
             else:
                 self.inflight += 1
-                self._gauge.inc()
                 held = True
                 limited = receive if announced else self._limited(receive)
                 await self.app(scope, limited, send_wrapper)
