@@ -103,10 +103,10 @@ class OpenAIErrorsMiddleware:
         async def rewrite(message: Message) -> None:
             nonlocal held
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(raw=list(message["headers"]))
-                if message["status"] >= 400 and headers.get("content-type", "").startswith(
-                    PROBLEM_JSON
-                ):
+                # only an error's headers are read: a success passes untouched
+                if message["status"] >= 400 and MutableHeaders(raw=list(message["headers"])).get(
+                    "content-type", ""
+                ).startswith(PROBLEM_JSON):
                     held = message
                     return
             elif held is not None and message["type"] == "http.response.body":
