@@ -58,10 +58,20 @@ def emit_json(value: Any) -> None:
     typer.echo(json.dumps(jsonable(value), indent=2, default=str))
 
 
+def quiet_logging() -> None:
+    """Logs go to stderr and only when they matter: stdout belongs to the answer (and
+    --json). Deferred: structlog is loaded only if something logs at `ECO_LOG_LEVEL`."""
+    import os
+
+    from eco_shared.logging import configure_logging
+
+    level = os.environ.get("ECO_LOG_LEVEL", "ERROR")
+    configure_logging("cli", level=level, stream=sys.stderr, defer=True)
+
+
 def run(data_dir: Path, body: Callable[[Eco], Awaitable[T]]) -> T:
     """Connect, run `body`, and turn the ecosystem's errors into messages and exit codes."""
     import asyncio
-    import os
 
     import httpx
     import pydantic
@@ -71,12 +81,8 @@ def run(data_dir: Path, body: Callable[[Eco], Awaitable[T]]) -> T:
     from eco_shared.auth import TokenError
     from eco_shared.directory import ServiceNotFoundError
     from eco_shared.http import ServiceCallError, read_problem
-    from eco_shared.logging import configure_logging
 
-    # Logs go to stderr and only when they matter: stdout belongs to the answer (and --json).
-    # Deferred: structlog is loaded only if something logs at that level.
-    level = os.environ.get("ECO_LOG_LEVEL", "ERROR")
-    configure_logging("cli", level=level, stream=sys.stderr, defer=True)
+    quiet_logging()
 
     async def main() -> T:
         async with connect(data_dir) as eco:

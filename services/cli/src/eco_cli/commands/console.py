@@ -17,15 +17,12 @@ from eco_cli.commands._common import DEFAULT_DATA_DIR, DataDir, JsonFlag, emit_j
 def console_url(data_dir: Path) -> str:
     """The console's base URL (`eco_cli.links.console_base`), connecting for it."""
     import asyncio
-    import os
-    import sys
 
     from eco_cli.client import NotRunningError, connect
+    from eco_cli.commands._common import quiet_logging
     from eco_cli.links import DEFAULT_CONSOLE, console_base, console_from_state
-    from eco_shared.logging import configure_logging
 
-    # as every command: stdout is the answer's, logs go to stderr and only when they matter
-    configure_logging("cli", level=os.environ.get("ECO_LOG_LEVEL", "ERROR"), stream=sys.stderr)
+    quiet_logging()  # as every command: stdout is the answer's
 
     async def lookup() -> str:
         async with connect(data_dir) as eco:
