@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eco_shared.bus import EVENTS, Event, EventBus
 from eco_shared.db import create_engine
-from eco_shared.outbox import OutboxRelay, outbox_table, stage
+from eco_shared.outbox import OutboxRelay, outbox_table, stage, stage_many
 from eco_shared.redis_server import RedisServer
 
 SOURCE = "test-svc"
@@ -65,7 +65,7 @@ async def count_published(bus: EventBus, n: int) -> bool:
     return len(await published(bus)) >= n
 
 
-async def stage_many(engine: AsyncEngine, table: sa.Table, n: int, start: int = 0) -> list[str]:
+async def stage_each(engine: AsyncEngine, table: sa.Table, n: int, start: int = 0) -> list[str]:
     ids = []
     for i in range(start, start + n):
         async with engine.begin() as conn:
@@ -110,7 +110,7 @@ async def test_an_event_exists_only_if_its_transaction_committed(
 async def test_the_relay_publishes_in_order_and_in_batches(
     engine: AsyncEngine, table: sa.Table, bus: EventBus
 ) -> None:
-    ids = await stage_many(engine, table, 250)
+    ids = await stage_each(engine, table, 250)
     relay = OutboxRelay(engine, table, bus, batch_size=100, **FAST)
     relay.start()
     try:
@@ -140,7 +140,7 @@ async def test_a_commit_wakes_the_relay_and_a_poll_finds_rows_staged_elsewhere(
     polling = OutboxRelay(engine, table, bus, **FAST)
     polling.start()
     try:
-        await stage_many(engine, table, 1)  # a plain transaction: nobody notifies
+        await stage_each(engine, table, 1)  # a plain transaction: nobody notifies
         await wait_until(lambda: count_published(bus, 2), what="the polling relay")
     finally:
         await polling.stop()
@@ -150,7 +150,7 @@ async def test_a_row_published_twice_keeps_its_event_id(
     engine: AsyncEngine, table: sa.Table, bus: EventBus
 ) -> None:
     relay = OutboxRelay(engine, table, bus, **FAST)
-    [event_id] = await stage_many(engine, table, 1)
+    [event_id] = await stage_each(engine, table, 1)
     await relay.relay_once()
     # as if the relay had died between XADD and marking the row
     async with engine.begin() as conn:
@@ -166,12 +166,46 @@ async def test_the_event_joins_the_trace_of_the_write(
     parent = SpanContext(trace_id, 0xB7AD6B7169203331, False, TraceFlags(TraceFlags.SAMPLED))
     token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(parent)))
     try:
-        await stage_many(engine, table, 1)
+        await stage_each(engine, table, 1)
     finally:
         otel_context.detach(token)
     await OutboxRelay(engine, table, bus).relay_once()
     [event] = await published(bus)
     assert event.traceparent.split("-")[1] == f"{trace_id:032x}"
+
+
+async def test_events_staged_together_keep_their_order_and_each_its_own_trace(
+    engine: AsyncEngine, table: sa.Table, bus: EventBus
+) -> None:
+    def context_of(trace_id: int) -> otel_context.Context:
+        span = SpanContext(trace_id, 0xB7AD6B7169203331, False, TraceFlags(TraceFlags.SAMPLED))
+        return trace.set_span_in_context(NonRecordingSpan(span))
+
+    first, second, current = 0xA1 << 100, 0xB2 << 100, 0xC3 << 100
+    token = otel_context.attach(context_of(current))
+    try:
+        async with engine.begin() as conn:
+            ids = await stage_many(
+                conn,
+                table,
+                [
+                    ("item.added", {"i": 0}, context_of(first)),
+                    ("item.added", {"i": 1}, None),
+                    ("item.added", {"i": 2}, context_of(second)),
+                ],
+            )
+    finally:
+        otel_context.detach(token)
+    assert len(set(ids)) == 3
+    assert await OutboxRelay(engine, table, bus).relay_once() == 3
+    events = await published(bus)
+    assert [(e.id, e.data["i"]) for e in events] == list(zip(ids, range(3), strict=True))
+    assert [e.traceparent.split("-")[1] for e in events] == [
+        f"{t:032x}" for t in (first, current, second)
+    ]
+    async with engine.begin() as conn:
+        assert await stage_many(conn, table, []) == []
+    assert await OutboxRelay(engine, table, bus).relay_once() == 0
 
 
 async def test_nothing_is_lost_while_redis_is_down(
@@ -182,7 +216,7 @@ async def test_nothing_is_lost_while_redis_is_down(
     relay = OutboxRelay(engine, table, bus, **FAST)
     relay.start()
     try:
-        first = await stage_many(engine, table, 1)
+        first = await stage_each(engine, table, 1)
         await wait_until(lambda: count_published(bus, 1), what="the first event")
         private_redis.stop()
         staged = []
@@ -215,7 +249,7 @@ async def test_nothing_is_lost_while_redis_is_down(
 async def test_published_rows_are_pruned_after_the_retention(
     engine: AsyncEngine, table: sa.Table, bus: EventBus
 ) -> None:
-    await stage_many(engine, table, 3)
+    await stage_each(engine, table, 3)
     relay = OutboxRelay(engine, table, bus, batch_size=2, retention_s=0)
     await relay.relay_once()  # two of three
     assert await relay.prune() == 2
@@ -236,7 +270,7 @@ async def test_two_relays_lose_nothing_and_on_postgresql_publish_each_row_once(
         relay.start()
     try:
         batches = await asyncio.gather(
-            *(stage_many(engines[k % 2], table, 50, start=50 * k) for k in range(6))
+            *(stage_each(engines[k % 2], table, 50, start=50 * k) for k in range(6))
         )
         staged = [event_id for batch in batches for event_id in batch]
         await wait_until(lambda: count_published(bus, 300), what="300 events")

@@ -100,18 +100,35 @@ async def stage(
     The current span's `traceparent` is kept, so the event joins the write's trace when
     the relay publishes it.
     """
-    event_id = new_event_id()
-    await conn.execute(
-        table.insert().values(
-            event_id=event_id,
-            type=type,
-            data=dict(data),
-            traceparent=inject_traceparent({}).get("traceparent", ""),
-            created_at=datetime.now(UTC),
-            attempts=0,
-        )
-    )
-    return event_id
+    return (await stage_many(conn, table, [(type, data, None)]))[0]
+
+
+async def stage_many(
+    conn: AsyncConnection | AsyncSession,
+    table: sa.Table,
+    events: Sequence[tuple[str, Mapping[str, Any], otel_context.Context | None]],
+) -> list[str]:
+    """Write several `(type, data, context)` events in one statement, in the caller's
+    transaction and in this order; return their event ids.
+
+    Each keeps the `traceparent` of its own `context` (None: the current one), so events
+    written together for several requests still join each request's own trace.
+    """
+    now = datetime.now(UTC)
+    rows: list[dict[str, Any]] = [
+        {
+            "event_id": new_event_id(),
+            "type": type,
+            "data": dict(data),
+            "traceparent": inject_traceparent({}, context=context).get("traceparent", ""),
+            "created_at": now,
+            "attempts": 0,
+        }
+        for type, data, context in events
+    ]
+    if rows:
+        await conn.execute(table.insert(), rows)
+    return [str(row["event_id"]) for row in rows]
 
 
 def _rfc3339(value: datetime) -> str:
@@ -159,6 +176,14 @@ class OutboxRelay:
     ) -> str:
         """`stage` into this relay's table (in the caller's transaction)."""
         return await stage(conn, self.table, type, data)
+
+    async def stage_many(
+        self,
+        conn: AsyncConnection | AsyncSession,
+        events: Sequence[tuple[str, Mapping[str, Any], otel_context.Context | None]],
+    ) -> list[str]:
+        """`stage_many` into this relay's table (in the caller's transaction)."""
+        return await stage_many(conn, self.table, events)
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:

@@ -174,7 +174,7 @@ class ServiceBase:
         # SQLite has one writer per file: writers queue here rather than in SQLite's busy
         # handler, which sleeps (up to 100 ms a try) while the lock is held
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
-        self.creates = CreateBatcher(self.writing, self.outbox.stage)
+        self.creates = CreateBatcher(self.writing, self.outbox.stage_many)
 
     @contextlib.asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncConnection]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,15 +42,19 @@ class PendingCreate:
 
 
 Transaction = Callable[[], contextlib.AbstractAsyncContextManager[AsyncConnection]]
-Stage = Callable[[AsyncConnection, str, dict[str, Any]], Any]
+# `OutboxRelay.stage_many`: (type, data, the request's context) events in one statement
+StageMany = Callable[
+    [AsyncConnection, Sequence[tuple[str, Mapping[str, Any], otel_context.Context | None]]],
+    Awaitable[Any],
+]
 
 
 class CreateBatcher:
     """Write pending creates in as few transactions as they allow (see the module)."""
 
-    def __init__(self, transaction: Transaction, stage: Stage, max_batch: int = MAX_BATCH):
+    def __init__(self, transaction: Transaction, stage_many: StageMany, max_batch: int = MAX_BATCH):
         self._transaction = transaction
-        self._stage = stage
+        self._stage_many = stage_many
         self._max_batch = max_batch
         self._pending: list[PendingCreate] = []
         self._writer: asyncio.Task[None] | None = None
@@ -117,9 +121,9 @@ class CreateBatcher:
                     for i, vid in zip(batch, ids, strict=True)
                 ],
             )
-            for item in batch:
-                with _within(item.context):
-                    await self._stage(conn, "document.stored", item.event)
+            await self._stage_many(
+                conn, [("document.stored", item.event, item.context) for item in batch]
+            )
 
 
 def _settle(item: PendingCreate, error: BaseException | None) -> None:
@@ -129,13 +133,3 @@ def _settle(item: PendingCreate, error: BaseException | None) -> None:
         item.done.set_result(None)
     else:
         item.done.set_exception(error)
-
-
-@contextlib.contextmanager
-def _within(context: otel_context.Context) -> Iterator[None]:
-    """Run the block in a request's trace context (so its staged event joins that trace)."""
-    token = otel_context.attach(context)
-    try:
-        yield
-    finally:
-        otel_context.detach(token)
