@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from eco_shared.adapters._base import BaseServiceAdapter, operation
 from eco_shared.capabilities import Capability
@@ -43,13 +43,7 @@ SELF_PRESERVATION = "discovery.self_preservation"
 WATCH_TYPES = frozenset({REGISTERED, HEALTH_CHANGED, DEREGISTERED, SELF_PRESERVATION})
 
 
-class _Wire(BaseModel):
-    # validators are built on first use, not on import: a client (the `eco` CLI) reads
-    # two or three of these models per run, and building them all took ~40 ms
-    model_config = ConfigDict(defer_build=True)
-
-
-class InstanceBase(_Wire):
+class InstanceBase(BaseModel):
     name: str = Field(min_length=1, max_length=64, pattern=NAME_PATTERN)
     instance_id: str = Field(min_length=1, max_length=128, pattern=INSTANCE_ID_PATTERN)
     base_url: str = Field(
@@ -85,7 +79,7 @@ class InstanceCreate(InstanceBase):
     )
 
 
-class Lease(_Wire):
+class Lease(BaseModel):
     """The answer to a registration or heartbeat."""
 
     instance_id: str
@@ -98,7 +92,7 @@ class Lease(_Wire):
     )
 
 
-class Check(_Wire):
+class Check(BaseModel):
     status: Status
     output: str
     time: str | None
@@ -124,7 +118,7 @@ class InstancePublic(InstanceBase):
     generation: int | None = Field(default=None, description="The current registration.")
 
 
-class ServiceSummary(_Wire):
+class ServiceSummary(BaseModel):
     name: str
     instances: int
     passing: int
@@ -135,25 +129,23 @@ class ServiceSummary(_Wire):
     tags: list[str]
 
 
-class ServiceList(_Wire):
+class ServiceList(BaseModel):
     services: list[ServiceSummary]
     self_preservation: bool
 
 
-class ServiceInstances(_Wire):
+class ServiceInstances(BaseModel):
     name: str
     instances: list[InstancePublic]
 
 
 class CapabilityHit(Capability):
-    model_config = ConfigDict(defer_build=True)
-
     service: str
     version: str
     instance_ids: list[str]
 
 
-class CapabilityPage(_Wire):
+class CapabilityPage(BaseModel):
     items: list[CapabilityHit]
     total: int
     limit: int
