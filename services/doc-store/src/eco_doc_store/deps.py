@@ -21,7 +21,7 @@ SettingsDep = Annotated[DocStoreSettings, Depends(settings_getter(DocStoreSettin
 ResourcesDep = Annotated[Resources, Depends(resources_getter(Resources))]
 
 
-def get_doc_store(resources: ResourcesDep) -> DocStoreService:
+async def get_doc_store(resources: ResourcesDep) -> DocStoreService:
     """The service object the lifespan built."""
     return resources.doc_store
 
@@ -29,12 +29,12 @@ def get_doc_store(resources: ResourcesDep) -> DocStoreService:
 DocStoreDep = Annotated[DocStoreService, Depends(get_doc_store)]
 
 
-def get_bundles(resources: ResourcesDep) -> Bundler:
+async def get_bundles(resources: ResourcesDep) -> Bundler:
     """The RO-Crate bundler the lifespan built."""
     return resources.bundles
 
 
-def get_base_url(request: Request) -> str:
+async def get_base_url(request: Request) -> str:
     """The URL this request reached the service at: absolute links in responses start here."""
     return str(request.base_url).rstrip("/")
 

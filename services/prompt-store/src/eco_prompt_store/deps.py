@@ -23,12 +23,12 @@ SettingsDep = Annotated[PromptStoreSettings, Depends(settings_getter(PromptStore
 ResourcesDep = Annotated[Resources, Depends(resources_getter(Resources))]
 
 
-def get_service(resources: ResourcesDep) -> PromptStoreService:
+async def get_service(resources: ResourcesDep) -> PromptStoreService:
     """The service object the lifespan built."""
     return resources.service
 
 
-def get_watch(resources: ResourcesDep) -> Watch:
+async def get_watch(resources: ResourcesDep) -> Watch:
     """The label-move feed the lifespan built."""
     return resources.watch
 

@@ -21,7 +21,7 @@ from eco_shared.problems import problem_responses
 router = APIRouter(prefix="/prompts/{name}/versions/{version}", tags=["variations"])
 
 
-def get_gateway(http: HttpDep, directory: DirectoryDep) -> LlmGatewayAdapter:
+async def get_gateway(http: HttpDep, directory: DirectoryDep) -> LlmGatewayAdapter:
     """The LLM gateway, found through discovery."""
     return LlmGatewayAdapter(http, directory)
 
