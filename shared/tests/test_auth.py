@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import stat
 import time
@@ -52,6 +53,14 @@ def test_admin_holds_everything_and_all_holds_the_plain_scope_only() -> None:
     assert not holds({"docs:read:all"}, "docs:write")
     assert not holds({"docs:read"}, "docs:read:all")
     assert not holds({"docs"}, "docs:read")
+
+
+def test_a_set_of_scopes_is_looked_up_as_a_list_is_scanned() -> None:
+    names = ["admin", "docs:read", "docs:read:all", "docs:write", "docs", "docs:all", "all", ""]
+    for size in range(3):
+        for held in itertools.combinations(names, size):
+            for wanted in names:
+                assert holds(frozenset(held), wanted) == holds(list(held), wanted), (held, wanted)
 
 
 def test_narrow_never_grants_more_than_the_creator_holds() -> None:
