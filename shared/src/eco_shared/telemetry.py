@@ -281,8 +281,8 @@ def fastapi_telemetry() -> TelemetryConfig:
     """`FastAPI(telemetry=...)`: FastAPI's own telemetry off.
 
     The server span of each request is made by `eco_shared.serving.ServingMiddleware`
-    (about 80 µs a request where FastAPI's cost about 120, measured in process); metrics
-    and logs are ours (Prometheus, structlog).
+    (cheaper than FastAPI's, measured in process: docs/PERFORMANCE.md); metrics and logs are
+    ours (Prometheus, structlog).
     """
     return {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
