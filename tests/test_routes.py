@@ -2,8 +2,8 @@
 request wait for FastAPI's thread pool.
 
 FastAPI runs a plain `def` endpoint or dependency in its thread pool: a hop to a worker
-thread and back on every request (in the doc store's create path three such dependencies
-cost about as much as its database write; docs/PERFORMANCE.md). Ours are `async def`.
+thread and back on every request (the doc store's create path had three; making them
+`async def` cut its server CPU per create by about a sixth, docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations

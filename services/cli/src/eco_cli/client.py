@@ -8,7 +8,6 @@ at the issuer.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,13 +18,12 @@ import httpx
 
 from eco_cli.local_auth import api_key, issuer_url
 from eco_cli.state import read_state
+from eco_shared import locations
 from eco_shared.adapters.ecosystem import Ecosystem
 from eco_shared.auth import ApiKeyTokens
 from eco_shared.directory import ServiceDirectory
 from eco_shared.http import LazyTLSTransport, ServiceCallError, ServiceClient
 from eco_shared.sse import aiter_sse
-
-DEFAULT_DISCOVERY = "http://127.0.0.1:5045"
 
 
 class NotRunningError(Exception):
@@ -34,12 +32,13 @@ class NotRunningError(Exception):
 
 def discovery_url(data_dir: Path) -> str:
     """Where discovery is: the environment, a running `eco up`, or the default."""
-    if os.environ.get("ECO_DISCOVERY_URL"):
-        return os.environ["ECO_DISCOVERY_URL"].rstrip("/")
+    given = locations.env_value(locations.DISCOVERY_URL_ENV)  # as EcoSettings reads it
+    if given:
+        return given.rstrip("/")
     state = read_state(data_dir)
     if state is not None and "discovery" in state.get("services", {}):
         return str(state["services"]["discovery"]).rstrip("/")
-    return DEFAULT_DISCOVERY
+    return locations.DEFAULT_DISCOVERY_URL
 
 
 @dataclass
